@@ -1,0 +1,234 @@
+"""The dataset on disk: Parquet columns, Hugging Face feature metadata, atomic shard writes.
+
+In memory a split is a pandas DataFrame whose label columns hold canonical names (or None);
+on disk they are ClassLabel ids with the names in the embedded ``huggingface`` metadata, so
+``datasets.load_dataset(OUT)`` shows names while pandas, polars and DuckDB read plain ints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from indomer.errors import DataError, UsageError
+from indomer.labels import TASKS, label_set
+
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+#: Keep shards well under the Hub's recommended 500 MB.
+MAX_SHARD_BYTES = 300 * 1024 * 1024
+AUDIO_SAMPLING_RATE = 16_000
+SHARD_RE = re.compile(r"^(?P<split>[a-z]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
+
+WORD = pa.struct(
+    [
+        ("word", pa.string()),
+        ("start", pa.float64()),
+        ("end", pa.float64()),
+        ("score", pa.float64()),
+    ]
+)
+VOTE = pa.struct([("annotator", pa.string()), ("field", pa.string()), ("value", pa.string())])
+MEDIA = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+FACE = pa.struct(
+    [("frames", pa.int32()), ("detected", pa.int32()), ("box", pa.list_(pa.float64()))]
+)
+
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("source_id", pa.string()),
+        ("segment_index", pa.int32()),
+        ("topic", pa.string()),
+        ("speaker_id", pa.string()),
+        ("start", pa.float64()),
+        ("end", pa.float64()),
+        ("text", pa.string()),
+        ("words", pa.list_(WORD)),
+        ("emotion", pa.int64()),
+        ("sentiment", pa.int64()),
+        ("text_sentiment", pa.int64()),
+        ("audio_sentiment", pa.int64()),
+        ("video_sentiment", pa.int64()),
+        ("emotion_intensity", pa.int8()),
+        ("annotations", pa.list_(VOTE)),
+        ("adjudicated", pa.bool_()),
+        ("audio", MEDIA),
+        ("video", MEDIA),
+        ("face", FACE),
+    ]
+)
+COLUMNS: tuple[str, ...] = tuple(SCHEMA.names)
+LABEL_COLUMNS: tuple[str, ...] = TASKS
+
+
+def _value(dtype: str) -> dict:
+    return {"dtype": dtype, "_type": "Value"}
+
+
+def hf_features() -> dict:
+    """The ``datasets.Features`` dict (as JSON) for :data:`SCHEMA`, ClassLabel names included."""
+    feats: dict = {
+        "id": _value("string"),
+        "source_id": _value("string"),
+        "segment_index": _value("int32"),
+        "topic": _value("string"),
+        "speaker_id": _value("string"),
+        "start": _value("float64"),
+        "end": _value("float64"),
+        "text": _value("string"),
+        "words": [
+            {
+                "word": _value("string"),
+                "start": _value("float64"),
+                "end": _value("float64"),
+                "score": _value("float64"),
+            }
+        ],
+    }
+    for task in TASKS:
+        feats[task] = {"names": list(label_set(task).names), "_type": "ClassLabel"}
+    feats["emotion_intensity"] = _value("int8")
+    feats["annotations"] = [
+        {"annotator": _value("string"), "field": _value("string"), "value": _value("string")}
+    ]
+    feats["adjudicated"] = _value("bool")
+    feats["audio"] = {"sampling_rate": AUDIO_SAMPLING_RATE, "decode": True, "_type": "Audio"}
+    feats["video"] = {"decode": True, "_type": "Video"}
+    feats["face"] = {
+        "frames": _value("int32"),
+        "detected": _value("int32"),
+        "box": [_value("float64")],
+    }
+    return feats
+
+
+def to_table(df: pd.DataFrame) -> pa.Table:
+    """Convert an in-memory split (label names) to an Arrow table (ClassLabel ids) in SCHEMA order."""
+    data = {}
+    n = len(df)
+    for field in SCHEMA:
+        name = field.name
+        if name not in df.columns:
+            data[name] = pa.nulls(n, type=field.type)
+            continue
+        values = df[name].tolist()
+        if name in LABEL_COLUMNS:
+            ls = label_set(name)
+            values = [None if v is None or v != v else ls.id(v) for v in values]
+        else:
+            values = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+        data[name] = pa.array(values, type=field.type)
+    meta = {b"huggingface": json.dumps({"info": {"features": hf_features()}}, sort_keys=True).encode()}
+    return pa.Table.from_pydict(data, schema=SCHEMA.with_metadata(meta))
+
+
+def from_table(table: pa.Table) -> pd.DataFrame:
+    """Arrow table (ids) to the in-memory form (label names), keeping only known columns."""
+    cols = {}
+    for name in table.column_names:
+        values = table.column(name).to_pylist()
+        if name in LABEL_COLUMNS:
+            names = label_set(name).names
+            values = [None if v is None else names[v] for v in values]
+        cols[name] = values
+    return pd.DataFrame(cols, columns=table.column_names)
+
+
+def shard_paths(out: Path, split: str) -> list[Path]:
+    """The complete shard files of ``split``, in order (temporary files are never listed)."""
+    data = Path(out) / "data"
+    if not data.is_dir():
+        return []
+    found = []
+    for p in data.iterdir():
+        m = SHARD_RE.match(p.name)
+        if m and m["split"] == split:
+            found.append(p)
+    return sorted(found)
+
+
+def available_splits(out: Path) -> list[str]:
+    """Splits with at least one shard, in SPLITS order."""
+    return [s for s in SPLITS if shard_paths(out, s)]
+
+
+def read_split(out: Path, split: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read one split of a built dataset into the in-memory form (label names)."""
+    paths = shard_paths(out, split)
+    if not paths:
+        have = available_splits(out)
+        raise UsageError(
+            f"{out}: no '{split}' split (found: {', '.join(have) or 'no shards under data/'}); "
+            "pick one of those with --split, or run 'indomer split' first"
+        )
+    tables = []
+    for p in paths:
+        try:
+            tables.append(pq.read_table(p, columns=columns))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(f"{p}: not a readable Parquet shard ({exc}); rebuild the dataset") from exc
+    return from_table(pa.concat_tables(tables))
+
+
+def _n_shards(df: pd.DataFrame) -> int:
+    size = 0
+    for col in ("audio", "video"):
+        if col in df.columns:
+            for v in df[col]:
+                if isinstance(v, dict) and v.get("bytes"):
+                    size += len(v["bytes"])
+    size += int(df["text"].str.len().sum()) if "text" in df.columns and len(df) else 0
+    return max(1, math.ceil(size / MAX_SHARD_BYTES))
+
+
+def write_split(out: Path, split: str, df: pd.DataFrame) -> list[Path]:
+    """Write ``df`` as the shards of ``split``, atomically replacing any previous ones.
+
+    Shards are first written under ``data/.tmp/`` and renamed into place only when all are
+    whole, so an interrupted write never leaves a partial file that a reader would match.
+    """
+    if split not in SPLITS:
+        raise UsageError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    out = Path(out)
+    data = out / "data"
+    tmp = data / ".tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    df = df.sort_values("id", kind="stable").reset_index(drop=True)
+    n = _n_shards(df)
+    per = math.ceil(len(df) / n) if len(df) else 0
+    has_media = any(c in df.columns for c in ("audio", "video"))
+    written = []
+    for i in range(n):
+        part = df.iloc[i * per : (i + 1) * per]
+        table = to_table(part)
+        name = f"{split}-{i:05d}-of-{n:05d}.parquet"
+        pq.write_table(
+            table,
+            tmp / name,
+            compression="zstd",
+            row_group_size=64 if has_media else 10_000,
+            write_statistics=True,
+        )
+        written.append(name)
+    for old in shard_paths(out, split):
+        old.unlink()
+    final = []
+    for name in written:
+        os.replace(tmp / name, data / name)
+        final.append(data / name)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def remove_split(out: Path, split: str) -> None:
+    """Delete a split's shards (used when a re-split has fewer splits than before)."""
+    for p in shard_paths(out, split):
+        p.unlink()

@@ -1,0 +1,43 @@
+"""The small error hierarchy every command turns into one line and an exit code.
+
+Messages start with the file:line or row id, say what was expected and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class IndomerError(Exception):
+    """Base class: a problem the user can fix; the CLI prints it as one line."""
+
+    exit_code = 1
+
+
+class DataError(IndomerError):
+    """The input data is wrong (bad file, bad id, bad label): exit code 1."""
+
+    exit_code = 1
+
+
+class UsageError(IndomerError):
+    """The command was called wrongly (bad option value, missing split): exit code 2."""
+
+    exit_code = 2
+
+
+class MissingExtraError(IndomerError):
+    """A heavy optional dependency is not installed; the message names the extra."""
+
+    exit_code = 2
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(
+            f"{module} is not installed; install it with: pip install 'indomer[{extra}]'"
+        )
+
+
+def first_few(items, n: int = 5) -> str:
+    """Render the first ``n`` offenders of a list for an error line, with a count of the rest."""
+    items = list(items)
+    shown = ", ".join(str(i) for i in items[:n])
+    rest = len(items) - n
+    return shown + (f" (and {rest} more)" if rest > 0 else "")

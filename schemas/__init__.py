@@ -1,0 +1,1 @@
+"""Label definitions and JSON Schemas, installed as ``indomer.schemas`` package data."""
