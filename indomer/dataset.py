@@ -137,6 +137,12 @@ def from_table(table: pa.Table) -> pd.DataFrame:
         values = table.column(name).to_pylist()
         if name in LABEL_COLUMNS:
             names = label_set(name).names
+            bad = [v for v in values if v is not None and not 0 <= v < len(names)]
+            if bad:
+                raise DataError(
+                    f"{name}: ClassLabel id {bad[0]} outside 0..{len(names) - 1}; "
+                    "run 'indomer validate' and rebuild"
+                )
             values = [None if v is None else names[v] for v in values]
         cols[name] = values
     return pd.DataFrame(cols, columns=table.column_names)

@@ -22,3 +22,26 @@ def release_dir() -> Path:
     if not (path / "Annotations.csv").is_file():
         pytest.fail(f"IndoMER release not found at {path}; set INDOMER_RELEASE")
     return path
+
+
+@pytest.fixture(scope="session")
+def built(release_dir: Path, tmp_path_factory) -> Path:
+    """The release built once into a session folder (tests must not modify it; copy first)."""
+    from indomer.build import build_release
+
+    out = tmp_path_factory.mktemp("built") / "indomer"
+    build_release(str(release_dir), out, log=lambda m: None)
+    return out
+
+
+@pytest.fixture
+def release_copy(release_dir: Path, tmp_path: Path) -> Path:
+    """A writable copy of the release for tests that damage it on purpose."""
+    import shutil
+
+    dst = tmp_path / "release"
+    shutil.copytree(release_dir, dst)
+    for p in dst.rglob("*"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    dst.chmod(0o755)
+    return dst

@@ -1,0 +1,171 @@
+"""``indomer build --release``: release (and optional annotator sheets) -> shards, card, provenance."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from indomer import __version__
+from indomer.dataset import SPLITS, remove_split, write_split
+from indomer.errors import UsageError
+from indomer.fsutil import write_json_atomic, write_text_atomic
+from indomer.labels import labels_sha256
+from indomer.release import import_release
+
+OFFICIAL_SPLIT = "official"
+
+
+def _versions() -> dict:
+    import numpy
+    import pyarrow
+
+    return {
+        "indomer": __version__,
+        "python": platform.python_version(),
+        "pandas": pd.__version__,
+        "pyarrow": pyarrow.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse to write into a non-empty folder that is not an indomer build (no clobbering)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not (out / "build.json").is_file():
+        raise UsageError(
+            f"{out}: not empty and holds no build.json; choose an empty or new --out folder"
+        )
+
+
+def apply_annotations(splits: dict[str, pd.DataFrame], sheets: list[Path]) -> tuple[dict, list, list]:
+    """Replace release labels by the merged annotator sheets where they cover a segment.
+
+    Returns (agreement, rejected, warnings). Segments the sheets do not cover keep the
+    release labels; sheet ids unknown to the release are rejected, never silently dropped.
+    """
+    from indomer.merge import merge_sheets
+
+    result = merge_sheets(sheets)
+    known = {i for df in splits.values() for i in df["id"]}
+    rejected = list(result.rejected)
+    for seg_id in sorted(set(result.segments) - known):
+        rejected.append({"stage": "merge", "where": "annotator sheets", "id": seg_id,
+                         "reason": "id not in the release", "fix": "check the id in the sheet"})
+    fields = ("emotion", "sentiment", "text_sentiment", "audio_sentiment", "video_sentiment")
+    for df in splits.values():
+        if not len(df):
+            continue
+        intensity, votes, adjudicated = [], [], []
+        for idx, seg_id in enumerate(df["id"]):
+            seg = result.segments.get(seg_id)
+            if seg is None:
+                intensity.append(None)
+                votes.append(None)
+                adjudicated.append(None)
+                continue
+            for f in fields:
+                value = getattr(seg, f)
+                if value is not None:
+                    df.at[idx, f] = value
+            intensity.append(seg.emotion_intensity)
+            votes.append([dict(v) for v in seg.votes])
+            adjudicated.append(seg.adjudicated)
+        df["emotion_intensity"] = intensity
+        df["annotations"] = votes
+        df["adjudicated"] = adjudicated
+    return result.agreement, rejected, list(result.warnings)
+
+
+def build_release(
+    spec: str,
+    out: Path,
+    *,
+    media_dir: Path | None = None,
+    annotations: list[Path] | None = None,
+    strict: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Build the dataset from a release folder or ``github:OWNER/REPO@COMMIT``; return build.json."""
+    from indomer import card
+    from indomer.remote import release_provenance, resolve_release
+    from indomer.split import leakage_report
+
+    out = Path(out)
+    check_out_dir(out)
+    release = resolve_release(spec)
+    result = import_release(release, media_dir, strict=strict)
+    warnings = list(result.warnings)
+    agreement = None
+    if annotations:
+        agreement, rej, warn = apply_annotations(result.splits, annotations)
+        result.rejected.extend(rej)
+        warnings.extend(warn)
+
+    out.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        if split in result.splits and len(result.splits[split]):
+            write_split(out, split, result.splits[split])
+        else:
+            remove_split(out, split)
+
+    whole = pd.concat(
+        [df.assign(split=s) for s, df in result.splits.items() if len(df)], ignore_index=True
+    )
+    report = leakage_report(whole, split_col="split", group_key="source_id")
+    assignment: dict[str, list[str]] = {}
+    for s, df in result.splits.items():
+        assignment[s] = sorted(set(df["source_id"]), key=lambda g: (len(g), g)) if len(df) else []
+    write_json_atomic(
+        out / "splits" / f"{OFFICIAL_SPLIT}.json",
+        {
+            "name": OFFICIAL_SPLIT,
+            "description": "the release's own train/val split (val -> validation)",
+            "group_key": "source_id",
+            "assignment": assignment,
+            "report": report,
+        },
+    )
+    rejected_lines = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in result.rejected)
+    write_text_atomic(out / "rejected.jsonl", rejected_lines)
+    source = {
+        "kind": "the public IndoMER annotation release",
+        "spec": spec if spec.startswith("github:") else Path(spec).name,
+        **release_provenance(release),
+    }
+    build = {
+        "indomer": __version__,
+        "command": "build --release",
+        "source": source,
+        "inputs": result.inputs,
+        "config": {
+            "media_dir": None if media_dir is None else Path(media_dir).name,
+            "annotations": [Path(p).name for p in annotations or []],
+            "strict": strict,
+        },
+        "labels_sha256": labels_sha256(),
+        "versions": _versions(),
+        "repaired_texts": result.repaired_texts,
+        "rule_violations": result.rule_violations,
+        "rejected": len(result.rejected),
+        "warnings": warnings,
+        "media": result.media,
+        "agreement": agreement,
+    }
+    write_json_atomic(out / "build.json", build)
+    build = card.refresh(out)
+    for w in warnings:
+        log(f"warning: {w}")
+    for r in result.rejected[:10]:
+        log(f"rejected: {r['where']}: {r['id']}: {r['reason']}; {r['fix']}")
+    if len(result.rejected) > 10:
+        log(f"rejected: ... and {len(result.rejected) - 10} more (see {out / 'rejected.jsonl'})")
+    if result.media:
+        m = result.media
+        log(f"media: {m['audio']} wav and {m['video']} mp4 embedded; missing {len(m['missing_audio'])} wav "
+            f"and {len(m['missing_video'])} mp4 (listed in build.json)")
+    return build

@@ -1,0 +1,39 @@
+"""Atomic, deterministic file writes: a reader never sees half a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """UTF-8 text, atomically."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def dumps(obj) -> str:
+    """The house JSON form: sorted keys, two-space indent, UTF-8 kept, trailing newline."""
+    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Deterministic JSON, atomically."""
+    write_text_atomic(path, dumps(obj))

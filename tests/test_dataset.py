@@ -1,0 +1,99 @@
+"""Shard writing: schema, HF metadata, round trip, atomic replacement, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from indomer import dataset
+from indomer.dataset import SCHEMA, read_split, shard_paths, write_split
+from indomer.errors import UsageError
+
+
+def _df(n: int = 5) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": [f"clip_{i % 2}_Cooking_{i + 1}" for i in range(n)][::-1],
+            "source_id": [str(i % 2) for i in range(n)][::-1],
+            "segment_index": [i + 1 for i in range(n)][::-1],
+            "topic": ["Cooking"] * n,
+            "text": [f"kata {i}" for i in range(n)][::-1],
+            "emotion": (["happiness", "neutral", "fear", "surprise", "anger"] * n)[:n],
+            "sentiment": (["positive", "neutral", "negative", "positive", "negative"] * n)[:n],
+            "words": [[{"word": "kata", "start": 0.0, "end": None, "score": None}]] * n,
+        }
+    )
+
+
+def test_round_trip_keeps_names_nulls_and_sorts_by_id(tmp_path):
+    write_split(tmp_path, "train", _df())
+    back = read_split(tmp_path, "train")
+    assert list(back["id"]) == sorted(_df()["id"])
+    assert list(back.columns) == list(SCHEMA.names)
+    original = _df().set_index("id")
+    for row in back.itertuples():
+        assert row.emotion == original.loc[row.id, "emotion"]
+    assert back["text_sentiment"].isna().all() and back["audio"].isna().all()
+    assert back["words"][0] == [{"word": "kata", "start": 0.0, "end": None, "score": None}]
+
+
+def test_labels_are_stored_as_classlabel_ids_with_names_in_metadata(tmp_path):
+    (path,) = write_split(tmp_path, "validation", _df())
+    table = pq.read_table(path)
+    assert table.schema.field("emotion").type == "int64"
+    by_id = dict(zip(table.column("id").to_pylist(), table.column("emotion").to_pylist()))
+    assert by_id["clip_0_Cooking_5"] == 3  # happiness is id 3 in DESIGN order
+    assert by_id["clip_0_Cooking_1"] == 0  # anger
+    feats = json.loads(table.schema.metadata[b"huggingface"])["info"]["features"]
+    assert feats["emotion"]["names"][3] == "happiness"
+    assert feats["audio"] == {"sampling_rate": 16000, "decode": True, "_type": "Audio"}
+
+
+def test_same_rows_give_identical_bytes(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_split(a, "train", _df())
+    write_split(b, "train", _df().sample(frac=1, random_state=3))
+    assert (a / "data/train-00000-of-00001.parquet").read_bytes() == (
+        b / "data/train-00000-of-00001.parquet"
+    ).read_bytes()
+
+
+def test_many_shards_when_media_is_large(tmp_path, monkeypatch):
+    monkeypatch.setattr(dataset, "MAX_SHARD_BYTES", 2_500)
+    df = _df(8)
+    df["audio"] = [{"bytes": b"x" * 1000, "path": f"{i}.wav"} for i in df["id"]]
+    paths = write_split(tmp_path, "train", df)
+    assert [p.name for p in paths] == [f"train-{i:05d}-of-00004.parquet" for i in range(4)]
+    assert len(read_split(tmp_path, "train")) == 8
+
+
+def test_interrupted_write_leaves_old_shards_whole(tmp_path, monkeypatch):
+    write_split(tmp_path, "train", _df(3))
+    before = {p.name: p.read_bytes() for p in shard_paths(tmp_path, "train")}
+
+    def boom(table, where, **kwargs):
+        with open(where, "wb") as fh:  # a half-written file, then the process "dies"
+            fh.write(b"PAR1 partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dataset.pq, "write_table", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_split(tmp_path, "train", _df(5))
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in shard_paths(tmp_path, "train")} == before
+    assert len(read_split(tmp_path, "train")) == 3
+    # the next write clears the leftover temporary file
+    write_split(tmp_path, "train", _df(5))
+    assert not (tmp_path / "data" / ".tmp").exists()
+    assert len(read_split(tmp_path, "train")) == 5
+
+
+def test_missing_split_names_what_exists(tmp_path):
+    write_split(tmp_path, "train", _df())
+    with pytest.raises(UsageError, match=r"no 'test' split \(found: train\)"):
+        read_split(tmp_path, "test")
+    with pytest.raises(UsageError, match="unknown split"):
+        write_split(tmp_path, "dev", _df())

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install indomer into ./.venv with the given extras (e.g. `tools/install.sh test`).
+# Works on a fresh Debian machine with Python 3.11: installs python3-venv through apt when
+# the interpreter lacks it. Safe to re-run; it only adds what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+EXTRAS=${1:-}
+
+if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+    echo "indomer needs Python 3.11 or newer; set PYTHON=/path/to/python3.11" >&2
+    exit 1
+fi
+
+apt_install() {
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    else
+        echo "missing system packages: $*; install them (e.g. sudo apt-get install $*) and re-run" >&2
+        exit 1
+    fi
+}
+
+if [ ! -x .venv/bin/python ]; then
+    if ! "$PY" -m venv .venv >/dev/null 2>&1; then
+        rm -rf .venv
+        apt_install python3-venv
+        "$PY" -m venv .venv
+    fi
+fi
+
+spec="."
+[ -n "$EXTRAS" ] && spec=".[$EXTRAS]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec"
+echo "indomer installed in .venv (extras: ${EXTRAS:-none}); run .venv/bin/indomer --help"
