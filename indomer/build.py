@@ -97,7 +97,7 @@ def build_release(
 
     out = Path(out)
     check_out_dir(out)
-    release = resolve_release(spec)
+    release = resolve_release(spec, log=log)
     result = import_release(release, media_dir, strict=strict)
     warnings = list(result.warnings)
     agreement = None

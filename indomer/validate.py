@@ -93,7 +93,8 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
                         if v is not None and not 0 <= v < len(names[task]):
                             problems.append(f"{where}: {task} id {v} outside 0..{len(names[task]) - 1}")
                     e, s = row["emotion"], row["sentiment"]
-                    if e is not None and s is not None and rule[names["emotion"][e]] != names["sentiment"][s]:
+                    in_range = e is not None and s is not None and 0 <= e < len(names["emotion"]) and 0 <= s < len(names["sentiment"])
+                    if in_range and rule[names["emotion"][e]] != names["sentiment"][s]:
                         rule_breaks.append(rid)
                     if row["audio"] and row["audio"].get("bytes"):
                         err = _check_wav(row["audio"]["bytes"])

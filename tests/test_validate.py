@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from click.testing import CliRunner
@@ -32,7 +33,7 @@ def test_leakage_and_duplicates_are_found(built, tmp_path):
     val = read_split(out, "validation")
     train = read_split(out, "train")
     moved = train[train["source_id"] == "1"].copy()
-    write_split(out, "validation", val._append(moved.iloc[:1]))
+    write_split(out, "validation", pd.concat([val, moved.iloc[:1]], ignore_index=True))
     problems, _ = validate(out)
     assert any("source_id in more than one split (leakage): 1" in p for p in problems)
     assert any(p.startswith("duplicate ids: clip_1_Cooking_") for p in problems)
