@@ -1,0 +1,124 @@
+"""``indomer score``: a thin wrapper over :func:`indomer.scoring.score_predictions`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from indomer.commands import guarded
+from indomer.errors import UsageError
+from indomer.labels import TASKS
+
+TASK_CHOICES = " | ".join([*TASKS, "all"])
+
+
+@click.command("score")
+@click.argument("preds", type=click.Path(path_type=Path))
+@click.option(
+    "--refs",
+    "refs",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help=(
+        "References: a built dataset directory, or a release split file "
+        "(7_class_*.json: emotion + sentiment; 3_class_*.json: sentiment + text/audio/video "
+        "sentiment). Repeat to combine files of the same split."
+    ),
+)
+@click.option(
+    "--split",
+    default=None,
+    help=(
+        "Split of a built dataset [default: validation]. A release JSON file names its own "
+        "split (7_class_val.json is validation); --split, if given, must match it."
+    ),
+)
+@click.option(
+    "--task",
+    default="all",
+    show_default=True,
+    metavar="TASK",
+    help=f"{TASK_CHOICES}; 'all' scores every task the predictions carry.",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the score JSON here ('-' prints it instead of the table).",
+)
+@click.option(
+    "--compare",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Second predictions file: paired bootstrap of the macro-F1 difference (preds - other).",
+)
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="Count reference ids without a prediction as wrong instead of failing.",
+)
+@click.option(
+    "--bootstrap",
+    "n_resamples",
+    type=int,
+    default=1000,
+    show_default=True,
+    metavar="N",
+    help="Bootstrap resamples for the 95% intervals; 0 skips them.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option(
+    "--bootstrap-unit",
+    "unit",
+    default="speaker",
+    show_default=True,
+    metavar="speaker|segment",
+    help=(
+        "Resampling unit: speaker (source video when speaker ids are absent, as in the "
+        "release) or segment (naive per-clip interval)."
+    ),
+)
+@guarded
+def score(
+    preds: Path,
+    refs: tuple[Path, ...],
+    split: str | None,
+    task: str,
+    json_out: Path | None,
+    compare: Path | None,
+    allow_missing: bool,
+    n_resamples: int,
+    seed: int,
+    unit: str,
+) -> None:
+    """Score PREDS.jsonl (one JSON object per line: id + task keys) against --refs.
+
+    Prints macro-F1 (the headline), weighted F1, accuracy and unweighted accuracy with
+    bootstrap 95% intervals, per-class figures and the confusion matrix.
+    """
+    from indomer.scoring import dump_json, format_report, score_predictions
+
+    result = score_predictions(
+        preds,
+        list(refs),
+        split,
+        task,
+        compare=compare,
+        allow_missing=allow_missing,
+        n_resamples=n_resamples,
+        seed=seed,
+        unit=unit,
+    )
+    text = dump_json(result)
+    if json_out is not None and str(json_out) == "-":
+        click.echo(text, nl=False)
+        return
+    if json_out is not None:
+        try:
+            json_out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{json_out}: cannot write the score JSON ({exc.strerror})") from exc
+    click.echo(format_report(result), nl=False)

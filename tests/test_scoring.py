@@ -1,0 +1,483 @@
+"""The metrics core against scikit-learn, the bootstrap, references and predictions files."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+from sklearn import metrics as skm
+
+from indomer.dataset import write_split
+from indomer.errors import DataError, UsageError
+from indomer.labels import TASKS, label_set
+from indomer.scoring import (
+    INVALID,
+    MISSING,
+    bootstrap_counts,
+    confusion_matrix,
+    dump_json,
+    load_references,
+    load_schema,
+    metrics_from_confusion,
+    paired_p_value,
+    read_predictions,
+    resampled_confusions,
+    resampling_units,
+    score_labels,
+    score_predictions,
+)
+
+OUTSIDE = "__invalid__"
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def release_refs(release_dir: Path, split: str = "val") -> list[Path]:
+    return [
+        release_dir / "7_Class" / f"7_class_{split}.json",
+        release_dir / "3_Class" / f"3_class_{split}.json",
+    ]
+
+
+def release_ids(release_dir: Path) -> list[str]:
+    records = json.loads((release_dir / "7_Class" / "7_class_val.json").read_text("utf-8"))
+    return [r["sample_id"] for r in records]
+
+
+# --------------------------------------------------------------------------------------------
+# Known truth on the public release
+
+
+def test_all_neutral_baseline_on_release(release_dir, tmp_path):
+    ids = release_ids(release_dir)
+    rows = [{"id": i, "emotion": "neutral", "sentiment": "netral"} for i in ids]
+    preds = write_jsonl(tmp_path / "preds.jsonl", rows)
+    result = score_predictions(preds, release_refs(release_dir), task="all", n_resamples=200)
+    assert set(result) == {"emotion", "sentiment"}
+    emo, sen = result["emotion"], result["sentiment"]
+    assert emo["n"] == sen["n"] == 356
+    assert round(emo["metrics"]["macro_f1"], 4) == 0.1211
+    assert round(sen["metrics"]["macro_f1"], 4) == 0.2826
+    assert emo["split"] == "validation"
+    assert emo["per_class"]["neutral"]["support"] == 262
+    assert sum(r["support"] for r in emo["per_class"].values()) == 356
+    assert emo["confusion"]["labels"] == list(label_set("emotion").names)
+    # all-one-class: recall 1 on neutral, 0 elsewhere, over 7 present classes
+    assert emo["metrics"]["unweighted_accuracy"] == pytest.approx(1 / 7)
+    # the release has no speaker ids: resampling falls back to the 34 source videos
+    assert emo["bootstrap"]["unit"] == "source_video"
+    assert emo["bootstrap"]["n_units"] == 34
+    lo, hi = emo["ci95"]["macro_f1"]
+    assert lo <= emo["metrics"]["macro_f1"] <= hi
+
+
+def test_modality_tasks_from_3_class_file(release_dir, tmp_path):
+    records = json.loads((release_dir / "3_Class" / "3_class_val.json").read_text("utf-8"))
+    rows = [{"id": r["sample_id"], "audio_sentiment": r["audio_label"]} for r in records]
+    preds = write_jsonl(tmp_path / "preds.jsonl", rows)
+    result = score_predictions(
+        preds,
+        [release_dir / "3_Class" / "3_class_val.json"],
+        task="audio_sentiment",
+        n_resamples=50,
+    )
+    assert result["metrics"]["macro_f1"] == 1.0
+    assert result["ci95"]["accuracy"] == [1.0, 1.0]
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics equal scikit-learn
+
+
+@st.composite
+def labelled(draw):
+    k = draw(st.sampled_from([2, 3, 7]))
+    n = draw(st.integers(min_value=1, max_value=60))
+    # a restricted pool makes classes absent from the references or the predictions
+    true_pool = draw(st.lists(st.integers(0, k - 1), min_size=1, max_size=k, unique=True))
+    pred_pool = draw(st.lists(st.integers(-1, k - 1), min_size=1, max_size=k + 1, unique=True))
+    y_true = draw(st.lists(st.sampled_from(true_pool), min_size=n, max_size=n))
+    y_pred = draw(st.lists(st.sampled_from(pred_pool), min_size=n, max_size=n))
+    return k, np.array(y_true), np.array(y_pred)
+
+
+def _names(ids: np.ndarray) -> list[str]:
+    return [OUTSIDE if i < 0 else f"c{i}" for i in ids]
+
+
+@settings(max_examples=150, deadline=None)
+@given(labelled())
+def test_metrics_equal_sklearn(case):
+    k, y_true, y_pred = case
+    labels = [f"c{i}" for i in range(k)]
+    t, p = _names(y_true), _names(y_pred)
+    cm = confusion_matrix(y_true, y_pred, k)
+    m = metrics_from_confusion(cm)
+    tol = {"abs": 1e-9}
+    np.testing.assert_array_equal(cm[:, :k], skm.confusion_matrix(t, p, labels=labels))
+    assert cm.sum() == len(t)
+    for avg in ("macro", "weighted"):
+        want = skm.f1_score(t, p, labels=labels, average=avg, zero_division=0)
+        assert m[f"{avg}_f1"] == pytest.approx(want, **tol)
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(t, p), **tol)
+    prec, rec, f1, sup = skm.precision_recall_fscore_support(t, p, labels=labels, zero_division=0)
+    np.testing.assert_allclose(m["precision"], prec, atol=1e-9, rtol=0)
+    np.testing.assert_allclose(m["recall"], rec, atol=1e-9, rtol=0)
+    np.testing.assert_allclose(m["f1"], f1, atol=1e-9, rtol=0)
+    np.testing.assert_array_equal(m["support"], sup)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ua = skm.balanced_accuracy_score(t, p)
+    assert m["unweighted_accuracy"] == pytest.approx(ua, **tol)
+
+
+@settings(max_examples=60, deadline=None)
+@given(labelled())
+def test_score_labels_report_equals_sklearn_report(case):
+    k, y_true, y_pred = case
+    task = {2: "sentiment", 3: "sentiment", 7: "emotion"}[k]
+    names = label_set(task).names
+    y_true = np.minimum(y_true, len(names) - 1)
+    y_pred = np.where(y_pred < 0, INVALID, np.minimum(y_pred, len(names) - 1))
+    result = score_labels(task, y_true, y_pred, n_resamples=0)
+    t = [names[i] for i in y_true]
+    p = [OUTSIDE if i < 0 else names[i] for i in y_pred]
+    report = skm.classification_report(t, p, labels=list(names), output_dict=True, zero_division=0)
+    for name in names:
+        for key, sk_key in (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")):
+            assert result["per_class"][name][key] == pytest.approx(report[name][sk_key], abs=1e-9)
+        assert result["per_class"][name]["support"] == report[name]["support"]
+    assert result["n_invalid"] == int((y_pred < 0).sum())
+    assert result["metrics"]["macro_f1"] == pytest.approx(report["macro avg"]["f1-score"], abs=1e-9)
+    rows = np.array(result["confusion"]["matrix"]).sum(axis=1) + result["confusion"]["invalid"]
+    assert rows.tolist() == [result["per_class"][n]["support"] for n in names]
+
+
+def test_invalid_prediction_is_wrong_for_every_class():
+    # one reference of class 0 answered with an invalid value: a FN of class 0, no FP anywhere
+    m = metrics_from_confusion(confusion_matrix([0, 1], [INVALID, 1], 3))
+    np.testing.assert_allclose(m["precision"], [0, 1, 0])
+    np.testing.assert_allclose(m["recall"], [0, 1, 0])
+    assert m["accuracy"] == 0.5
+    assert m["macro_f1"] == pytest.approx(1 / 3)
+    assert m["unweighted_accuracy"] == 0.5  # class 2 has no references: left out
+    # missing and invalid both land in the extra column
+    cm = confusion_matrix([0, 1], [MISSING, INVALID], 2)
+    np.testing.assert_array_equal(cm, [[0, 0, 1], [0, 0, 1]])
+    # an id outside the label set is an invalid answer, not a crash
+    r = score_labels("sentiment", [0, 1, 2], [9, 1, MISSING], n_resamples=0)
+    assert (r["n_invalid"], r["n_missing"]) == (1, 1)
+    assert r["confusion"]["invalid"] == [1, 0, 0] and r["confusion"]["missing"] == [0, 0, 1]
+
+
+def test_confusion_matrix_rejects_bad_input():
+    with pytest.raises(ValueError):
+        confusion_matrix([0, 3], [0, 0], 3)
+    with pytest.raises(ValueError):
+        confusion_matrix([0, 1], [0], 3)
+
+
+def test_metrics_are_batched():
+    one = confusion_matrix([0, 1, 2, 2], [0, 2, 2, INVALID], 3)
+    two = confusion_matrix([0, 0, 1, 2], [1, 0, 1, 2], 3)
+    batch = metrics_from_confusion(np.stack([one, two]))
+    for i, cm in enumerate((one, two)):
+        single = metrics_from_confusion(cm)
+        for key, value in single.items():
+            np.testing.assert_allclose(batch[key][i], value)
+
+
+# --------------------------------------------------------------------------------------------
+# Bootstrap
+
+
+def test_resampled_confusions_by_hand():
+    # segments: (true, pred, unit) = (0, 0, u0), (1, 0, u0), (1, 1, u1)
+    y_true, y_pred, units = [0, 1, 1], [0, 0, 1], [0, 0, 1]
+    counts = np.array([[2, 0], [0, 2], [1, 1]])
+    cms = resampled_confusions(y_true, y_pred, units, counts, 2)
+    # resample 0 takes unit 0 twice: its two segments twice each
+    np.testing.assert_array_equal(cms[0], [[2, 0, 0], [2, 0, 0]])
+    # resample 1 takes unit 1 twice
+    np.testing.assert_array_equal(cms[1], [[0, 0, 0], [0, 2, 0]])
+    # resample 2 is the original data
+    np.testing.assert_array_equal(cms[2], confusion_matrix(y_true, y_pred, 2))
+    acc = metrics_from_confusion(cms)["accuracy"]
+    np.testing.assert_allclose(acc, [0.5, 1.0, 2 / 3])
+
+
+def test_bootstrap_counts_draw_every_unit_count_times():
+    counts = bootstrap_counts(5, 300, np.random.default_rng(3))
+    assert counts.shape == (300, 5)
+    assert (counts.sum(axis=1) == 5).all()
+    np.testing.assert_array_equal(counts, bootstrap_counts(5, 300, np.random.default_rng(3)))
+    assert not np.array_equal(counts, bootstrap_counts(5, 300, np.random.default_rng(4)))
+    # each unit is drawn once per resample on average
+    assert counts.mean() == pytest.approx(1.0, abs=0.1)
+
+
+def test_two_unit_interval_is_hand_checkable():
+    # one speaker always right, one always wrong: a resample's accuracy is 0, 1/2 or 1 with
+    # probabilities 1/4, 1/2, 1/4, so the 2.5th/97.5th percentiles are exactly 0 and 1
+    y_true = np.zeros(10, dtype=int)
+    y_pred = np.array([0] * 5 + [1] * 5)
+    units = ["a"] * 5 + ["b"] * 5
+    result = score_labels("sentiment", y_true, y_pred, units, n_resamples=1000, seed=0)
+    assert result["metrics"]["accuracy"] == 0.5
+    assert result["ci95"]["accuracy"] == [0.0, 1.0]
+    assert result["bootstrap"]["n_units"] == 2
+
+
+def test_bootstrap_is_deterministic_under_seed():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 7, 200)
+    y_pred = np.where(rng.random(200) < 0.6, y_true, rng.integers(-1, 7, 200))
+    units = rng.integers(0, 20, 200)
+    a = score_labels("emotion", y_true, y_pred, units, n_resamples=300, seed=7)
+    b = score_labels("emotion", y_true, y_pred, units, n_resamples=300, seed=7)
+    c = score_labels("emotion", y_true, y_pred, units, n_resamples=300, seed=8)
+    assert dump_json(a) == dump_json(b)
+    assert a["ci95"] != c["ci95"]
+    assert a["metrics"] == c["metrics"]
+
+
+def test_speaker_unit_is_wider_than_segment_unit_when_speakers_cluster():
+    # 10 speakers x 20 clips; half the speakers are always right, half always wrong
+    n_spk, per = 10, 20
+    y_true = np.zeros(n_spk * per, dtype=int)
+    y_pred = np.repeat([0, 1] * (n_spk // 2), per)
+    speakers = np.repeat(np.arange(n_spk), per)
+    by_speaker = score_labels("sentiment", y_true, y_pred, speakers, n_resamples=1000)
+    by_segment = score_labels("sentiment", y_true, y_pred, None, n_resamples=1000)
+    width = {
+        name: r["ci95"]["accuracy"][1] - r["ci95"]["accuracy"][0]
+        for name, r in (("speaker", by_speaker), ("segment", by_segment))
+    }
+    # binomial theory: about 2 * 1.96 * sqrt(.25 / 10) = 0.62 vs sqrt(.25 / 200) -> 0.14
+    assert width["speaker"] > 3 * width["segment"]
+    assert 0.08 < width["segment"] < 0.2
+    assert 0.4 < width["speaker"] < 0.8
+    assert by_segment["bootstrap"]["n_units"] == n_spk * per
+
+
+def test_compare_identical_systems():
+    rng = np.random.default_rng(1)
+    y_true = rng.integers(0, 3, 80)
+    y_pred = rng.integers(0, 3, 80)
+    r = score_labels("sentiment", y_true, y_pred, rng.integers(0, 8, 80), y_other=y_pred)
+    assert r["compare"]["delta"] == 0.0
+    assert r["compare"]["ci95"] == [0.0, 0.0]
+    assert r["compare"]["p_value"] == 1.0
+    assert r["compare"]["macro_f1"] == r["metrics"]["macro_f1"]
+
+
+def test_compare_clearly_better_system():
+    rng = np.random.default_rng(2)
+    y_true = rng.integers(0, 3, 300)
+    noisy = np.where(rng.random(300) < 0.5, y_true, (y_true + 1) % 3)
+    units = rng.integers(0, 30, 300)
+    better = score_labels("sentiment", y_true, y_true, units, y_other=noisy)
+    worse = score_labels("sentiment", y_true, noisy, units, y_other=y_true)
+    assert better["compare"]["delta"] > 0.3
+    assert better["compare"]["p_value"] == 0.0
+    assert better["compare"]["ci95"][0] > 0
+    assert worse["compare"]["delta"] == -better["compare"]["delta"]
+    assert worse["compare"]["p_value"] == 0.0
+    assert worse["compare"]["ci95"][1] < 0
+    # the main interval is the same with or without a comparison (same draws)
+    alone = score_labels("sentiment", y_true, y_true, units)
+    assert alone["ci95"] == better["ci95"]
+
+
+def test_paired_p_value_definition():
+    deltas = np.array([0.1, 0.2, 0.0, -0.1])
+    assert paired_p_value(0.05, deltas) == 0.5  # 0.0 and -0.1 do not favour the winner
+    assert paired_p_value(-0.05, deltas) == 0.75  # 0.1, 0.2 and the tie count against
+    assert paired_p_value(0.0, deltas) == 1.0
+
+
+def test_no_bootstrap_gives_null_intervals():
+    r = score_labels("sentiment", [0, 1], [0, 1], n_resamples=0, y_other=[1, 1])
+    assert r["ci95"] is None
+    assert r["compare"]["ci95"] is None and r["compare"]["p_value"] is None
+
+
+# --------------------------------------------------------------------------------------------
+# References
+
+
+def _frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": [f"clip_{v}_Cooking_{i}" for v in (1, 2, 3) for i in (1, 2)],
+            "source_id": ["1", "1", "2", "2", "3", "3"],
+            "speaker_id": ["spk_a", "spk_a", "spk_a", "spk_a", "spk_b", "spk_b"],
+            "emotion": ["happiness", "neutral", "sadness", "anger", "neutral", "surprise"],
+            "sentiment": ["positive", "neutral", "negative", "negative", "neutral", "positive"],
+        }
+    )
+
+
+def test_refs_as_built_dataset(tmp_path):
+    out = tmp_path / "ds"
+    write_split(out, "validation", _frame())
+    write_split(out, "test", _frame().iloc[:2])
+    refs = load_references([out])
+    assert refs.split == "validation"
+    assert len(refs.frame) == 6
+    assert refs.has_task("emotion") and not refs.has_task("text_sentiment")
+    rows = [{"id": i, "emotion": e} for i, e in zip(_frame()["id"], _frame()["emotion"])]
+    rows[0]["emotion"] = "sedih"  # wrong on one clip
+    preds = write_jsonl(tmp_path / "p.jsonl", rows)
+    r = score_predictions(preds, out, task="emotion", n_resamples=100)
+    assert r["n"] == 6 and r["metrics"]["accuracy"] == pytest.approx(5 / 6)
+    assert r["bootstrap"]["unit"] == "speaker" and r["bootstrap"]["n_units"] == 2
+    seg = score_predictions(preds, out, task="emotion", n_resamples=100, unit="segment")
+    assert seg["bootstrap"] == {"n_resamples": 100, "seed": 0, "unit": "segment", "n_units": 6}
+    test = score_predictions(
+        write_jsonl(tmp_path / "t.jsonl", rows[:2]), out, split="test", task="emotion"
+    )
+    assert test["split"] == "test" and test["n"] == 2
+    with pytest.raises(UsageError, match="no 'train' split"):
+        score_predictions(preds, out, split="train")
+    with pytest.raises(UsageError, match="text_sentiment"):
+        score_predictions(
+            write_jsonl(tmp_path / "ts.jsonl", [{"id": rows[0]["id"], "text_sentiment": "pos"}]),
+            out,
+            task="text_sentiment",
+        )
+
+
+def test_resampling_units_fallbacks():
+    frame = _frame()
+    assert resampling_units(frame, "speaker") == (list(frame["speaker_id"]), "speaker")
+    frame.loc[0, "speaker_id"] = None
+    assert resampling_units(frame, "speaker") == (list(frame["source_id"]), "source_video")
+    no_source = frame.drop(columns=["source_id"])
+    assert resampling_units(no_source, "speaker") == (
+        ["1", "1", "2", "2", "3", "3"],
+        "source_video",
+    )
+    odd = pd.DataFrame({"id": ["a", "b"]})
+    with pytest.raises(DataError, match="--bootstrap-unit segment"):
+        resampling_units(odd, "speaker")
+    assert resampling_units(odd, "segment") == (["a", "b"], "segment")
+
+
+def test_release_refs_combine_and_check(release_dir, tmp_path):
+    refs = load_references(release_refs(release_dir))
+    assert refs.split == "validation" and len(refs.frame) == 356
+    assert all(refs.has_task(t) for t in TASKS)
+    assert refs.frame["id"].is_monotonic_increasing
+    with pytest.raises(UsageError, match="'validation' split but --split is 'train'"):
+        load_references(release_refs(release_dir), split="train")
+    seven = release_dir / "7_Class" / "7_class_val.json"
+    with pytest.raises(UsageError, match="is the 'train' split but .* is 'validation'"):
+        load_references([seven, release_dir / "3_Class" / "3_class_train.json"])
+    records = json.loads((release_dir / "3_Class" / "3_class_val.json").read_text("utf-8"))
+    short = tmp_path / "short" / "3_class_val.json"
+    short.parent.mkdir()
+    short.write_text(json.dumps(records[1:]), encoding="utf-8")
+    with pytest.raises(UsageError, match=f"ids differ .*{records[0]['sample_id']}"):
+        load_references([seven, short])
+    # a sentiment clash between the 7- and 3-class files
+    records[0]["label"] = "positif" if records[0]["label"] != "positif" else "negatif"
+    bad = tmp_path / "3_class_val.json"
+    bad.write_text(json.dumps(records), encoding="utf-8")
+    with pytest.raises(DataError, match="sentiment disagrees"):
+        load_references([seven, bad])
+    with pytest.raises(UsageError, match="no such file"):
+        load_references([tmp_path / "nope.json"])
+    junk = tmp_path / "junk_val.json"
+    junk.write_text("{not json", encoding="utf-8")
+    with pytest.raises(UsageError, match="not a readable release JSON"):
+        load_references([junk])
+
+
+# --------------------------------------------------------------------------------------------
+# Predictions files
+
+
+def test_read_predictions_keeps_tasks_and_skips_blank_lines(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(
+        '{"id": "a", "emotion": "happy", "raw": "x"}\n\n{"id": "b", "sentiment": null}\n',
+        encoding="utf-8",
+    )
+    preds = read_predictions(path)
+    assert preds.rows == {"a": {"emotion": "happy"}, "b": {"sentiment": None}}
+    assert preds.lines == {"a": 1, "b": 3}
+    assert preds.tasks() == ["emotion", "sentiment"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty file"),
+        ("\n\n", "empty file"),
+        ('{"id": "a", "emotion": "x"}\n{"id": "b", "emotion": \n', r"p\.jsonl:2: not valid JSON"),
+        ('["a", "happy"]\n', r"p\.jsonl:1: expected a JSON object.*list"),
+        ('{"emotion": "happy"}\n', r"p\.jsonl:1: no 'id' key"),
+        ('{"id": "a", "label": "happy"}\n', r"p\.jsonl:1: no task key"),
+        ('{"id": "a", "emotion": 3}\n', r"p\.jsonl:1: emotion: 3 is not of type"),
+        ('{"id": 7, "emotion": "happy"}\n', r"p\.jsonl:1: id: 7 is not of type"),
+        (
+            '{"id": "a", "emotion": "x"}\n{"id": "a", "emotion": "y"}\n',
+            r"duplicate ids: a \(lines 1, 2\)",
+        ),
+    ],
+)
+def test_read_predictions_errors(tmp_path, text, message):
+    path = tmp_path / "p.jsonl"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        read_predictions(path)
+
+
+def test_missing_invalid_and_unknown_ids(release_dir, tmp_path):
+    ids = release_ids(release_dir)
+    refs = release_refs(release_dir)
+    rows = [{"id": i, "emotion": "neutral"} for i in ids[:-3]]
+    rows[0]["emotion"] = "not happy"
+    rows[1]["emotion"] = None
+    preds = write_jsonl(tmp_path / "p.jsonl", rows)
+    with pytest.raises(DataError, match=r"3 of 356 validation ids have no emotion prediction"):
+        score_predictions(preds, refs, task="emotion")
+    r = score_predictions(preds, refs, task="emotion", allow_missing=True, n_resamples=10)
+    assert (r["n"], r["n_missing"], r["n_invalid"]) == (356, 3, 2)
+    assert sum(r["confusion"]["missing"]) == 3 and sum(r["confusion"]["invalid"]) == 2
+    with pytest.raises(DataError, match=r"no line has a 'sentiment' prediction"):
+        score_predictions(preds, refs, task="sentiment", allow_missing=True)
+    stray = write_jsonl(tmp_path / "s.jsonl", [*rows, {"id": "clip_999_X_1", "emotion": "x"}])
+    with pytest.raises(DataError, match=r"1 ids are not in the 'validation' split: clip_999_X_1"):
+        score_predictions(stray, refs, allow_missing=True)
+
+
+def test_score_json_validates_and_is_deterministic(release_dir, tmp_path):
+    ids = release_ids(release_dir)
+    rng = np.random.default_rng(0)
+    emo = list(label_set("emotion").names)
+    rows = [{"id": i, "emotion": str(rng.choice(emo)), "video_sentiment": "positif"} for i in ids]
+    other = write_jsonl(tmp_path / "o.jsonl", [{**r, "emotion": "neutral"} for r in rows])
+    preds = write_jsonl(tmp_path / "p.jsonl", rows)
+    kwargs = {"compare": other, "n_resamples": 200, "seed": 5}
+    a = score_predictions(preds, release_refs(release_dir), **kwargs)
+    b = score_predictions(preds, release_refs(release_dir), **kwargs)
+    assert dump_json(a) == dump_json(b)
+    assert set(a) == {"emotion", "video_sentiment"}
+    validator = Draft202012Validator(load_schema("score"))
+    validator.validate(a)
+    validator.validate(a["emotion"])
+    assert a["emotion"]["compare"]["other"] == "o.jsonl"
+    single = score_predictions(preds, release_refs(release_dir), task="emotion", **kwargs)
+    assert single == a["emotion"]
