@@ -1,0 +1,69 @@
+"""``indomer split``: re-split a built dataset so that no speaker is in two splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from indomer.commands import guarded
+from indomer.errors import UsageError
+
+
+@click.command("split")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--speaker-disjoint",
+    is_flag=True,
+    help="Put every speaker (or source video, lacking speaker ids) wholly in one split. "
+    "Required: it is the only mode.",
+)
+@click.option(
+    "--ratios",
+    default="0.8,0.1,0.1",
+    show_default=True,
+    help="train,validation[,test] fractions of rows; each > 0, summing to 1.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the one random generator; the same data and seed give the same bytes.",
+)
+@click.option(
+    "--stratify",
+    type=click.Choice(["emotion", "sentiment", "none"]),
+    default="emotion",
+    show_default=True,
+    help="Label whose class proportions every split keeps close to the whole.",
+)
+@click.option(
+    "--name",
+    default=None,
+    help="Name of the written splits/NAME.json  [default: speaker-disjoint-seed{SEED}]",
+)
+@guarded
+def split(
+    out: Path, speaker_disjoint: bool, ratios: str, seed: int, stratify: str, name: str | None
+) -> None:
+    """Re-split the dataset at OUT, rewrite its shards and write OUT/splits/NAME.json.
+
+    Reads every split, assigns each group to one split (stratified by --stratify), checks the
+    result for leaks independently and refuses to write one that leaks.
+    """
+    from indomer import split as lib
+
+    if not speaker_disjoint:
+        raise UsageError("choose a split mode: --speaker-disjoint (the only mode for now)")
+    parsed = lib.parse_ratios(ratios)
+    doc = lib.resplit(
+        out,
+        parsed,
+        seed,
+        stratify,
+        name,
+        warn=lambda message: click.echo(f"warning: {message}", err=True),
+    )
+    click.echo(lib.summary_table(doc))
+    click.echo(f"wrote {Path(out) / 'splits' / (doc['name'] + '.json')}")

@@ -1,0 +1,719 @@
+"""Speaker-disjoint, stratified re-splitting of a built dataset, and its leakage report.
+
+Clips of one speaker are not independent: a speaker in both train and test inflates every
+score. So whole groups (speakers, or source videos when no speaker ids exist) go to one split,
+and the assignment is searched so that every split keeps the class proportions of the whole,
+long tail included (the release has 9 fear and 8 surprise clips). The search is a seeded
+greedy start (rarest-class groups first) followed by steepest-descent moves and swaps and a
+few seeded kicks, minimising, in this order: empty splits, rows by which split sizes miss a
+tolerance around ratio x rows, (split, class) pairs left empty although the class has enough
+groups (a test split without fear cannot score fear), the largest proportion deviation
+|count(split, class)/n(split) - count(class)/N|, and the sum of squared deviations.
+One ``numpy.random.Generator(seed)`` drives every random choice, so a seed names a split.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from indomer import __version__
+from indomer.dataset import SPLITS, available_splits, read_split, remove_split, write_split
+from indomer.errors import DataError, UsageError, first_few
+from indomer.labels import label_set
+
+DEFAULT_RATIOS: tuple[float, ...] = (0.8, 0.1, 0.1)
+STRATIFY_CHOICES: tuple[str, ...] = ("emotion", "sentiment", "none")
+#: Label tasks whose per-split class counts and deviations every report carries.
+REPORT_TASKS: tuple[str, ...] = ("emotion", "sentiment")
+#: A split may differ from ratio x rows by this fraction of its target before it costs.
+SIZE_TOLERANCE = 0.02
+METHOD = "speaker-disjoint"
+NO_SPEAKER_WARNING = (
+    "no speaker ids: grouping by source video; a speaker appearing in two videos may leak"
+)
+#: Prefix of the group id of a row without speaker id when other rows have one, so that a
+#: source id can never collide with a speaker id.
+SOURCE_PREFIX = "source:"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_RATIO_HINT = (
+    "expected 2 or 3 comma-separated numbers (train,validation[,test]), each > 0, "
+    "summing to 1, e.g. 0.8,0.1,0.1"
+)
+#: Swap candidates evaluated at once; bounds memory for datasets with thousands of speakers.
+_CHUNK = 50_000
+
+
+# --------------------------------------------------------------------------- options
+
+
+def parse_ratios(text: str) -> tuple[float, ...]:
+    """Parse ``--ratios`` text such as ``0.8,0.1,0.1`` (a one-line UsageError otherwise)."""
+    try:
+        values = [float(p) for p in str(text).split(",")]
+    except ValueError:
+        raise UsageError(f"--ratios {text!r}: not numbers; {_RATIO_HINT}") from None
+    return check_ratios(values, shown=str(text))
+
+
+def check_ratios(ratios: Sequence[float], shown: str | None = None) -> tuple[float, ...]:
+    """Validate split ratios: 2 or 3 finite numbers > 0 that sum to 1 within 1e-6."""
+    shown = shown if shown is not None else ",".join(str(r) for r in ratios)
+    values = tuple(float(r) for r in ratios)
+    if len(values) not in (2, 3):
+        raise UsageError(f"--ratios {shown!r}: got {len(values)} numbers; {_RATIO_HINT}")
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        raise UsageError(f"--ratios {shown!r}: every ratio must be > 0; {_RATIO_HINT}")
+    if abs(sum(values) - 1.0) > 1e-6:
+        raise UsageError(f"--ratios {shown!r}: they sum to {sum(values):g}, not 1; {_RATIO_HINT}")
+    return values
+
+
+def check_name(name: str) -> str:
+    """A split name becomes ``splits/NAME.json``: keep it a plain, portable file name."""
+    if not _NAME_RE.match(name or ""):
+        raise UsageError(
+            f"--name {name!r}: use letters, digits, '.', '_' or '-' (not starting with '.' "
+            "or '-'), at most 100 characters"
+        )
+    return name
+
+
+def default_name(seed: int) -> str:
+    """The default split name, which records how to rebuild it."""
+    return f"{METHOD}-seed{seed}"
+
+
+def split_names(n: int) -> tuple[str, ...]:
+    """Split names for 2 or 3 ratios: train, validation[, test]."""
+    return SPLITS[:n]
+
+
+# --------------------------------------------------------------------------- groups
+
+
+def natural_key(value: str) -> tuple:
+    """Sort ids as people read them (``2`` before ``10``), exactly and deterministically."""
+    parts = re.split(r"(\d+)", str(value))
+    key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p != "")
+    return key + ((2, 0, str(value)),)
+
+
+def _present(values: pd.Series) -> pd.Series:
+    """True where a string-ish id is present (not null, not blank)."""
+    return values.notna() & (values.astype("string").str.strip().fillna("") != "")
+
+
+def group_column(df: pd.DataFrame) -> tuple[str, pd.Series, int]:
+    """The leakage unit of each row: ``(key, group ids, rows without speaker id)``.
+
+    ``key`` is ``speaker_id`` when any row has one (rows without one fall back to a
+    ``source:<source_id>`` group), else ``source_id``. A row with neither cannot be placed
+    safely, so it is an error rather than a guess.
+    """
+    if len(df) == 0:
+        raise DataError("no rows to group; build the dataset first")
+    ids = df["id"] if "id" in df.columns else pd.Series(df.index.astype(str), index=df.index)
+    if "speaker_id" in df.columns:
+        has_speaker = _present(df["speaker_id"])
+    else:
+        has_speaker = pd.Series(False, index=df.index)
+    missing = int((~has_speaker).sum())
+    if missing == 0:
+        return "speaker_id", df["speaker_id"].astype(str).astype(object), 0
+    if "source_id" in df.columns:
+        has_source = _present(df["source_id"])
+    else:
+        has_source = pd.Series(False, index=df.index)
+    orphans = ids[~has_speaker & ~has_source].tolist()
+    if orphans:
+        raise DataError(
+            f"{first_few(orphans)}: no speaker_id and no source_id, so a leak-free split cannot "
+            "place these rows; fill source_id (the source video) or speaker_id"
+        )
+    source = df["source_id"].astype(str).astype(object)
+    if missing == len(df):
+        return "source_id", source, missing
+    groups = df["speaker_id"].astype(str).astype(object).where(has_speaker, SOURCE_PREFIX + source)
+    return "speaker_id", groups, missing
+
+
+def fallback_warning(key: str, missing: int, total: int) -> str | None:
+    """The stderr warning for rows grouped by source video, or None when all have speakers."""
+    if missing == 0:
+        return None
+    if key == "source_id":
+        return NO_SPEAKER_WARNING
+    return (
+        f"{missing} of {total} rows have no speaker id: grouping them by source video; "
+        "a speaker appearing in two videos may leak"
+    )
+
+
+# --------------------------------------------------------------------------- search
+
+
+def _class_codes(df: pd.DataFrame, task: str) -> np.ndarray:
+    """Class ids of ``task`` per row (-1 for unlabelled); unknown names are a DataError."""
+    if task not in df.columns:
+        raise UsageError(f"no '{task}' column to stratify on; use --stratify none")
+    names = label_set(task).names
+    index = {n: i for i, n in enumerate(names)}
+    codes = np.full(len(df), -1, dtype=np.int64)
+    bad = []
+    for row, value in enumerate(df[task].tolist()):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        code = index.get(value)
+        if code is None:
+            bad.append(f"{df['id'].iloc[row] if 'id' in df.columns else row}={value!r}")
+        else:
+            codes[row] = code
+    if bad:
+        raise DataError(
+            f"{first_few(bad)}: unknown {task} label; expected one of {', '.join(names)}"
+        )
+    return codes
+
+
+class _Search:
+    """The assignment search over groups; all state is integer counts, so it is exact."""
+
+    def __init__(
+        self,
+        counts: np.ndarray,
+        sizes: np.ndarray,
+        ratios: tuple[float, ...],
+        size_tolerance: float,
+    ) -> None:
+        self.counts = counts.astype(np.int64)  # (G, C) labelled rows per group and class
+        self.sizes = sizes.astype(np.int64)  # (G,) all rows per group
+        self.n_groups, self.n_classes = counts.shape
+        self.k = len(ratios)
+        self.ratios = np.asarray(ratios, dtype=float)
+        self.total = int(self.sizes.sum())
+        self.targets = self.ratios * self.total
+        self.tol = size_tolerance * self.targets
+        class_totals = self.counts.sum(0)
+        labelled = max(int(class_totals.sum()), 1)
+        self.p = class_totals / labelled
+        self.class_targets = self.ratios[:, None] * class_totals[None, :]
+        # A class can appear in every split only if at least k groups carry it.
+        self.need = (self.counts > 0).sum(0) >= self.k
+        self.rarity = np.where(self.counts > 0, class_totals[None, :], np.iinfo(np.int64).max).min(
+            1, initial=np.iinfo(np.int64).max
+        )
+        self._pairs = np.triu_indices(self.n_groups, 1)
+
+    # -- objective ---------------------------------------------------------------------
+
+    def evaluate(self, S: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Objective keys of states S (..., K, C) with split sizes n (..., K), most important
+        first; rounded so that equal states compare equal whatever path computed them."""
+        viol = np.maximum(0.0, np.abs(n - self.targets) - self.tol).sum(-1)
+        labelled = S.sum(-1)
+        dev = np.abs(S / np.maximum(labelled, 1)[..., None] - self.p)
+        if self.n_classes:
+            worst = dev.max(axis=(-1, -2))
+        else:
+            worst = np.zeros(n.shape[:-1])
+        missing = ((S == 0) & self.need).sum(axis=(-1, -2))
+        sec = (dev**2).sum(axis=(-1, -2)) + (((n - self.targets) / self.total) ** 2).sum(-1)
+        empty = (n == 0).sum(-1)
+        return empty, np.round(viol, 9), missing, np.round(worst, 12), np.round(sec, 15)
+
+    def state(self, assign: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        S = np.zeros((self.k, self.n_classes), dtype=np.int64)
+        np.add.at(S, assign, self.counts)
+        n = np.bincount(assign, weights=self.sizes, minlength=self.k).astype(np.int64)
+        return S, n
+
+    def key(self, assign: np.ndarray) -> tuple:
+        S, n = self.state(assign)
+        return tuple(float(v) for v in self.evaluate(S, n))
+
+    # -- construction ------------------------------------------------------------------
+
+    def greedy(self, rng: np.random.Generator) -> np.ndarray:
+        """Rarest-class groups first (bigger first, random ties), each to the split whose
+        count and size targets it helps most."""
+        perm = rng.permutation(self.n_groups)
+        order = perm[np.lexsort((-self.sizes[perm], self.rarity[perm]))]
+        S = np.zeros((self.k, self.n_classes))
+        n = np.zeros(self.k)
+        assign = np.zeros(self.n_groups, dtype=np.int64)
+        scale = np.maximum(self.targets, 1.0) ** 2
+        for g in order:
+            c, s = self.counts[g], self.sizes[g]
+            gain = (
+                ((S + c - self.class_targets) ** 2 - (S - self.class_targets) ** 2).sum(1)
+                + (n + s - self.targets) ** 2
+                - (n - self.targets) ** 2
+            ) / scale
+            k = int(np.argmin(gain))
+            assign[g] = k
+            S[k] += c
+            n[k] += s
+        return assign
+
+    # -- improvement -------------------------------------------------------------------
+
+    def _best(self, cand_S: np.ndarray, cand_n: np.ndarray) -> tuple[tuple, int]:
+        """The lexicographically smallest candidate (first index among equals)."""
+        keys = self.evaluate(cand_S, cand_n)
+        mask = np.ones(len(cand_n), dtype=bool)
+        for k in keys:
+            mask &= k == k[mask].min()
+        i = int(np.flatnonzero(mask)[0])
+        return tuple(float(k[i]) for k in keys), i
+
+    def _best_move(self, assign, S, n) -> tuple | None:
+        """Best single-group move: group g from its split to split b."""
+        G, K = self.n_groups, self.k
+        g_idx = np.repeat(np.arange(G), K)
+        b_idx = np.tile(np.arange(K), G)
+        keep = b_idx != assign[g_idx]
+        g_idx, b_idx = g_idx[keep], b_idx[keep]
+        if not len(g_idx):
+            return None
+        r = np.arange(len(g_idx))
+        a_idx = assign[g_idx]
+        cS = np.repeat(S[None], len(g_idx), 0)
+        cn = np.repeat(n[None], len(g_idx), 0)
+        cS[r, a_idx] -= self.counts[g_idx]
+        cS[r, b_idx] += self.counts[g_idx]
+        cn[r, a_idx] -= self.sizes[g_idx]
+        cn[r, b_idx] += self.sizes[g_idx]
+        k, i = self._best(cS, cn)
+        return k, "move", int(g_idx[i]), int(b_idx[i])
+
+    def _best_swap(self, assign, S, n) -> tuple | None:
+        """Best exchange of two groups in different splits (in chunks, to bound memory)."""
+        pi, pj = self._pairs
+        cross = assign[pi] != assign[pj]
+        pi, pj = pi[cross], pj[cross]
+        best = None
+        for lo in range(0, len(pi), _CHUNK):
+            ci, cj = pi[lo : lo + _CHUNK], pj[lo : lo + _CHUNK]
+            r = np.arange(len(ci))
+            ai, aj = assign[ci], assign[cj]
+            delta = self.counts[cj] - self.counts[ci]
+            dn = self.sizes[cj] - self.sizes[ci]
+            cS = np.repeat(S[None], len(ci), 0)
+            cn = np.repeat(n[None], len(ci), 0)
+            cS[r, ai] += delta
+            cS[r, aj] -= delta
+            cn[r, ai] += dn
+            cn[r, aj] -= dn
+            k, i = self._best(cS, cn)
+            if best is None or k < best[0]:
+                best = (k, "swap", int(ci[i]), int(cj[i]))
+        return best
+
+    def descend(self, assign: np.ndarray, max_steps: int = 10_000) -> np.ndarray:
+        """Descent: the best improving move, else the best improving swap, until neither."""
+        assign = assign.copy()
+        S, n = self.state(assign)
+        current = tuple(float(v) for v in self.evaluate(S, n))
+        for _ in range(max_steps):
+            best = self._best_move(assign, S, n)
+            if best is None or not best[0] < current:
+                best = self._best_swap(assign, S, n)
+            if best is None or not best[0] < current:
+                break
+            _, kind, x, y = best
+            if kind == "move":
+                assign[x] = y
+            else:
+                assign[x], assign[y] = assign[y], assign[x]
+            S, n = self.state(assign)
+            current = tuple(float(v) for v in self.evaluate(S, n))
+        return assign
+
+    def kick(self, assign: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Move a few random groups to random other splits, to leave a local optimum."""
+        out = assign.copy()
+        m = min(self.n_groups, max(2, self.n_groups // 25))
+        for g in rng.choice(self.n_groups, size=m, replace=False):
+            out[g] = (out[g] + rng.integers(1, self.k)) % self.k
+        return out
+
+    def solve(self, rng: np.random.Generator, restarts: int, kicks: int) -> np.ndarray:
+        best, best_key = None, None
+        for _ in range(restarts):
+            assign = self.descend(self.greedy(rng))
+            key = self.key(assign)
+            for _ in range(kicks):
+                trial = self.descend(self.kick(assign, rng))
+                trial_key = self.key(trial)
+                if trial_key < key:
+                    assign, key = trial, trial_key
+            if best_key is None or key < best_key:
+                best, best_key = assign, key
+        return best
+
+
+def speaker_disjoint_split(
+    df: pd.DataFrame,
+    ratios: Sequence[float] = DEFAULT_RATIOS,
+    seed: int = 0,
+    stratify: str | None = "emotion",
+    *,
+    size_tolerance: float = SIZE_TOLERANCE,
+    restarts: int = 4,
+    kicks: int = 8,
+) -> pd.Series:
+    """The split name of every row of ``df``, with each group (see :func:`group_column`)
+    wholly in one split and class proportions kept close to the whole.
+
+    Rows are identified by their group and labels only, so the result does not depend on the
+    row order or on the splits the rows came from: the same data and seed give the same split.
+    The seed picks among near-optimal local optima (every seed differs on the release); on a
+    small dataset one assignment can be best from every start, and then seeds agree.
+    """
+    ratios = check_ratios(ratios)
+    if stratify not in (*STRATIFY_CHOICES, None):
+        raise UsageError(f"--stratify {stratify!r}: expected one of {', '.join(STRATIFY_CHOICES)}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise UsageError(f"--seed {seed!r}: expected a whole number >= 0")
+    names = split_names(len(ratios))
+    _, groups, _ = group_column(df)
+    group_ids = sorted(set(groups.tolist()), key=natural_key)
+    if len(group_ids) < len(names):
+        raise DataError(
+            f"only {len(group_ids)} group(s) ({first_few(group_ids)}) for {len(names)} splits; "
+            "a speaker-disjoint split needs at least one group per split"
+        )
+    index = {g: i for i, g in enumerate(group_ids)}
+    row_group = np.array([index[g] for g in groups.tolist()], dtype=np.int64)
+    sizes = np.bincount(row_group, minlength=len(group_ids))
+    if stratify in (None, "none"):
+        counts = np.zeros((len(group_ids), 0), dtype=np.int64)
+    else:
+        codes = _class_codes(df, stratify)
+        counts = np.zeros((len(group_ids), len(label_set(stratify).names)), dtype=np.int64)
+        labelled = codes >= 0
+        np.add.at(counts, (row_group[labelled], codes[labelled]), 1)
+    search = _Search(counts, sizes, ratios, size_tolerance)
+    assign = search.solve(np.random.default_rng(int(seed)), restarts=restarts, kicks=kicks)
+    return pd.Series(
+        [names[k] for k in assign[row_group]], index=df.index, name="split", dtype=object
+    )
+
+
+# --------------------------------------------------------------------------- report
+
+
+def max_deviation(
+    labels: Sequence, splits: Sequence, names: Sequence[str] | None = None
+) -> tuple[float, str | None, str | None]:
+    """Largest |count(split, class)/n(split) - count(class)/N| and where it is.
+
+    Only labelled rows count (n and N exclude unlabelled rows); a split without labelled rows
+    deviates by each class's whole share. Ties go to the first split (SPLITS order, then
+    first seen) and the first class (``names`` order).
+    """
+    labels = pd.Series(list(labels), dtype=object)
+    splits = pd.Series(list(splits), dtype=object)
+    labelled = labels.notna()
+    order = [s for s in SPLITS if s in set(splits)] + sorted(
+        {s for s in splits if s not in SPLITS}, key=str
+    )
+    names = list(names) if names is not None else sorted(set(labels[labelled]), key=str)
+    total = int(labelled.sum())
+    if total == 0 or not names:
+        return 0.0, None, None
+    whole = labels[labelled].value_counts()
+    best = (-1.0, None, None)
+    for s in order:
+        in_split = labels[labelled & (splits == s)]
+        counts = in_split.value_counts()
+        n = len(in_split)
+        for c in names:
+            share = int(whole.get(c, 0)) / total
+            prop = int(counts.get(c, 0)) / n if n else 0.0
+            dev = abs(prop - share)
+            if dev > best[0]:
+                best = (dev, s, c)
+    return best
+
+
+def _groups_for_report(df: pd.DataFrame, group_key: str | None) -> tuple[str, pd.Series, int]:
+    if group_key is None:
+        return group_column(df)
+    if group_key not in df.columns:
+        raise DataError(f"no '{group_key}' column to check leakage by")
+    present = _present(df[group_key])
+    if not present.all():
+        ids = df["id"][~present].tolist() if "id" in df.columns else list(df.index[~present])
+        raise DataError(f"{first_few(ids)}: no {group_key}; cannot check these rows for leakage")
+    missing = int((~_present(df["speaker_id"])).sum()) if "speaker_id" in df.columns else len(df)
+    return group_key, df[group_key].astype(str).astype(object), missing
+
+
+def leakage_report(
+    df: pd.DataFrame, split_col: str = "split", group_key: str | None = None
+) -> dict:
+    """The leakage and balance report of any split assignment of ``df``.
+
+    Groups are speakers (source videos as fallback, see :func:`group_column`) unless
+    ``group_key`` names a column. ``overlap`` maps each pair of splits (``a/b``) to the groups
+    found in both: every list must be empty. Class counts and the largest proportion deviation
+    are given for emotion and sentiment (whichever columns exist), over labelled rows.
+    """
+    if split_col not in df.columns:
+        raise DataError(f"no '{split_col}' column holding each row's split")
+    if df[split_col].isna().any():
+        raise DataError(f"rows without a split in column '{split_col}'")
+    found = set(df[split_col].tolist())
+    unknown = sorted(found - set(SPLITS), key=str)
+    if unknown:
+        raise DataError(f"unknown split(s) {first_few(unknown)}; expected {', '.join(SPLITS)}")
+    splits = [s for s in SPLITS if s in found]
+    key, groups, missing = _groups_for_report(df, group_key)
+    per_split = {s: set(groups[df[split_col] == s].tolist()) for s in splits}
+    total = len(df)
+    sizes = {s: int((df[split_col] == s).sum()) for s in splits}
+    report: dict = {
+        "group_key": key,
+        "rows_without_speaker": missing,
+        "splits": splits,
+        "rows": total,
+        "sizes": sizes,
+        "fractions": {s: round(sizes[s] / total, 6) for s in splits},
+        "groups": {s: len(per_split[s]) for s in splits},
+        "total_groups": len(set(groups.tolist())),
+        "overlap": {},
+        "class_counts": {},
+        "totals": {},
+        "max_deviation": {},
+    }
+    for i, a in enumerate(splits):
+        for b in splits[i + 1 :]:
+            shared = sorted(per_split[a] & per_split[b], key=natural_key)
+            report["overlap"][f"{a}/{b}"] = shared
+    report["leak_free"] = not any(report["overlap"].values())
+    for task in REPORT_TASKS:
+        if task not in df.columns:
+            continue
+        names = label_set(task).names
+        labels = df[task].where(df[task].notna(), None)
+        counts = {}
+        for s in splits:
+            vc = labels[df[split_col] == s].value_counts()
+            counts[s] = {c: int(vc.get(c, 0)) for c in names}
+        vc = labels.value_counts()
+        report["class_counts"][task] = counts
+        report["totals"][task] = {c: int(vc.get(c, 0)) for c in names}
+        value, where_split, where_class = max_deviation(labels, df[split_col], names)
+        report["max_deviation"][task] = {
+            "value": value,
+            "split": where_split,
+            "class": where_class,
+        }
+    return report
+
+
+def require_disjoint(report: dict) -> None:
+    """Raise a one-line DataError when any group sits in two splits (the leak guard)."""
+    for pair, shared in report["overlap"].items():
+        if shared:
+            a, b = pair.split("/")
+            raise DataError(
+                f"refusing to write a leaking split: {report['group_key']} "
+                f"{first_few(shared)} in both {a} and {b}; nothing was written"
+            )
+
+
+# --------------------------------------------------------------------------- on disk
+
+
+def _same(x, y) -> bool:
+    if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
+        return True
+    return bool(x == y)
+
+
+def read_all(out: Path) -> pd.DataFrame:
+    """Every row of every existing split, sorted by id.
+
+    A row found in two splits with identical content (left by an interrupted re-split) is
+    kept once; the same id with different content is an error.
+    """
+    have = available_splits(out)
+    if not have:
+        raise UsageError(f"{out}: no shards under data/; build the dataset first")
+    df = pd.concat([read_split(out, s) for s in have], ignore_index=True)
+    dup = df["id"].duplicated(keep=False)
+    if dup.any():
+        conflicting = []
+        for rid, rows in df[dup].groupby("id", sort=True):
+            first = rows.iloc[0].tolist()
+            for i in range(1, len(rows)):
+                if not all(_same(x, y) for x, y in zip(first, rows.iloc[i].tolist())):
+                    conflicting.append(rid)
+                    break
+        if conflicting:
+            raise DataError(
+                f"{first_few(conflicting)}: id in two splits with different content; "
+                "rebuild the dataset"
+            )
+        df = df[~df["id"].duplicated(keep="first")]
+    return df.sort_values("id", kind="stable").reset_index(drop=True)
+
+
+def _schema() -> dict:
+    text = resources.files("indomer.schemas").joinpath("split.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def validate_document(doc: dict) -> None:
+    """Check a splits/NAME.json document against schemas/split.schema.json."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        where = "/".join(str(p) for p in e.absolute_path) or "(top)"
+        raise DataError(f"split document does not match split.schema.json at {where}: {e.message}")
+
+
+def dumps(doc: dict) -> str:
+    """The canonical JSON text: sorted keys, 2-space indent, trailing newline."""
+    return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def refresh_card(out: Path) -> bool:
+    """Re-render the dataset card and build.json when ``indomer.card.refresh`` exists."""
+    import importlib
+
+    try:
+        card = importlib.import_module("indomer.card")
+    except ModuleNotFoundError as exc:
+        if exc.name != "indomer.card":
+            raise
+        return False
+    if not hasattr(card, "refresh"):
+        return False
+    card.refresh(Path(out))
+    return True
+
+
+def resplit(
+    out: Path,
+    ratios: Sequence[float] = DEFAULT_RATIOS,
+    seed: int = 0,
+    stratify: str = "emotion",
+    name: str | None = None,
+    *,
+    size_tolerance: float = SIZE_TOLERANCE,
+    warn: Callable[[str], None] | None = None,
+    split_fn: Callable[..., pd.Series] | None = None,
+    card: bool = True,
+) -> dict:
+    """Re-split the built dataset at ``out`` and return the ``splits/NAME.json`` document.
+
+    The assignment is checked again, independently of the search, before anything is
+    written; a leak writes nothing. Splits that no longer exist (3 -> 2) are removed.
+    """
+    out = Path(out)
+    ratios = check_ratios(ratios)
+    name = check_name(name if name is not None else default_name(seed))
+    df = read_all(out)
+    key, _, missing = group_column(df)
+    message = fallback_warning(key, missing, len(df))
+    if message and warn is not None:
+        warn(message)
+    split_fn = split_fn or speaker_disjoint_split  # looked up now, so tests can patch it
+    assignment = split_fn(df, ratios, seed, stratify, size_tolerance=size_tolerance)
+    names = split_names(len(ratios))
+    checked = df.assign(split=assignment.reindex(df.index))
+    report = leakage_report(checked, "split")
+    require_disjoint(report)
+    empty = [s for s in names if report["sizes"].get(s, 0) == 0]
+    if empty:
+        raise DataError(f"split(s) {', '.join(empty)} would be empty; nothing was written")
+    groups_of = group_column(checked)[1]
+    doc = {
+        "name": name,
+        "method": METHOD,
+        "seed": int(seed),
+        "ratios": dict(zip(names, ratios)),
+        "stratify": stratify,
+        "size_tolerance": size_tolerance,
+        "group_key": key,
+        "assignment": {
+            s: sorted(set(groups_of[checked["split"] == s].tolist()), key=natural_key)
+            for s in names
+        },
+        "report": report,
+        "indomer_version": __version__,
+    }
+    validate_document(doc)
+    before = available_splits(out)
+    for s in names:
+        write_split(out, s, checked[checked["split"] == s].drop(columns="split"))
+    for s in before:
+        if s not in names:
+            remove_split(out, s)
+    _write_text(out / "splits" / f"{name}.json", dumps(doc))
+    if card:
+        refresh_card(out)
+    return doc
+
+
+def summary_table(doc: dict) -> str:
+    """A short plain-text table of a split document: rows, groups, class shares, deviation."""
+    report = doc["report"]
+    task = doc["stratify"] if doc.get("stratify") in REPORT_TASKS else None
+    task = task or next(iter(report["class_counts"]), None)
+    names = list(label_set(task).names) if task else []
+    head = f"{'split':<11}{'rows':>7}{'groups':>8}" + "".join(f"{c[:9]:>10}" for c in names)
+    lines = [head]
+
+    def row(label: str, rows: int, groups: int, counts: dict | None) -> str:
+        text = f"{label:<11}{rows:>7}{groups:>8}"
+        if counts is not None:
+            n = sum(counts.values())
+            text += "".join(f"{(100 * counts[c] / n if n else 0):>9.2f}%" for c in names)
+        return text
+
+    for s in report["splits"]:
+        counts = report["class_counts"][task][s] if task else None
+        lines.append(row(s, report["sizes"][s], report["groups"][s], counts))
+    lines.append(row("all", report["rows"], report["total_groups"], report["totals"].get(task)))
+    for t, dev in report["max_deviation"].items():
+        where = f" ({dev['split']}, {dev['class']})" if dev["split"] else ""
+        lines.append(f"max |proportion deviation| {t}: {dev['value']:.4f}{where}")
+    lines.append(f"groups by {report['group_key']}; leak-free: {report['leak_free']}")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "DEFAULT_RATIOS",
+    "check_ratios",
+    "group_column",
+    "leakage_report",
+    "max_deviation",
+    "parse_ratios",
+    "require_disjoint",
+    "resplit",
+    "speaker_disjoint_split",
+    "summary_table",
+]

@@ -1,0 +1,236 @@
+"""``indomer split OUT --speaker-disjoint``: files, determinism, errors and the leak guard."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import types
+from importlib import resources
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from indomer.cli import main
+from indomer.dataset import available_splits, read_split, write_split
+from indomer.labels import emotion_to_sentiment
+from indomer.split import NO_SPEAKER_WARNING, natural_key
+
+TO_SENTIMENT = emotion_to_sentiment()
+
+
+def make_dataset(out, n_groups: int = 40, seed: int = 0, speakers: bool = True):
+    """A built dataset of ``n_groups`` source videos (two per speaker), as train + validation."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for g in range(n_groups):
+        n = int(rng.integers(1, 9))
+        emos = rng.choice(
+            ["neutral", "happiness", "sadness", "anger", "fear"],
+            size=n,
+            p=[0.6, 0.2, 0.1, 0.07, 0.03],
+        )
+        for i, emo in enumerate(emos):
+            rows.append(
+                {
+                    "id": f"clip_{g}_Vlog_{i + 1}",
+                    "source_id": str(g),
+                    "segment_index": i + 1,
+                    "topic": "Vlog",
+                    "speaker_id": f"spk{g // 2}" if speakers else None,
+                    "text": f"kalimat {g} {i}",
+                    "emotion": str(emo),
+                    "sentiment": TO_SENTIMENT[str(emo)],
+                }
+            )
+    df = pd.DataFrame(rows)
+    first = df["source_id"].astype(int) < n_groups * 3 // 4
+    write_split(out, "train", df[first])
+    write_split(out, "validation", df[~first])
+    return df
+
+
+def _bytes(out) -> dict[str, bytes]:
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for sub in ("data", "splits")
+        for p in sorted((out / sub).glob("*"))
+        if p.is_file()
+    }
+
+
+def _run(*args):
+    return CliRunner().invoke(main, ["split", *map(str, args)])
+
+
+def _schema():
+    text = resources.files("indomer.schemas").joinpath("split.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def test_split_writes_a_leak_free_document_and_shards(tmp_path):
+    out = tmp_path / "ds"
+    df = make_dataset(out)
+    res = _run(out, "--speaker-disjoint", "--seed", 5)
+    assert res.exit_code == 0, res.output
+    assert res.stderr == ""  # every row has a speaker id: no fallback warning
+    doc = json.loads((out / "splits" / "speaker-disjoint-seed5.json").read_text())
+    jsonschema.Draft202012Validator(_schema()).validate(doc)
+    assert doc["name"] == "speaker-disjoint-seed5" and doc["seed"] == 5
+    assert doc["ratios"] == {"train": 0.8, "validation": 0.1, "test": 0.1}
+    assert doc["stratify"] == "emotion" and doc["group_key"] == "speaker_id"
+    assert available_splits(out) == ["train", "validation", "test"]
+    back = {s: read_split(out, s) for s in available_splits(out)}
+    assert sorted(pd.concat(back.values())["id"]) == sorted(df["id"])
+    for s, part in back.items():
+        speakers = sorted(set(part["speaker_id"]), key=natural_key)
+        assert doc["assignment"][s] == speakers
+        for other, rest in back.items():
+            if other != s:
+                assert not set(part["speaker_id"]) & set(rest["speaker_id"])
+    rep = doc["report"]
+    assert rep["leak_free"] and all(v == [] for v in rep["overlap"].values())
+    assert rep["sizes"] == {s: len(p) for s, p in back.items()}
+    assert set(rep["class_counts"]) == {"emotion", "sentiment"}
+    assert rep["class_counts"]["emotion"]["test"]["neutral"] == int(
+        (back["test"]["emotion"] == "neutral").sum()
+    )
+    assert "max |proportion deviation| emotion" in res.stdout
+    assert res.stdout.splitlines()[0].split()[:3] == ["split", "rows", "groups"]
+
+
+def test_same_seed_gives_identical_bytes_and_another_seed_another_split(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    make_dataset(a, n_groups=80, seed=1)  # 40 speakers: many near-optimal splits to pick from
+    shutil.copytree(a, b)
+    assert _run(a, "--speaker-disjoint", "--seed", 3).exit_code == 0
+    assert _run(b, "--speaker-disjoint", "--seed", 3).exit_code == 0
+    first = _bytes(a)
+    assert first == _bytes(b)
+    assert first["splits/speaker-disjoint-seed3.json"].endswith(b"}\n")
+    # re-splitting the output with the same seed changes nothing
+    assert _run(a, "--speaker-disjoint", "--seed", 3).exit_code == 0
+    assert _bytes(a) == first
+    assert _run(a, "--speaker-disjoint", "--seed", 4).exit_code == 0
+    docs = [
+        json.loads((a / "splits" / f"speaker-disjoint-seed{s}.json").read_text()) for s in (3, 4)
+    ]
+    assert docs[0]["assignment"] != docs[1]["assignment"]
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--speaker-disjoint", "--ratios", "0.8,0.3"], "sum to 1.1"),
+        (["--speaker-disjoint", "--ratios", "0.8"], "got 1 numbers"),
+        (["--speaker-disjoint", "--ratios", "0.8,0.2,0,0"], "got 4 numbers"),
+        (["--speaker-disjoint", "--ratios", "1,0"], "> 0"),
+        (["--speaker-disjoint", "--ratios", "x,y"], "not numbers"),
+        ([], "--speaker-disjoint"),
+        (["--speaker-disjoint", "--name", "../evil"], "--name"),
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(tmp_path, args, needle):
+    out = tmp_path / "ds"
+    make_dataset(out, n_groups=8)
+    before = _bytes(out)
+    res = _run(out, *args)
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0]
+    assert _bytes(out) == before
+
+
+def test_missing_speaker_ids_group_by_source_video_with_a_warning(tmp_path):
+    out = tmp_path / "ds"
+    make_dataset(out, speakers=False)
+    res = _run(out, "--speaker-disjoint", "--ratios", "0.8,0.2")
+    assert res.exit_code == 0, res.output
+    assert f"warning: {NO_SPEAKER_WARNING}" in res.stderr
+    doc = json.loads((out / "splits" / "speaker-disjoint-seed0.json").read_text())
+    assert doc["group_key"] == "source_id" and doc["report"]["rows_without_speaker"] > 0
+    train, val = read_split(out, "train"), read_split(out, "validation")
+    assert not set(train["source_id"]) & set(val["source_id"])
+
+
+def test_some_missing_speaker_ids_warn_with_a_count(tmp_path):
+    out = tmp_path / "ds"
+    df = make_dataset(out)
+    train = read_split(out, "train")
+    train.loc[train["source_id"] == "0", "speaker_id"] = None
+    write_split(out, "train", train)
+    n = int((df["source_id"] == "0").sum())
+    res = _run(out, "--speaker-disjoint")
+    assert res.exit_code == 0, res.output
+    assert f"warning: {n} of {len(df)} rows have no speaker id" in res.stderr
+    doc = json.loads((out / "splits" / "speaker-disjoint-seed0.json").read_text())
+    placed = [s for s, groups in doc["assignment"].items() if "source:0" in groups]
+    assert len(placed) == 1
+
+
+def test_going_from_three_splits_to_two_removes_the_test_shards(tmp_path):
+    out = tmp_path / "ds"
+    df = make_dataset(out)
+    assert _run(out, "--speaker-disjoint").exit_code == 0
+    assert available_splits(out) == ["train", "validation", "test"]
+    res = _run(out, "--speaker-disjoint", "--ratios", "0.75,0.25", "--name", "two-way")
+    assert res.exit_code == 0, res.output
+    assert available_splits(out) == ["train", "validation"]
+    doc = json.loads((out / "splits" / "two-way.json").read_text())
+    assert set(doc["assignment"]) == {"train", "validation"}
+    assert doc["report"]["sizes"] == {
+        "train": len(read_split(out, "train")),
+        "validation": len(read_split(out, "validation")),
+    }
+    assert sum(doc["report"]["sizes"].values()) == len(df)
+
+
+def test_a_leaking_assignment_is_refused_and_nothing_is_written(tmp_path, monkeypatch):
+    out = tmp_path / "ds"
+    make_dataset(out)
+    before = _bytes(out)
+
+    def leaky(df, ratios, seed, stratify, **kwargs):
+        # speaker spk0's first clip goes to test, the rest of spk0 to train
+        split = pd.Series("train", index=df.index, dtype=object)
+        split[df["speaker_id"] == "spk1"] = "validation"
+        split[df.index[df["speaker_id"] == "spk0"][0]] = "test"
+        return split
+
+    monkeypatch.setattr("indomer.split.speaker_disjoint_split", leaky)
+    res = _run(out, "--speaker-disjoint")
+    assert res.exit_code == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "refusing to write a leaking split: speaker_id spk0 in both train and test" in lines[0]
+    assert _bytes(out) == before and not (out / "splits").exists()
+
+
+def test_the_dataset_card_is_refreshed_when_available(tmp_path, monkeypatch):
+    out = tmp_path / "ds"
+    make_dataset(out, n_groups=12)
+    calls = []
+    fake = types.ModuleType("indomer.card")
+    fake.refresh = lambda path: calls.append(path)
+    monkeypatch.setitem(sys.modules, "indomer.card", fake)
+    assert _run(out, "--speaker-disjoint").exit_code == 0
+    assert calls == [out]
+
+
+def test_split_of_the_built_release_passes_validate(built, tmp_path):
+    out = tmp_path / "release"
+    shutil.copytree(built, out)
+    res = _run(out, "--speaker-disjoint", "--seed", 1)
+    assert res.exit_code == 0, res.output
+    assert NO_SPEAKER_WARNING in res.stderr
+    doc = json.loads((out / "splits" / "speaker-disjoint-seed1.json").read_text())
+    rep = doc["report"]
+    assert rep["rows"] == 1944 and rep["total_groups"] == 207 and rep["leak_free"]
+    assert sum(len(v) for v in doc["assignment"].values()) == 207
+    assert all(rep["class_counts"]["emotion"][s]["fear"] > 0 for s in rep["splits"])
+    assert rep["max_deviation"]["emotion"]["value"] < 0.01
+    val = CliRunner().invoke(main, ["validate", str(out)])
+    assert val.exit_code == 0, val.output
