@@ -42,20 +42,38 @@ def check_out_dir(out: Path) -> None:
         )
 
 
-def apply_annotations(splits: dict[str, pd.DataFrame], sheets: list[Path]) -> tuple[dict, list, list]:
+def apply_annotations(
+    splits: dict[str, pd.DataFrame], sheets: list[Path]
+) -> tuple[dict, list, list, list, dict]:
     """Replace release labels by the merged annotator sheets where they cover a segment.
 
-    Returns (agreement, rejected, warnings). Segments the sheets do not cover keep the
+    Returns (agreement, rejected, warnings, rule violations, sheet input hashes); paths are
+    reduced to file names so build outputs do not depend on where the sheets lie. Segments the sheets do not cover keep the
     release labels; sheet ids unknown to the release are rejected, never silently dropped.
     """
     from indomer.merge import merge_sheets
 
     result = merge_sheets(sheets)
     known = {i for df in splits.values() for i in df["id"]}
-    rejected = list(result.rejected)
+    rejected = []
+    for r in result.rejected:
+        r = dict(r)
+        if r.get("file"):
+            name = Path(r["file"]).name
+            r["where"] = r["where"].replace(str(r["file"]), name)
+            r["message"] = r.get("message", "").replace(str(r["file"]), name)
+            r["file"] = name
+        rejected.append(r)
     for seg_id in sorted(set(result.segments) - known):
-        rejected.append({"stage": "merge", "where": "annotator sheets", "id": seg_id,
-                         "reason": "id not in the release", "fix": "check the id in the sheet"})
+        rejected.append(
+            {
+                "stage": "merge",
+                "where": "annotator sheets",
+                "id": seg_id,
+                "reason": "id not in the release",
+                "fix": "check the id in the sheet",
+            }
+        )
     fields = ("emotion", "sentiment", "text_sentiment", "audio_sentiment", "video_sentiment")
     for df in splits.values():
         if not len(df):
@@ -78,7 +96,8 @@ def apply_annotations(splits: dict[str, pd.DataFrame], sheets: list[Path]) -> tu
         df["emotion_intensity"] = intensity
         df["annotations"] = votes
         df["adjudicated"] = adjudicated
-    return result.agreement, rejected, list(result.warnings)
+    inputs = {f"annotations/{Path(p).name}": v for p, v in result.inputs.items()}
+    return result.agreement, rejected, list(result.warnings), list(result.rule_violations), inputs
 
 
 def build_release(
@@ -93,7 +112,7 @@ def build_release(
     """Build the dataset from a release folder or ``github:OWNER/REPO@COMMIT``; return build.json."""
     from indomer import card
     from indomer.remote import release_provenance, resolve_release
-    from indomer.split import leakage_report
+    from indomer.split import leakage_report, validate_document
 
     out = Path(out)
     check_out_dir(out)
@@ -102,9 +121,13 @@ def build_release(
     warnings = list(result.warnings)
     agreement = None
     if annotations:
-        agreement, rej, warn = apply_annotations(result.splits, annotations)
+        agreement, rej, warn, violations, sheet_inputs = apply_annotations(
+            result.splits, annotations
+        )
         result.rejected.extend(rej)
         warnings.extend(warn)
+        result.rule_violations = violations
+        result.inputs.update(sheet_inputs)
 
     out.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
@@ -120,17 +143,19 @@ def build_release(
     assignment: dict[str, list[str]] = {}
     for s, df in result.splits.items():
         assignment[s] = sorted(set(df["source_id"]), key=lambda g: (len(g), g)) if len(df) else []
-    write_json_atomic(
-        out / "splits" / f"{OFFICIAL_SPLIT}.json",
-        {
-            "name": OFFICIAL_SPLIT,
-            "description": "the release's own train/val split (val -> validation)",
-            "group_key": "source_id",
-            "assignment": assignment,
-            "report": report,
-        },
+    official = {
+        "name": OFFICIAL_SPLIT,
+        "method": "official",
+        "description": "the release's own train/val split (val -> validation)",
+        "group_key": "source_id",
+        "assignment": assignment,
+        "report": report,
+    }
+    validate_document(official)
+    write_json_atomic(out / "splits" / f"{OFFICIAL_SPLIT}.json", official)
+    rejected_lines = "".join(
+        json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in result.rejected
     )
-    rejected_lines = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in result.rejected)
     write_text_atomic(out / "rejected.jsonl", rejected_lines)
     source = {
         "kind": "the public IndoMER annotation release",
@@ -166,6 +191,8 @@ def build_release(
         log(f"rejected: ... and {len(result.rejected) - 10} more (see {out / 'rejected.jsonl'})")
     if result.media:
         m = result.media
-        log(f"media: {m['audio']} wav and {m['video']} mp4 embedded; missing {len(m['missing_audio'])} wav "
-            f"and {len(m['missing_video'])} mp4 (listed in build.json)")
+        log(
+            f"media: {m['audio']} wav and {m['video']} mp4 embedded; missing {len(m['missing_audio'])} wav "
+            f"and {len(m['missing_video'])} mp4 (listed in build.json)"
+        )
     return build

@@ -19,6 +19,7 @@ from indomer.dataset import available_splits, hf_features, shard_paths
 from indomer.errors import DataError
 from indomer.fsutil import write_json_atomic, write_text_atomic
 from indomer.labels import MODALITY_TASKS, TASKS, label_set
+from indomer.split import group_column
 from indomer.stats import compute_stats, load_light
 
 PAPER_CITATION = """@article{omnimer2025,
@@ -71,7 +72,11 @@ def current_split_file(out: Path, df: pd.DataFrame) -> str | None:
             continue
         if key not in df.columns:
             continue
-        groups = df[key].astype("string")
+        groups = (
+            group_column(df)[1].astype("string")
+            if key == "speaker_id"
+            else df[key].astype("string")
+        )
         if all(where.get(g) == s for g, s in zip(groups, df["split"])):
             return path.relative_to(out).as_posix()
     return None
@@ -100,8 +105,13 @@ def card_header(manifest: dict, n_total: int) -> dict:
     """The YAML metadata block the Hub reads: license, language, configs, dataset_info."""
     splits = manifest["splits"]
     size = (
-        "n<1K" if n_total < 1_000 else "1K<n<10K" if n_total < 10_000
-        else "10K<n<100K" if n_total < 100_000 else "100K<n<1M"
+        "n<1K"
+        if n_total < 1_000
+        else "1K<n<10K"
+        if n_total < 10_000
+        else "10K<n<100K"
+        if n_total < 100_000
+        else "100K<n<1M"
     )
     return {
         "license": "other",
@@ -116,9 +126,7 @@ def card_header(manifest: dict, n_total: int) -> dict:
         "configs": [
             {
                 "config_name": "default",
-                "data_files": [
-                    {"split": s, "path": f"data/{s}-*.parquet"} for s in splits
-                ],
+                "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in splits],
             }
         ],
         "dataset_info": {
@@ -141,14 +149,18 @@ def _class_table(stats: dict, task: str) -> list[str]:
     for name in ls.names:
         counts = [stats["splits"][s]["classes"][task][name] for s in splits]
         total = stats["overall"]["classes"][task][name]
-        lines.append(f"| {name} | {ls.release[name]} | " + " | ".join(map(str, counts)) + f" | {total} |")
+        lines.append(
+            f"| {name} | {ls.release[name]} | " + " | ".join(map(str, counts)) + f" | {total} |"
+        )
     return lines
 
 
 def render_card(out: Path, build: dict, stats: dict, manifest: dict, split_doc: dict | None) -> str:
     """The whole README.md: YAML header plus prose whose numbers all come from ``stats``."""
     ov = stats["overall"]
-    header = yaml.safe_dump(card_header(manifest, ov["segments"]), sort_keys=False, allow_unicode=True)
+    header = yaml.safe_dump(
+        card_header(manifest, ov["segments"]), sort_keys=False, allow_unicode=True
+    )
     s = stats["splits"]
     parts = [f"---\n{header}---\n", "# IndoMER\n"]
     parts.append(
@@ -160,12 +172,18 @@ def render_card(out: Path, build: dict, stats: dict, manifest: dict, split_doc: 
     parts.append("## Summary\n")
     parts.append("| | " + " | ".join(["all", *s]) + " |")
     parts.append("|---|" + "---|" * (len(s) + 1))
-    for label, key in (("segments", "segments"), ("source videos", "videos"),
-                       ("speakers", "speakers"), ("topics", "topics"),
-                       ("words per segment (mean)", "words_per_segment"),
-                       ("vocabulary (case-folded word types)", "vocabulary")):
+    for label, key in (
+        ("segments", "segments"),
+        ("source videos", "videos"),
+        ("speakers", "speakers"),
+        ("topics", "topics"),
+        ("words per segment (mean)", "words_per_segment"),
+        ("vocabulary (case-folded word types)", "vocabulary"),
+    ):
         vals = [ov.get(key), *(s[k].get(key) for k in s)]
-        parts.append(f"| {label} | " + " | ".join("unknown" if v is None else str(v) for v in vals) + " |")
+        parts.append(
+            f"| {label} | " + " | ".join("unknown" if v is None else str(v) for v in vals) + " |"
+        )
     if "duration" in ov:
         d = ov["duration"]
         parts.append(f"| hours of audio | {d['total_hours']} |" + " |" * len(s))
@@ -206,13 +224,13 @@ def render_card(out: Path, build: dict, stats: dict, manifest: dict, split_doc: 
     parts.append("## Splits\n")
     if split_doc:
         rep = split_doc.get("report", split_doc)
-        dev = rep.get("max_deviation", {})
+        dev = rep.get("max_deviation", {}).get("emotion", {})
         parts.append(
             f"Split `{split_doc.get('name')}` groups rows by `{split_doc.get('group_key')}`; "
             f"no group appears in two splits (overlap: "
             f"{sum(len(v) for v in rep.get('overlap', {}).values())} groups). "
-            f"Largest class-proportion deviation from the whole: "
-            f"{dev.get('value', 'n/a') if isinstance(dev, dict) else dev}. "
+            f"Largest emotion class-proportion deviation from the whole: "
+            f"{dev.get('value', float('nan')):.4f} ({dev.get('class')} in {dev.get('split')}). "
             f"Full report: `{build.get('split', {}).get('file')}`.\n"
         )
     else:
@@ -221,10 +239,17 @@ def render_card(out: Path, build: dict, stats: dict, manifest: dict, split_doc: 
     parts.append("## Annotation\n")
     if agreement:
         parts.append("Agreement among annotators (expert votes excluded):\n")
-        parts.append("| field | Fleiss' kappa | Krippendorff's alpha | items |\n|---|---|---|---|")
-        for field, a in sorted(agreement.items()):
+        parts.append(
+            "| field | Fleiss' kappa | Krippendorff's alpha | alpha level | items | annotators |\n"
+            "|---|---|---|---|---|---|"
+        )
+        for field, a in agreement.items():
+            kappa, alpha = (
+                "n/a" if a.get(k) is None else f"{a[k]:.3f}"
+                for k in ("fleiss_kappa", "krippendorff_alpha")
+            )
             parts.append(
-                f"| {field} | {a.get('fleiss_kappa')} | {a.get('krippendorff_alpha')} | {a.get('items')} |"
+                f"| {field} | {kappa} | {alpha} | {a.get('level')} | {a.get('items')} | {a.get('annotators')} |"
             )
         parts.append("")
     else:
@@ -249,7 +274,7 @@ def render_card(out: Path, build: dict, stats: dict, manifest: dict, split_doc: 
     parts.append("## Scoring\n")
     parts.append(
         "```\nindomer score preds.jsonl --refs . --split validation --task all --json scores.json\n```\n"
-        "`preds.jsonl` holds one `{\"id\": ..., \"emotion\": ..., \"sentiment\": ...}` per line; macro-F1 "
+        '`preds.jsonl` holds one `{"id": ..., "emotion": ..., "sentiment": ...}` per line; macro-F1 '
         "over every class is the headline metric.\n"
     )
     parts.append("## Citation\n")
@@ -281,4 +306,4 @@ def refresh(out: Path) -> dict:
     return build
 
 
-__all__ = ["refresh", "render_card", "card_header", "shard_manifest", "TASKS"]
+__all__ = ["TASKS", "card_header", "refresh", "render_card", "shard_manifest"]

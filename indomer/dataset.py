@@ -122,11 +122,16 @@ def to_table(df: pd.DataFrame) -> pa.Table:
         values = df[name].tolist()
         if name in LABEL_COLUMNS:
             ls = label_set(name)
-            values = [None if v is None or v != v else ls.id(v) for v in values]
+            values = [
+                None if v is None or (isinstance(v, float) and math.isnan(v)) else ls.id(v)
+                for v in values
+            ]
         else:
             values = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
         data[name] = pa.array(values, type=field.type)
-    meta = {b"huggingface": json.dumps({"info": {"features": hf_features()}}, sort_keys=True).encode()}
+    meta = {
+        b"huggingface": json.dumps({"info": {"features": hf_features()}}, sort_keys=True).encode()
+    }
     return pa.Table.from_pydict(data, schema=SCHEMA.with_metadata(meta))
 
 
@@ -180,7 +185,9 @@ def read_split(out: Path, split: str, columns: list[str] | None = None) -> pd.Da
         try:
             tables.append(pq.read_table(p, columns=columns))
         except (pa.ArrowInvalid, OSError) as exc:
-            raise DataError(f"{p}: not a readable Parquet shard ({exc}); rebuild the dataset") from exc
+            raise DataError(
+                f"{p}: not a readable Parquet shard ({exc}); rebuild the dataset"
+            ) from exc
     return from_table(pa.concat_tables(tables))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import yaml
@@ -70,7 +70,7 @@ def _load() -> dict:
     return yaml.safe_load(_labels_bytes())
 
 
-@lru_cache(maxsize=None)
+@cache
 def label_set(task: str) -> LabelSet:
     """The label set of ``task`` (the three modality tasks share the sentiment set)."""
     if task not in TASKS:

@@ -86,7 +86,9 @@ def read_csv(path: Path) -> list[tuple[int, dict]]:
     """Rows of Annotations.csv with their 1-based file line numbers (BOM and CRLF tolerated)."""
     raw = path.read_bytes()
     if not raw.strip():
-        raise DataError(f"{path}: empty file; expected the release CSV with header {','.join(CSV_COLUMNS)}")
+        raise DataError(
+            f"{path}: empty file; expected the release CSV with header {','.join(CSV_COLUMNS)}"
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -130,7 +132,9 @@ def read_json_split(path: Path, keys: tuple[str, ...]) -> dict[str, dict]:
     return out
 
 
-def import_release(release: Path, media_dir: Path | None = None, *, strict: bool = False) -> ImportResult:
+def import_release(
+    release: Path, media_dir: Path | None = None, *, strict: bool = False
+) -> ImportResult:
     """Read and cross-check a release directory; return the rows of train and validation.
 
     Bad rows are collected in ``rejected`` (with file:line and the fix) and the rest kept;
@@ -170,7 +174,9 @@ def import_release(release: Path, media_dir: Path | None = None, *, strict: bool
             )
         for sid in r7:
             if sid in split_of:
-                reject(f7, sid, f"id is in both {split_of[sid]} and {split}", "keep it in one split")
+                reject(
+                    f7, sid, f"id is in both {split_of[sid]} and {split}", "keep it in one split"
+                )
                 continue
             split_of[sid] = split
         rec7.update(r7)
@@ -185,18 +191,31 @@ def import_release(release: Path, media_dir: Path | None = None, *, strict: bool
     for line, row in csv_rows:
         where = f"{CSV_NAME}:{line}"
         video_name = (row.get("video_name") or "").strip()
-        seg_id = video_name[:-4] if video_name.endswith(".mp4") else video_name
+        seg_id = video_name.removesuffix(".mp4")
         parsed = parse_id(seg_id)
         if parsed is None:
-            reject(where, seg_id or None, f"id {seg_id!r} breaks the convention clip_<video>_<Topic>_<n>",
-                   "fix video_name (e.g. clip_1_Cooking_1.mp4)")
+            reject(
+                where,
+                seg_id or None,
+                f"id {seg_id!r} breaks the convention clip_<video>_<Topic>_<n>",
+                "fix video_name (e.g. clip_1_Cooking_1.mp4)",
+            )
             continue
         if not video_name.endswith(".mp4") or row.get("audio_name", "").strip() != f"{seg_id}.wav":
-            reject(where, seg_id, "video_name/audio_name are not <id>.mp4/<id>.wav",
-                   "name both files after the segment id")
+            reject(
+                where,
+                seg_id,
+                "video_name/audio_name are not <id>.mp4/<id>.wav",
+                "name both files after the segment id",
+            )
             continue
         if seg_id in seen:
-            reject(where, seg_id, f"duplicate id (first on line {seen[seg_id]})", "remove the duplicate row")
+            reject(
+                where,
+                seg_id,
+                f"duplicate id (first on line {seen[seg_id]})",
+                "remove the duplicate row",
+            )
             continue
         seen[seg_id] = line
         labels = {}
@@ -205,15 +224,21 @@ def import_release(release: Path, media_dir: Path | None = None, *, strict: bool
             ls = emo if col == "emotion" else sen
             name = ls.canonical(row.get(col) or "")
             if name is None:
-                reject(where, seg_id, f"unknown {col} label {row.get(col)!r}",
-                       f"use one of {', '.join(ls.release.values())}")
+                reject(
+                    where,
+                    seg_id,
+                    f"unknown {col} label {row.get(col)!r}",
+                    f"use one of {', '.join(ls.release.values())}",
+                )
                 bad = True
                 break
             labels[col] = name
         if bad:
             continue
         if seg_id not in rec7:
-            reject(where, seg_id, "not in any 7_Class JSON split", "add it to 7_class_train/val.json")
+            reject(
+                where, seg_id, "not in any 7_Class JSON split", "add it to 7_class_train/val.json"
+            )
             continue
         j7 = rec7[seg_id]
         j3 = rec3.get(seg_id)
@@ -221,10 +246,16 @@ def import_release(release: Path, media_dir: Path | None = None, *, strict: bool
         if emo.canonical(str(j7["label"])) != labels["emotion"]:
             disagreements.append(f"emotion CSV {row['emotion']!r} vs 7-class {j7['label']!r}")
         if sen.canonical(str(j7["sentiment_label"])) != labels["sentiment"]:
-            disagreements.append(f"sentiment CSV {row['sentiment']!r} vs 7-class {j7['sentiment_label']!r}")
+            disagreements.append(
+                f"sentiment CSV {row['sentiment']!r} vs 7-class {j7['sentiment_label']!r}"
+            )
         if j3 is not None:
-            for col, key in (("sentiment", "label"), ("text_sentiment", "text_label"),
-                             ("audio_sentiment", "audio_label"), ("video_sentiment", "video_label")):
+            for col, key in (
+                ("sentiment", "label"),
+                ("text_sentiment", "text_label"),
+                ("audio_sentiment", "audio_label"),
+                ("video_sentiment", "video_label"),
+            ):
                 if sen.canonical(str(j3[key])) != labels[col]:
                     disagreements.append(f"{col} CSV {row[col]!r} vs 3-class {key} {j3[key]!r}")
             if j3["text"] != j7["text"]:
@@ -232,18 +263,28 @@ def import_release(release: Path, media_dir: Path | None = None, *, strict: bool
         text = row["text"]
         if text != j7["text"]:
             if repair_mojibake(text) == j7["text"]:
-                result.repaired_texts.append({"id": seg_id, "line": line, "csv": text, "json": j7["text"]})
+                result.repaired_texts.append(
+                    {"id": seg_id, "line": line, "csv": text, "json": j7["text"]}
+                )
                 text = j7["text"]
             else:
                 disagreements.append("text differs between the CSV and the JSON")
         if disagreements:
-            reject(where, seg_id, "CSV and JSON disagree: " + "; ".join(disagreements),
-                   "correct whichever file is wrong")
+            reject(
+                where,
+                seg_id,
+                "CSV and JSON disagree: " + "; ".join(disagreements),
+                "correct whichever file is wrong",
+            )
             continue
         if rule[labels["emotion"]] != labels["sentiment"]:
             result.rule_violations.append(
-                {"id": seg_id, "emotion": labels["emotion"], "sentiment": labels["sentiment"],
-                 "expected_sentiment": rule[labels["emotion"]]}
+                {
+                    "id": seg_id,
+                    "emotion": labels["emotion"],
+                    "sentiment": labels["sentiment"],
+                    "expected_sentiment": rule[labels["emotion"]],
+                }
             )
         source_id, topic, index = parsed
         rows[split_of[seg_id]].append(
@@ -257,8 +298,12 @@ def import_release(release: Path, media_dir: Path | None = None, *, strict: bool
             }
         )
     for sid in sorted(set(rec7) - set(seen)):
-        reject(f"{sid} in JSON", sid, f"in the {split_of.get(sid)} JSON but not in {CSV_NAME}",
-               "add the row to Annotations.csv")
+        reject(
+            f"{sid} in JSON",
+            sid,
+            f"in the {split_of.get(sid)} JSON but not in {CSV_NAME}",
+            "add the row to Annotations.csv",
+        )
 
     for split, split_rows in rows.items():
         result.splits[split] = pd.DataFrame(split_rows)
@@ -270,8 +315,16 @@ def import_release(release: Path, media_dir: Path | None = None, *, strict: bool
 def attach_media(splits: dict[str, pd.DataFrame], media_dir: Path) -> dict:
     """Embed each clip's ``<id>.wav`` / ``<id>.mp4`` bytes where present; report the missing."""
     if not media_dir.is_dir():
-        raise UsageError(f"{media_dir}: --media-dir is not a folder; give the folder holding <id>.wav/.mp4")
-    report: dict = {"dir": media_dir.name, "audio": 0, "video": 0, "missing_audio": [], "missing_video": []}
+        raise UsageError(
+            f"{media_dir}: --media-dir is not a folder; give the folder holding <id>.wav/.mp4"
+        )
+    report: dict = {
+        "dir": media_dir.name,
+        "audio": 0,
+        "video": 0,
+        "missing_audio": [],
+        "missing_video": [],
+    }
     for df in splits.values():
         audio, video = [], []
         for seg_id in df["id"] if len(df) else []:

@@ -86,7 +86,7 @@ def parse_spec(spec: str) -> GithubSpec | None:
     """Validate a ``github:`` spec strictly (before any path or URL is built); None if local."""
     if not spec.startswith(GITHUB_PREFIX):
         return None
-    body = spec[len(GITHUB_PREFIX):]
+    body = spec[len(GITHUB_PREFIX) :]
     form = f"expected {GITHUB_PREFIX}OWNER/REPO@COMMIT, e.g. --release {_example()}"
     repo_part, at, ref = body.partition("@")
     if not at:
@@ -319,8 +319,15 @@ def _resolve_github(
             target.unlink()
         log(f"downloading {rel} ({i}/{len(pinned)}) from {base}/{gh.owner}/{gh.repo}/{gh.ref}")
         files[rel] = _download(
-            gh, base, rel, target, expected,
-            retries=retries, backoff=backoff, timeout=timeout, log=log,
+            gh,
+            base,
+            rel,
+            target,
+            expected,
+            retries=retries,
+            backoff=backoff,
+            timeout=timeout,
+            log=log,
         )
         downloaded += 1
 
@@ -339,7 +346,9 @@ def _resolve_github(
     if not downloaded:
         log(f"using the cached release {gh.spec} at {folder}")
     elif not known:
-        log(f"warning: {gh.spec} has no pinned checksums; recorded the downloaded hashes unverified")
+        log(
+            f"warning: {gh.spec} has no pinned checksums; recorded the downloaded hashes unverified"
+        )
     return folder
 
 
@@ -364,8 +373,13 @@ def resolve_release(
     gh = parse_spec(spec)
     if gh is not None:
         return _resolve_github(
-            gh, cache_dir, allow_unverified=allow_unverified, log=log,
-            retries=retries, backoff=backoff, timeout=timeout,
+            gh,
+            cache_dir,
+            allow_unverified=allow_unverified,
+            log=log,
+            retries=retries,
+            backoff=backoff,
+            timeout=timeout,
         )
     path = Path(spec).expanduser()
     if not path.is_dir():
@@ -392,14 +406,17 @@ def release_provenance(release: Path) -> dict:
     release = Path(release)
     table = load_checksums()
     files = {
-        rel: _hash_file(release / rel) for rel in sorted(table["files"]) if (release / rel).is_file()
+        rel: _hash_file(release / rel)
+        for rel in sorted(table["files"])
+        if (release / rel).is_file()
     }
     marker = _read_marker(release)
     if marker is None:
         return {"files": files, "verified": files == table["files"]}
     if marker["files"] != files:
-        changed = sorted(r for r in set(files) | set(marker["files"])
-                         if files.get(r) != marker["files"].get(r))
+        changed = sorted(
+            r for r in set(files) | set(marker["files"]) if files.get(r) != marker["files"].get(r)
+        )
         raise DataError(
             f"{release / changed[0]}: changed since it was downloaded ({len(changed)} file(s));"
             f" delete {release} and run again to download a fresh copy"

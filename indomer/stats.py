@@ -15,8 +15,17 @@ from indomer.labels import TASKS, label_set
 
 WORD_RE = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
 LIGHT_COLUMNS = [
-    "id", "source_id", "segment_index", "topic", "speaker_id", "start", "end", "text",
-    *TASKS, "emotion_intensity", "adjudicated",
+    "id",
+    "source_id",
+    "segment_index",
+    "topic",
+    "speaker_id",
+    "start",
+    "end",
+    "text",
+    *TASKS,
+    "emotion_intensity",
+    "adjudicated",
 ]
 
 
@@ -43,7 +52,11 @@ def load_light(out) -> pd.DataFrame:
         df = read_split(out, split, columns=cols)
         df.insert(0, "split", split)
         frames.append(df)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["split", *LIGHT_COLUMNS])
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["split", *LIGHT_COLUMNS])
+    )
 
 
 def durations(out) -> pd.Series | None:
@@ -70,7 +83,7 @@ def _summary(df: pd.DataFrame, dur: pd.Series | None) -> dict:
     vocab = {w.casefold() for t in tokens for w in t}
     speakers = df["speaker_id"].dropna() if "speaker_id" in df else pd.Series([], dtype=object)
     out = {
-        "segments": int(len(df)),
+        "segments": len(df),
         "videos": int(df["source_id"].nunique()),
         "speakers": int(speakers.nunique()) if len(speakers) else None,
         "topics": int(df["topic"].nunique()),
@@ -86,7 +99,7 @@ def _summary(df: pd.DataFrame, dur: pd.Series | None) -> dict:
         if len(d):
             total_words = sum(n for n, i in zip(n_words, df["id"]) if i in d.index)
             out["duration"] = {
-                "segments_with_duration": int(len(d)),
+                "segments_with_duration": len(d),
                 "total_hours": round(float(d.sum()) / 3600, 4),
                 "mean_seconds": round(float(d.mean()), 4),
                 "speech_rate_wps": round(total_words / float(d.sum()), 4) if d.sum() > 0 else None,
@@ -110,18 +123,29 @@ def format_table(stats: dict) -> str:
     cols = ["overall", *stats["splits"]]
     get = {"overall": stats["overall"], **stats["splits"]}
     lines = []
-    rows = [("segments", "segments"), ("videos", "videos"), ("speakers", "speakers"),
-            ("topics", "topics"), ("words/segment", "words_per_segment"), ("vocabulary", "vocabulary")]
+    rows = [
+        ("segments", "segments"),
+        ("videos", "videos"),
+        ("speakers", "speakers"),
+        ("topics", "topics"),
+        ("words/segment", "words_per_segment"),
+        ("vocabulary", "vocabulary"),
+    ]
     width = max(14, *(len(c) for c in cols)) + 2
     lines.append(f"{'':<22}" + "".join(f"{c:>{width}}" for c in cols))
     for label, key in rows:
         vals = [get[c].get(key) for c in cols]
         lines.append(f"{label:<22}" + "".join(f"{'-' if v is None else v:>{width}}" for v in vals))
     if "duration" in stats["overall"]:
-        for label, key in (("hours", "total_hours"), ("mean seconds", "mean_seconds"),
-                           ("words/second", "speech_rate_wps")):
+        for label, key in (
+            ("hours", "total_hours"),
+            ("mean seconds", "mean_seconds"),
+            ("words/second", "speech_rate_wps"),
+        ):
             vals = [get[c].get("duration", {}).get(key) for c in cols]
-            lines.append(f"{label:<22}" + "".join(f"{'-' if v is None else v:>{width}}" for v in vals))
+            lines.append(
+                f"{label:<22}" + "".join(f"{'-' if v is None else v:>{width}}" for v in vals)
+            )
     for task in TASKS:
         lines.append(f"{task}:")
         for name in label_set(task).names:

@@ -23,7 +23,9 @@ def _check_wav(data: bytes) -> str | None:
     try:
         with wave.open(io.BytesIO(data)) as w:
             if w.getframerate() != 16_000 or w.getnchannels() != 1:
-                return f"{w.getframerate()} Hz, {w.getnchannels()} channel(s); expected 16000 Hz mono"
+                return (
+                    f"{w.getframerate()} Hz, {w.getnchannels()} channel(s); expected 16000 Hz mono"
+                )
     except (wave.Error, EOFError) as exc:
         return f"not a PCM WAV ({exc})"
     return None
@@ -47,7 +49,9 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
     if data.is_dir():
         for p in sorted(data.iterdir()):
             if p.is_file() and not SHARD_RE.match(p.name):
-                problems.append(f"{p}: not named {{split}}-NNNNN-of-NNNNN.parquet; remove or rename it")
+                problems.append(
+                    f"{p}: not named {{split}}-NNNNN-of-NNNNN.parquet; remove or rename it"
+                )
     splits = available_splits(out)
     if not splits:
         problems.append(f"{out}: no shards under data/")
@@ -56,7 +60,10 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
     names = {t: label_set(t).names for t in TASKS}
     rule = emotion_to_sentiment()
     seen: dict[str, str] = {}
-    groups: dict[str, dict[str, set[str]]] = {"speaker_id": defaultdict(set), "source_id": defaultdict(set)}
+    groups: dict[str, dict[str, set[str]]] = {
+        "speaker_id": defaultdict(set),
+        "source_id": defaultdict(set),
+    }
     missing_speaker = 0
     duplicates, bad_ids, rule_breaks = [], [], []
     for split in splits:
@@ -91,16 +98,27 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
                     for task in TASKS:
                         v = row[task]
                         if v is not None and not 0 <= v < len(names[task]):
-                            problems.append(f"{where}: {task} id {v} outside 0..{len(names[task]) - 1}")
+                            problems.append(
+                                f"{where}: {task} id {v} outside 0..{len(names[task]) - 1}"
+                            )
                     e, s = row["emotion"], row["sentiment"]
-                    in_range = e is not None and s is not None and 0 <= e < len(names["emotion"]) and 0 <= s < len(names["sentiment"])
+                    in_range = (
+                        e is not None
+                        and s is not None
+                        and 0 <= e < len(names["emotion"])
+                        and 0 <= s < len(names["sentiment"])
+                    )
                     if in_range and rule[names["emotion"][e]] != names["sentiment"][s]:
                         rule_breaks.append(rid)
                     if row["audio"] and row["audio"].get("bytes"):
                         err = _check_wav(row["audio"]["bytes"])
                         if err:
                             problems.append(f"{where}: audio {err}")
-                    if row["video"] and row["video"].get("bytes") and row["video"]["bytes"][4:8] != b"ftyp":
+                    if (
+                        row["video"]
+                        and row["video"].get("bytes")
+                        and row["video"]["bytes"][4:8] != b"ftyp"
+                    ):
                         problems.append(f"{where}: video bytes are not an MP4 (no ftyp box)")
                     if row["speaker_id"] is None:
                         missing_speaker += 1
@@ -112,19 +130,30 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
     if duplicates:
         problems.append(f"duplicate ids: {first_few(duplicates)}")
     if rule_breaks:
-        warnings.append(f"{len(rule_breaks)} rows break the emotion->sentiment rule: {first_few(rule_breaks)}")
+        warnings.append(
+            f"{len(rule_breaks)} rows break the emotion->sentiment rule: {first_few(rule_breaks)}"
+        )
     key = "speaker_id" if missing_speaker == 0 else "source_id"
     if missing_speaker:
-        warnings.append(f"{missing_speaker} rows have no speaker_id; leakage checked by source video")
+        warnings.append(
+            f"{missing_speaker} rows have no speaker_id; leakage checked by source video"
+        )
     leaks = sorted(g for g, where in groups[key].items() if len(where) > 1)
     if leaks:
         problems.append(f"{key} in more than one split (leakage): {first_few(leaks)}")
-    recorded = {f["path"]: f["sha256"] for s in build.get("outputs", {}).get("splits", {}).values()
-                for f in s["files"]}
+    recorded = {
+        f["path"]: f["sha256"]
+        for s in build.get("outputs", {}).get("splits", {}).values()
+        for f in s["files"]
+    }
     if build and recorded:
         from indomer.card import shard_manifest
 
-        actual = {f["path"]: f["sha256"] for s in shard_manifest(out)["splits"].values() for f in s["files"]}
+        actual = {
+            f["path"]: f["sha256"]
+            for s in shard_manifest(out)["splits"].values()
+            for f in s["files"]
+        }
         if actual != recorded:
             changed = sorted(set(actual.items()) ^ set(recorded.items()))
             problems.append(

@@ -8,7 +8,13 @@ from indomer.labels import TASKS, emotion_to_sentiment, fold, label_set, labels_
 
 def test_names_follow_the_design_order():
     assert label_set("emotion").names == (
-        "anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"
+        "anger",
+        "disgust",
+        "fear",
+        "happiness",
+        "neutral",
+        "sadness",
+        "surprise",
     )
     for task in ("sentiment", "text_sentiment", "audio_sentiment", "video_sentiment"):
         assert label_set(task).names == ("negative", "neutral", "positive")
@@ -39,7 +45,13 @@ def test_aliases_are_case_and_accent_insensitive(task, value, expected):
 def test_release_strings_round_trip():
     emo = label_set("emotion")
     assert [emo.release[n] for n in emo.names] == [
-        "kemarahan", "jijik", "ketakutan", "kebahagiaan", "netral", "kesedihan", "surprise"
+        "kemarahan",
+        "jijik",
+        "ketakutan",
+        "kebahagiaan",
+        "netral",
+        "kesedihan",
+        "surprise",
     ]
     for task in TASKS:
         ls = label_set(task)
@@ -47,7 +59,9 @@ def test_release_strings_round_trip():
 
 
 def test_require_names_the_place_and_the_choices():
-    with pytest.raises(DataError, match=r"^preds.jsonl:3: unknown emotion label 'bored'; expected one of anger"):
+    with pytest.raises(
+        DataError, match=r"^preds.jsonl:3: unknown emotion label 'bored'; expected one of anger"
+    ):
         label_set("emotion").require("bored", "preds.jsonl:3")
 
 

@@ -14,10 +14,24 @@ import pytest
 from indomer.errors import DataError, UsageError
 from indomer.release import import_release, parse_id, repair_mojibake
 
-VAL_EMOTION = {"neutral": 262, "happiness": 39, "sadness": 32, "anger": 13, "disgust": 5, "fear": 4,
-               "surprise": 1}
-TRAIN_EMOTION = {"neutral": 1054, "happiness": 278, "sadness": 142, "anger": 69, "disgust": 33,
-                 "surprise": 7, "fear": 5}
+VAL_EMOTION = {
+    "neutral": 262,
+    "happiness": 39,
+    "sadness": 32,
+    "anger": 13,
+    "disgust": 5,
+    "fear": 4,
+    "surprise": 1,
+}
+TRAIN_EMOTION = {
+    "neutral": 1054,
+    "happiness": 278,
+    "sadness": 142,
+    "anger": 69,
+    "disgust": 33,
+    "surprise": 7,
+    "fear": 5,
+}
 
 
 def _rewrite_csv(path: Path, edit) -> None:
@@ -51,14 +65,19 @@ def test_garbled_csv_texts_take_the_clean_json_text(release_dir):
     assert len(repaired) == 15
     assert repaired["clip_13_Product_14"]["csv"].endswith("it¡¯s not good.")
     every = {i: t for df in result.splits.values() for i, t in zip(df["id"], df["text"])}
-    assert every["clip_13_Product_14"] == "Tapi di mata gue, wah nggak, not okay, man, it’s not good."
+    assert (
+        every["clip_13_Product_14"] == "Tapi di mata gue, wah nggak, not okay, man, it’s not good."
+    )
     assert not any("¡" in t or "£" in t for t in every.values())
 
 
 def test_derived_columns(release_dir):
     df = import_release(release_dir).splits["train"].set_index("id")
-    assert (df.loc["clip_1_Cooking_1", ["source_id", "segment_index", "topic"]].tolist()
-            == ["1", 1, "Cooking"])
+    assert df.loc["clip_1_Cooking_1", ["source_id", "segment_index", "topic"]].tolist() == [
+        "1",
+        1,
+        "Cooking",
+    ]
     topics = Counter(t for d in import_release(release_dir).splits.values() for t in d["topic"])
     assert "Opinions" not in topics and topics["Opinion"] == 138
     assert len(topics) == 13
@@ -119,8 +138,10 @@ def test_bad_rows_are_rejected_and_good_rows_kept(release_copy):
 
 
 def test_strict_stops_at_the_first_bad_row(release_copy):
-    _rewrite_csv(release_copy / "Annotations.csv",
-                 lambda rows: [{**rows[0], "sentiment": "bingung"}, *rows[1:]])
+    _rewrite_csv(
+        release_copy / "Annotations.csv",
+        lambda rows: [{**rows[0], "sentiment": "bingung"}, *rows[1:]],
+    )
     with pytest.raises(DataError, match=r"^Annotations.csv:2: clip_1_Cooking_1: unknown sentiment"):
         import_release(release_copy, strict=True)
 
@@ -149,11 +170,16 @@ def test_media_dir_embeds_present_clips_and_reports_missing(release_dir, tmp_pat
     media = tmp_path / "media"
     media.mkdir()
     (media / "clip_2_Cooking_1.wav").write_bytes(_wav(1.5))
-    (media / "clip_2_Cooking_1.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2")
+    (media / "clip_2_Cooking_1.mp4").write_bytes(
+        b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+    )
     (media / "clip_1_Cooking_1.wav").write_bytes(_wav(0.25))
     result = import_release(release_dir, media)
     assert result.media["audio"] == 2 and result.media["video"] == 1
     assert len(result.media["missing_audio"]) == 1942 and len(result.media["missing_video"]) == 1943
     val = result.splits["validation"].set_index("id")
-    assert val.loc["clip_2_Cooking_1", "audio"] == {"bytes": _wav(1.5), "path": "clip_2_Cooking_1.wav"}
+    assert val.loc["clip_2_Cooking_1", "audio"] == {
+        "bytes": _wav(1.5),
+        "path": "clip_2_Cooking_1.wav",
+    }
     assert val.loc["clip_2_Cooking_3", "audio"] is None

@@ -122,7 +122,10 @@ def test_checksum_table_matches_shared_release_and_importer_layout(release_dir: 
     layout = {CSV_NAME, *(f for pair in JSON_FILES for f in pair)}
     assert set(table["files"]) == layout
     for rel, pinned in table["files"].items():
-        assert pinned == {"sha256": _sha(release_dir / rel), "size": (release_dir / rel).stat().st_size}
+        assert pinned == {
+            "sha256": _sha(release_dir / rel),
+            "size": (release_dir / rel).stat().st_size,
+        }
     assert table["recommended_commit"] == FULL
 
 

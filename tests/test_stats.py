@@ -24,16 +24,27 @@ def test_release_statistics_match_an_independent_count(built, release_dir):
     assert stats["overall"]["videos"] == len(videos) == 207
     assert stats["overall"]["speakers"] is None
     assert stats["splits"]["validation"]["classes"]["emotion"]["fear"] == 4
-    assert stats["overall"]["classes"]["sentiment"] == {"negative": 303, "neutral": 1316, "positive": 325}
+    assert stats["overall"]["classes"]["sentiment"] == {
+        "negative": 303,
+        "neutral": 1316,
+        "positive": 325,
+    }
     assert sum(stats["topics"].values()) == 1944 and stats["topics"]["Opinion"] == 138
     assert "duration" not in stats["overall"]
 
 
 def test_words_and_vocabulary_by_hand(tmp_path):
-    df = pd.DataFrame({"id": ["clip_1_A_1", "clip_1_A_2"], "source_id": ["1", "1"],
-                       "segment_index": [1, 2], "topic": ["A", "A"],
-                       "text": ["Gara-gara dia, it’s OK!", "dia  bilang ok"],
-                       "start": [0.0, None], "end": [2.0, None]})
+    df = pd.DataFrame(
+        {
+            "id": ["clip_1_A_1", "clip_1_A_2"],
+            "source_id": ["1", "1"],
+            "segment_index": [1, 2],
+            "topic": ["A", "A"],
+            "text": ["Gara-gara dia, it’s OK!", "dia  bilang ok"],
+            "start": [0.0, None],
+            "end": [2.0, None],
+        }
+    )
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
@@ -45,8 +56,12 @@ def test_words_and_vocabulary_by_hand(tmp_path):
     assert words("Gara-gara dia, it’s OK!") == ["Gara-gara", "dia", "it’s", "OK"]
     s = compute_stats(tmp_path)["overall"]
     assert s["words_per_segment"] == 3.5 and s["vocabulary"] == 5  # gara-gara dia it’s ok bilang
-    assert s["duration"] == {"segments_with_duration": 2, "total_hours": round(3.5 / 3600, 4),
-                             "mean_seconds": 1.75, "speech_rate_wps": 2.0}
+    assert s["duration"] == {
+        "segments_with_duration": 2,
+        "total_hours": round(3.5 / 3600, 4),
+        "mean_seconds": 1.75,
+        "speech_rate_wps": 2.0,
+    }
     assert wav_seconds(b"nope") is None
 
 

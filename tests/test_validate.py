@@ -48,11 +48,16 @@ def test_label_out_of_range_stray_file_and_bad_audio(built, tmp_path):
     table = pq.read_table(path)
     emo = table.column("emotion").to_pylist()
     emo[0] = 9
-    table = table.set_column(table.schema.get_field_index("emotion"), "emotion", pa.array(emo, pa.int64()))
+    table = table.set_column(
+        table.schema.get_field_index("emotion"), "emotion", pa.array(emo, pa.int64())
+    )
     audio = [None] * table.num_rows
     audio[1] = {"bytes": b"RIFF not really", "path": "x.wav"}
-    table = table.set_column(table.schema.get_field_index("audio"), table.schema.field("audio"),
-                             pa.array(audio, table.schema.field("audio").type))
+    table = table.set_column(
+        table.schema.get_field_index("audio"),
+        table.schema.field("audio"),
+        pa.array(audio, table.schema.field("audio").type),
+    )
     pq.write_table(table, path)
     (out / "data/validation.parquet.bak").write_bytes(b"")
     problems, _ = validate(out)

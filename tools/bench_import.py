@@ -1,6 +1,6 @@
 """Benchmark: release import wall time and peak memory (run in a fresh process per repeat).
 
-    .venv/bin/python tools/bench_import.py [--release ../shared/indomer-release] [--repeat 3]
+.venv/bin/python tools/bench_import.py [--release ../shared/indomer-release] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -32,16 +32,25 @@ def main() -> None:
     runs = []
     for i in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
-            out = subprocess.run([sys.executable, "-c", CHILD, args.release, f"{tmp}/o{i}"],
-                                 capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, args.release, f"{tmp}/o{i}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
-               platform.processor())
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")),
+        platform.processor(),
+    )
     walls = sorted(r["wall_s"] for r in runs)
     print(f"machine: {cpu}, python {platform.python_version()}")
-    print(f"release import (1,944 rows, build + card): median wall {walls[len(walls) // 2]:.3f} s "
-          f"(min {walls[0]:.3f}), peak RSS {max(r['peak_rss_mb'] for r in runs):.0f} MB "
-          "(whole process, including imports)")
+    print(
+        f"release import (1,944 rows, build + card): median wall {walls[len(walls) // 2]:.3f} s "
+        f"(min {walls[0]:.3f}), peak RSS {max(r['peak_rss_mb'] for r in runs):.0f} MB "
+        "(whole process, including imports)"
+    )
 
 
 if __name__ == "__main__":

@@ -11,8 +11,12 @@ from indomer.commands import guarded
 
 @click.command()
 @click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the statistics as JSON to this file.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the statistics as JSON to this file.",
+)
 @guarded
 def stats(out: Path, json_path: Path | None) -> None:
     """Segments, videos, speakers, words, vocabulary, durations and class counts per split."""

@@ -16,23 +16,38 @@ from indomer.cli import main
 
 
 def _files(out):
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()
+    }
 
 
 def test_build_writes_the_documented_layout(built):
     names = set(_files(built))
-    assert {"README.md", "build.json", "rejected.jsonl", "splits/official.json",
-            "data/train-00000-of-00001.parquet", "data/validation-00000-of-00001.parquet"} <= names
+    assert {
+        "README.md",
+        "build.json",
+        "rejected.jsonl",
+        "splits/official.json",
+        "data/train-00000-of-00001.parquet",
+        "data/validation-00000-of-00001.parquet",
+    } <= names
     assert (built / "rejected.jsonl").read_text() == ""
     build = json.loads((built / "build.json").read_text())
     assert build["rows"] == {"train": 1588, "validation": 356}
     assert len(build["repaired_texts"]) == 15
     assert build["split"] == {"name": "official", "file": "splits/official.json"}
-    assert set(build["inputs"]) == {"Annotations.csv", "7_Class/7_class_train.json",
-                                    "7_Class/7_class_val.json", "3_Class/3_class_train.json",
-                                    "3_Class/3_class_val.json"}
+    assert set(build["inputs"]) == {
+        "Annotations.csv",
+        "7_Class/7_class_train.json",
+        "7_Class/7_class_val.json",
+        "3_Class/3_class_train.json",
+        "3_Class/3_class_val.json",
+    }
     official = json.loads((built / "splits/official.json").read_text())
-    assert len(official["assignment"]["train"]) == 173 and len(official["assignment"]["validation"]) == 34
+    assert (
+        len(official["assignment"]["train"]) == 173
+        and len(official["assignment"]["validation"]) == 34
+    )
     assert not set(official["assignment"]["train"]) & set(official["assignment"]["validation"])
 
 
@@ -41,13 +56,26 @@ def test_load_dataset_gives_classlabel_names_in_design_order(built):
     ds = datasets.load_dataset(str(built))
     assert {k: len(v) for k, v in ds.items()} == {"train": 1588, "validation": 356}
     assert ds["train"].features["emotion"].names == [
-        "anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"
+        "anger",
+        "disgust",
+        "fear",
+        "happiness",
+        "neutral",
+        "sadness",
+        "surprise",
     ]
     assert ds["validation"].features["video_sentiment"].names == ["negative", "neutral", "positive"]
     emo = ds["validation"].features["emotion"]
     counts = Counter(emo.int2str(i) for i in ds["validation"]["emotion"])
-    assert counts == {"neutral": 262, "happiness": 39, "sadness": 32, "anger": 13, "disgust": 5,
-                      "fear": 4, "surprise": 1}
+    assert counts == {
+        "neutral": 262,
+        "happiness": 39,
+        "sadness": 32,
+        "anger": 13,
+        "disgust": 5,
+        "fear": 4,
+        "surprise": 1,
+    }
     row = ds["validation"].filter(lambda r: r["id"] == "clip_2_Cooking_1")[0]
     assert row["text"] == "Tentang ikan dan olahannya seperti apa." and row["source_id"] == "2"
 
@@ -56,16 +84,22 @@ def test_card_numbers_come_from_the_shards(built):
     card = (built / "README.md").read_text(encoding="utf-8")
     header = card.split("---\n")[1]
     assert "num_examples: 1588" in header and "num_examples: 356" in header
-    rows = {s: pq.ParquetFile(built / f"data/{s}-00000-of-00001.parquet").metadata.num_rows
-            for s in ("train", "validation")}
-    assert re.search(rf"\| segments \| {sum(rows.values())} \| {rows['train']} \| {rows['validation']} \|", card)
+    rows = {
+        s: pq.ParquetFile(built / f"data/{s}-00000-of-00001.parquet").metadata.num_rows
+        for s in ("train", "validation")
+    }
+    assert re.search(
+        rf"\| segments \| {sum(rows.values())} \| {rows['train']} \| {rows['validation']} \|", card
+    )
     assert "| source videos | 207 | 173 | 34 |" in card
     assert "| fear | ketakutan | 5 | 4 | 9 |" in card
     assert "- 15 transcripts in `Annotations.csv` are GBK mojibake" in card
 
 
 def test_two_builds_are_byte_identical(release_dir, built, tmp_path):
-    result = CliRunner().invoke(main, ["build", "--release", str(release_dir), "--out", str(tmp_path / "b")])
+    result = CliRunner().invoke(
+        main, ["build", "--release", str(release_dir), "--out", str(tmp_path / "b")]
+    )
     assert result.exit_code == 0, result.output
     assert "built 1944 rows (train 1588, validation 356)" in result.output
     assert _files(tmp_path / "b") == _files(built)
@@ -74,22 +108,33 @@ def test_two_builds_are_byte_identical(release_dir, built, tmp_path):
 def test_rebuild_in_place_replaces_and_refuses_foreign_folders(release_dir, tmp_path):
     out = tmp_path / "o"
     runner = CliRunner()
-    assert runner.invoke(main, ["build", "--release", str(release_dir), "--out", str(out)]).exit_code == 0
+    assert (
+        runner.invoke(main, ["build", "--release", str(release_dir), "--out", str(out)]).exit_code
+        == 0
+    )
     (out / "data" / "test-00000-of-00001.parquet").write_bytes(
-        (out / "data" / "validation-00000-of-00001.parquet").read_bytes())
-    assert runner.invoke(main, ["build", "--release", str(release_dir), "--out", str(out)]).exit_code == 0
+        (out / "data" / "validation-00000-of-00001.parquet").read_bytes()
+    )
+    assert (
+        runner.invoke(main, ["build", "--release", str(release_dir), "--out", str(out)]).exit_code
+        == 0
+    )
     assert not (out / "data" / "test-00000-of-00001.parquet").exists()
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
     res = runner.invoke(main, ["build", "--release", str(release_dir), "--out", str(foreign)])
     assert res.exit_code == 2
-    assert res.output.strip().endswith("not empty and holds no build.json; choose an empty or new --out folder")
+    assert res.output.strip().endswith(
+        "not empty and holds no build.json; choose an empty or new --out folder"
+    )
     assert (foreign / "notes.txt").read_text() == "keep me"
 
 
 def test_bad_release_path_is_a_usage_error(tmp_path):
-    res = CliRunner().invoke(main, ["build", "--release", str(tmp_path), "--out", str(tmp_path / "o")])
+    res = CliRunner().invoke(
+        main, ["build", "--release", str(tmp_path), "--out", str(tmp_path / "o")]
+    )
     assert res.exit_code == 2
     assert res.output.count("\n") == 1 and "no Annotations.csv" in res.output
 
