@@ -152,3 +152,22 @@ def test_help_and_commands_do_not_import_torch(built):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_all_neutral_baseline_on_the_built_dataset(built, tmp_path):
+    from indomer.dataset import read_split
+
+    ids = read_split(built, "validation", columns=["id"])["id"]
+    preds = tmp_path / "neutral.jsonl"
+    preds.write_text(
+        "".join(
+            json.dumps({"id": i, "emotion": "netral", "sentiment": "neutral"}) + "\n" for i in ids
+        )
+    )
+    out = tmp_path / "s.json"
+    res = CliRunner().invoke(main, ["score", str(preds), "--refs", str(built), "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    scores = json.loads(out.read_text())
+    assert round(scores["emotion"]["metrics"]["macro_f1"], 4) == 0.1211
+    assert round(scores["sentiment"]["metrics"]["macro_f1"], 4) == 0.2826
+    assert scores["emotion"]["n"] == 356 and scores["emotion"]["split"] == "validation"
