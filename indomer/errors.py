@@ -41,3 +41,17 @@ def first_few(items, n: int = 5) -> str:
     shown = ", ".join(str(i) for i in items[:n])
     rest = len(items) - n
     return shown + (f" (and {rest} more)" if rest > 0 else "")
+
+
+class RowRejected(IndomerError):
+    """One row (video or segment) cannot go on; the pipeline records it in rejected.jsonl.
+
+    ``reason`` says what is wrong, ``fix`` what the user can do; the others carry on
+    unless ``--strict``.
+    """
+
+    def __init__(self, row_id: str, reason: str, fix: str) -> None:
+        super().__init__(f"{row_id}: {reason}; {fix}")
+        self.row_id = row_id
+        self.reason = reason
+        self.fix = fix

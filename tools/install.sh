@@ -29,7 +29,19 @@ if [ ! -x .venv/bin/python ]; then
     fi
 fi
 
+# The media pipeline (extras media and test) needs the ffmpeg/ffprobe programs.
+case ",$EXTRAS," in
+    *,media,*|*,test,*)
+        command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_install ffmpeg
+        with_media=1 ;;
+    *) with_media=0 ;;
+esac
+
 spec="."
 [ -n "$EXTRAS" ] && spec=".[$EXTRAS]"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec"
+if [ "$with_media" = 1 ]; then
+    # Only for the ONNX VAD weights in its wheel; --no-deps keeps torch out.
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "silero-vad==6.2.3"
+fi
 echo "indomer installed in .venv (extras: ${EXTRAS:-none}); run .venv/bin/indomer --help"
