@@ -38,7 +38,7 @@ JSON_FILES = {
 JSON7_KEYS = ("sample_id", "text", "label", "sentiment_label")
 JSON3_KEYS = ("sample_id", "text", "label", "text_label", "audio_label", "video_label")
 #: The release id convention; anything else (``../x``, spaces) is refused before any path use.
-ID_RE = re.compile(r"^clip_(?P<source>[0-9A-Za-z]+)_(?P<topic>[A-Za-z]+)_(?P<index>[1-9][0-9]*)$")
+ID_RE = re.compile(r"^clip_(?P<source>[0-9A-Za-z]+)_(?P<topic>[A-Za-z]+)_(?P<index>[1-9][0-9]*)\Z")
 #: Topic spellings that name the same topic.
 TOPIC_ALIASES = {"Opinions": "Opinion"}
 

@@ -38,8 +38,8 @@ DEFAULT_RAW_URL = "https://raw.githubusercontent.com"
 CACHE_ENV = "INDOMER_CACHE"
 #: Written last into a downloaded release folder; its presence means "all files verified".
 MARKER = ".indomer-release.json"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-REF_RE = re.compile(r"^[0-9A-Fa-f]{7,40}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+REF_RE = re.compile(r"^[0-9A-Fa-f]{7,40}\Z")
 #: GitHub's own limits; longer names cannot exist, so refusing them costs nothing.
 MAX_OWNER, MAX_REPO = 39, 100
 #: Ceiling for a file without a pinned size (the real files are all under 1 MB).

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 #: Ids become file names: a safe character set and no leading dot, so ``../x`` cannot pass.
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ RELEASE_FIELDS: dict[str, dict[str, str]] = {
     },
 }
 _RELEASE_SPLIT_RE = re.compile(r"_(train|val|validation|test)\.json$", re.IGNORECASE)
-_CLIP_RE = re.compile(r"^clip_(?P<source>[0-9A-Za-z]+)_[A-Za-z]+_[0-9]+$")
+_CLIP_RE = re.compile(r"^clip_(?P<source>[0-9A-Za-z]+)_[A-Za-z]+_[0-9]+\Z")
 _REF_COLUMNS = ["id", "source_id", "speaker_id", *TASKS]
 
 

@@ -43,7 +43,7 @@ NO_SPEAKER_WARNING = (
 #: Prefix of the group id of a row without speaker id when other rows have one, so that a
 #: source id can never collide with a speaker id.
 SOURCE_PREFIX = "source:"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 _RATIO_HINT = (
     "expected 2 or 3 comma-separated numbers (train,validation[,test]), each > 0, "
     "summing to 1, e.g. 0.8,0.1,0.1"

@@ -16,7 +16,7 @@ from indomer.dataset import SCHEMA, SHARD_RE, available_splits, hf_features, sha
 from indomer.errors import first_few
 from indomer.labels import TASKS, emotion_to_sentiment, label_set
 
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 
 def _check_wav(data: bytes) -> str | None:
