@@ -1,4 +1,4 @@
-"""``indomer build``: release mode (raw mode from a config comes with the media pipeline)."""
+"""``indomer build``: release mode (``--release``) or raw mode (a build config)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,25 @@ from pathlib import Path
 import click
 
 from indomer.commands import guarded
+from indomer.errors import UsageError
+from indomer.pipeline import STAGES
 
 
 @click.command()
+@click.argument(
+    "config",
+    required=False,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="[CONFIG.yaml]",
+)
 @click.option(
     "--release",
     "release",
-    required=True,
+    default=None,
     metavar="DIR|github:OWNER/REPO@COMMIT",
-    help="The public IndoMER release: a local folder, or the upstream repository "
-    "pinned to a commit (downloaded and checksum-verified).",
+    help="Release mode: the public IndoMER release, a local folder, or the upstream "
+    "repository pinned to a commit (downloaded and checksum-verified). Give either this or "
+    "a CONFIG.yaml (raw mode: sources, segments, transcripts, annotator sheets).",
 )
 @click.option(
     "--out",
@@ -38,11 +47,99 @@ from indomer.commands import guarded
     "(majority of >= 2, else the expert); see annotations/GUIDELINE.md.",
 )
 @click.option("--strict", is_flag=True, help="Stop at the first bad row instead of rejecting it.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Raw mode: processes for the per-video stages.",
+)
+@click.option("--from", "start", type=click.Choice(STAGES), help="Raw mode: first stage to run.")
+@click.option("--to", "stop", type=click.Choice(STAGES), help="Raw mode: last stage to run.")
+@click.option("--force", is_flag=True, help="Raw mode: rerun stages even when unchanged.")
+@click.option("--quiet", is_flag=True, help="Raw mode: no progress bars or stage table.")
 @guarded
 def build(
-    release: str, out: Path, media_dir: Path | None, annotations: tuple[Path, ...], strict: bool
+    config: Path | None,
+    release: str | None,
+    out: Path,
+    media_dir: Path | None,
+    annotations: tuple[Path, ...],
+    strict: bool,
+    jobs: int,
+    start: str | None,
+    stop: str | None,
+    force: bool,
+    quiet: bool,
 ) -> None:
-    """Import the IndoMER release into Parquet shards with a card and build.json."""
+    """Build the dataset: from the IndoMER release (--release) or from raw sources (CONFIG).
+
+    Raw mode runs fetch, probe, segment, cut, merge, split and shards; each stage keeps a
+    manifest under OUT/work/ and is skipped when its inputs and settings are unchanged, and
+    a killed build resumes where it stopped.
+    """
+    if (config is None) == (release is None):
+        raise UsageError(
+            "give either CONFIG.yaml (raw mode) or --release DIR (release mode), not "
+            + ("both" if config is not None else "neither")
+        )
+    if release is not None:
+        raw_only = [
+            name
+            for name, used in (
+                ("--jobs", jobs != 1),
+                ("--from", start),
+                ("--to", stop),
+                ("--force", force),
+                ("--quiet", quiet),
+            )
+            if used
+        ]
+        if raw_only:
+            raise UsageError(f"{', '.join(raw_only)}: raw mode only (give CONFIG.yaml)")
+        _build_release(release, out, media_dir, annotations, strict)
+        return
+    if media_dir is not None or annotations:
+        raise UsageError(
+            "--media-dir/--annotations: release mode only; name sheets under annotations: "
+            "in the config"
+        )
+    from indomer.pipeline import run_pipeline, summary
+
+    report = run_pipeline(
+        config,
+        out,
+        jobs=jobs,
+        start=start,
+        stop=stop,
+        force=force,
+        strict=strict,
+        quiet=quiet,
+        log=lambda m: click.echo(m, err=True),
+    )
+    if not quiet:
+        for line in summary(report):
+            click.echo(line, err=True)
+    ran = sum(s["status"] == "ran" for s in report["stages"])
+    tail = (
+        f"{report['rejected']} rejected (see {Path(out) / 'rejected.jsonl'}); "
+        f"{ran} stage(s) ran in {report['seconds']:.1f} s"
+    )
+    if report["last_stage"] == STAGES[-1]:
+        rows = report.get("rows", {})
+        split_text = ", ".join(f"{k} {v}" for k, v in rows.items())
+        click.echo(f"built {sum(rows.values())} rows ({split_text}) in {out}; {tail}")
+    else:
+        click.echo(f"stopped after {report['last_stage']} ({report['kept']} kept) in {out}; {tail}")
+
+
+def _build_release(
+    release: str,
+    out: Path,
+    media_dir: Path | None,
+    annotations: tuple[Path, ...],
+    strict: bool,
+) -> None:
     from indomer.build import build_release
 
     info = build_release(

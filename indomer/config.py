@@ -1,0 +1,531 @@
+"""The raw-mode build config (YAML): validated once, typed, recorded in build.json.
+
+The schema (``schemas/build_config.schema.json``) checks the shape; each stage section
+(``fetch:``, ``segment:``, ...) is then checked against the fields of that stage's frozen
+``Settings`` dataclass, so a stage adds a setting by adding a field and nothing here changes.
+Every problem is one line that names the config file, the line and the key, so the user
+knows what to edit. Relative paths resolve against the config file's folder, so a config
+and its tables can be moved together.
+
+The config's input tables (sources, segments, transcripts) are read here too: they are
+what the config declares, and their row problems become ``rejected.jsonl`` entries with
+file:line instead of stopping the build.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from indomer.errors import DataError, UsageError
+from indomer.rows import SAFE_ID, Segment, Video
+
+#: Config sections that hold one stage's settings (align/speakers: reserved for those stages).
+STAGE_SECTIONS: tuple[str, ...] = ("fetch", "probe", "segment", "cut", "align", "speakers")
+#: A URL is "scheme:" with a scheme of two or more characters (so ``C:\x`` stays a path).
+URL_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")
+#: Topic spellings that name the same topic (the release writes both).
+TOPIC_ALIASES = {"Opinions": "Opinion"}
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+# --------------------------------------------------------------------------- the document
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How the shards stage splits: speaker-disjoint (source video until speakers exist)."""
+
+    ratios: tuple[float, ...] = (0.8, 0.1, 0.1)
+    seed: int = 0
+    stratify: str = "emotion"
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """A validated build config; paths are absolute, stage sections raw until a stage asks."""
+
+    path: Path
+    sources: Path
+    annotations: tuple[Path, ...]
+    segments: Path | None = None
+    transcripts: Path | None = None
+    split: SplitConfig = SplitConfig()
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    document: Mapping[str, Any] = field(default_factory=dict)
+    lines: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        """The folder relative paths resolve against."""
+        return self.path.parent
+
+    def where(self, key: str) -> str:
+        """``config.yaml:LINE`` of a dotted key (the file alone when the key is absent)."""
+        return locate(self.path, self.lines, key)
+
+    def settings(self, section: str, cls: type | None) -> Any:
+        """The stage's ``Settings`` built from its section; unknown keys are one-line errors."""
+        obj = dict(self.sections.get(section) or {})
+        if cls is None:
+            if obj:
+                key = min(obj)
+                raise UsageError(
+                    f"{self.where(f'{section}.{key}')}: {section}.{key}: the {section} stage "
+                    "takes no settings; remove the key"
+                )
+            return None
+        return make_settings(cls, obj, section, self.where)
+
+    def sha256(self) -> str:
+        """sha256 of the config file bytes (build.json records it)."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    """The build config JSON Schema (package data)."""
+    text = (
+        resources.files("indomer.schemas").joinpath("build_config.schema.json").read_text("utf-8")
+    )
+    return json.loads(text)
+
+
+def locate(path: Path, lines: Mapping[str, int], key: str) -> str:
+    """``path:LINE`` of a dotted key, else of its nearest present parent, else ``path``."""
+    line = lines.get(key)
+    while line is None and "." in key:
+        key = key.rsplit(".", 1)[0]
+        line = lines.get(key)
+    return f"{path}:{line}" if line else str(path)
+
+
+def _key_lines(node: yaml.Node, prefix: str, out: dict[str, int]) -> None:
+    """Map each dotted key path to its 1-based line, for errors that point at the line."""
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            name = f"{prefix}.{k.value}" if prefix else str(k.value)
+            out[name] = k.start_mark.line + 1
+            _key_lines(v, name, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            name = f"{prefix}[{i}]"
+            out[name] = v.start_mark.line + 1
+            _key_lines(v, name, out)
+
+
+def _dotted(path: typing.Iterable) -> str:
+    text = ""
+    for p in path:
+        text += f"[{p}]" if isinstance(p, int) else (f".{p}" if text else str(p))
+    return text
+
+
+def load_config(path: str | Path) -> BuildConfig:
+    """Read and validate a build config; a problem is one :class:`UsageError` line (exit 2)."""
+    import jsonschema
+
+    path = Path(path).absolute()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such config file; give the build config YAML") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the config ({exc}); save it as UTF-8") from exc
+    try:
+        doc = yaml.safe_load(text)
+        node = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UsageError(f"{where}: not valid YAML ({problem}); fix the syntax") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"{path}: expected a mapping of keys (sources:, annotations:, ...)")
+    lines: dict[str, int] = {}
+    _key_lines(node, "", lines)
+
+    def cfg_where(key: str) -> str:
+        return locate(path, lines, key)
+
+    errors = list(jsonschema.Draft202012Validator(schema()).iter_errors(doc))
+    if errors:
+        raise UsageError(_schema_message(min(errors, key=_error_rank), cfg_where))
+
+    def resolve(key: str, value: str, kind: str) -> Path:
+        p = Path(value).expanduser()
+        p = p if p.is_absolute() else path.parent / p
+        ok = p.is_dir() if kind == "dir" else p.is_file() if kind == "file" else p.exists()
+        if not ok:
+            what = {"file": "file", "dir": "folder", "any": "file or folder"}[kind]
+            raise UsageError(f"{cfg_where(key)}: {key}: no such {what} {p}; fix the path")
+        return p
+
+    one_sheet = isinstance(doc["annotations"], str)
+    sheets = [doc["annotations"]] if one_sheet else doc["annotations"]
+    split = dict(doc.get("split") or {})
+    if "ratios" in split:
+        total = sum(split["ratios"])
+        if abs(total - 1.0) > 1e-6:
+            raise UsageError(
+                f"{cfg_where('split.ratios')}: split.ratios sum to {total:g}, not 1; "
+                "give train,validation[,test] fractions summing to 1, e.g. [0.8, 0.1, 0.1]"
+            )
+        split["ratios"] = tuple(float(r) for r in split["ratios"])
+    return BuildConfig(
+        path=path,
+        sources=resolve("sources", doc["sources"], "file"),
+        segments=resolve("segments", doc["segments"], "file") if "segments" in doc else None,
+        transcripts=(
+            resolve("transcripts", doc["transcripts"], "file") if "transcripts" in doc else None
+        ),
+        annotations=tuple(
+            resolve("annotations" if one_sheet else f"annotations[{i}]", s, "any")
+            for i, s in enumerate(sheets)
+        ),
+        split=SplitConfig(**split),
+        sections={k: dict(doc.get(k) or {}) for k in STAGE_SECTIONS if k in doc},
+        document=doc,
+        lines=lines,
+    )
+
+
+def _error_rank(err) -> tuple:
+    """Report the shallowest, first-in-file problem (what the user sees first)."""
+    return (len(err.absolute_path), _dotted(err.absolute_path))
+
+
+def _schema_message(err, where) -> str:
+    """One line for a schema error, naming the key (and for unknown keys, the known ones)."""
+    key = _dotted(err.absolute_path)
+    if err.validator == "additionalProperties":
+        known = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(err.instance) - set(known))
+        name = f"{key}.{extra[0]}" if key else str(extra[0])
+        return f"{where(name)}: {name}: unknown key; expected one of {', '.join(known)}"
+    if err.validator == "required":
+        missing = [k for k in err.validator_value if k not in err.instance]
+        name = f"{key}.{missing[0]}" if key else missing[0]
+        return (
+            f"{where(key or name)}: {name}: missing; add it (see schemas/build_config.schema.json)"
+        )
+    if err.validator == "oneOf" and key == "annotations":
+        return (
+            f"{where(key)}: annotations: expected a path or a list of paths "
+            "(sheet CSV files or folders)"
+        )
+    return f"{where(key)}: {key or '(top)'}: {err.message}"
+
+
+# --------------------------------------------------------------------------- stage settings
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except (NameError, TypeError):
+        return {}
+
+
+def _check_type(value: Any, hint: Any) -> tuple[bool, Any]:
+    """(ok, value) for the simple hints YAML can express; lists become tuples for tuple fields."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(hint):
+            ok, conv = _check_type(value, arg)
+            if ok:
+                return True, conv
+        return False, value
+    if hint is type(None):
+        return value is None, value
+    if hint is bool:
+        return isinstance(value, bool), value
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else value
+    if hint is str:
+        return isinstance(value, str), value
+    if origin is tuple and isinstance(value, (list, tuple)):
+        return True, tuple(value)
+    if origin in (list, tuple) or hint in (list, tuple):
+        return isinstance(value, (list, tuple)), value
+    if origin is typing.Literal:
+        return value in typing.get_args(hint), value
+    return True, value
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def make_settings(
+    cls: type, obj: Mapping[str, Any], section: str, where=lambda key: "config"
+) -> Any:
+    """``cls(**obj)`` for a frozen Settings dataclass, with one-line errors naming the key."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(obj) - set(fields))
+    if unknown:
+        key = f"{section}.{unknown[0]}"
+        known = ", ".join(sorted(fields)) or "(none)"
+        raise UsageError(f"{where(key)}: {key}: unknown setting; the {section} stage knows {known}")
+    hints = _field_types(cls)
+    values = {}
+    for name, value in obj.items():
+        ok, conv = _check_type(value, hints.get(name, Any))
+        if not ok:
+            key = f"{section}.{name}"
+            raise UsageError(
+                f"{where(key)}: {key}: {value!r} is not a {_hint_name(hints[name])}; fix the value"
+            )
+        values[name] = conv
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{where(section)}: {section}: {exc}") from None
+
+
+def fingerprint_settings(settings: Any) -> dict:
+    """The settings that change a stage's output (fields with ``metadata={"fingerprint": False}``
+    such as retries or timeouts are left out, so tuning them does not redo work)."""
+    if settings is None:
+        return {}
+    if not dataclasses.is_dataclass(settings):
+        return {"value": repr(settings)}
+    out = {}
+    for f in dataclasses.fields(settings):
+        if f.metadata.get("fingerprint", True):
+            value = getattr(settings, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+# --------------------------------------------------------------------------- input tables
+
+
+def reject(stage: str, row_id: str | None, reason: str, fix: str, where: str | None = None) -> dict:
+    """A ``rejected.jsonl`` entry (the same keys for every stage)."""
+    entry = {"stage": stage, "id": row_id, "reason": reason, "fix": fix}
+    if where:
+        entry["where"] = where
+    return entry
+
+
+def read_table(path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> list:
+    """(line, {column: stripped text or None}) per non-blank row of a UTF-8 CSV.
+
+    A file that cannot be a table (not UTF-8, missing columns) is a :class:`DataError`.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror}); check the path") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 (byte {exc.start}); save it as 'CSV UTF-8'") from exc
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise DataError(
+                f"{path}:1: missing column(s) {', '.join(missing)}; expected header "
+                f"{','.join(required)}" + (f"[,{','.join(optional)}]" if optional else "")
+            )
+        rows = []
+        prev = reader.line_num
+        for cells in reader:
+            line = prev + 1
+            prev = reader.line_num
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) != len(header):
+                rows.append((line, None))
+                continue
+            rows.append((line, {h: (c.strip() or None) for h, c in zip(header, cells)}))
+    except csv.Error as exc:
+        raise DataError(f"{path}:{reader.line_num}: unreadable CSV ({exc}); re-save it") from exc
+    return rows
+
+
+def _bad_cells(path: Path, line: int, stage: str) -> dict:
+    return reject(
+        stage,
+        None,
+        "wrong number of cells",
+        "quote cells holding a comma and keep one cell per column",
+        f"{path.name}:{line}",
+    )
+
+
+def read_sources(path: Path) -> tuple[list[Video], list[dict]]:
+    """sources.csv -> Video rows (url or resolved local path) and rejected rows.
+
+    Ids and URL schemes are checked again by the fetch stage (its own contract); here a row
+    is refused only when it cannot become a Video at all (blank cells, duplicate id).
+    """
+    rows = read_table(path, ("source_id", "url_or_path", "topic", "license"), ("sha256",))
+    videos: dict[str, Video] = {}
+    first: dict[str, int] = {}
+    rejected = []
+    for line, cells in rows:
+        where = f"{path.name}:{line}"
+        if cells is None:
+            rejected.append(_bad_cells(path, line, "fetch"))
+            continue
+        sid = cells["source_id"]
+        blank = [c for c in ("source_id", "url_or_path", "topic") if not cells[c]]
+        if blank:
+            rejected.append(
+                reject("fetch", sid, f"blank {', '.join(blank)}", "fill in the cells", where)
+            )
+            continue
+        if sid in first:
+            rejected.append(
+                reject(
+                    "fetch",
+                    sid,
+                    f"duplicate source_id (first at line {first[sid]})",
+                    "give every source video its own id",
+                    where,
+                )
+            )
+            continue
+        sha = (cells.get("sha256") or "").lower() or None
+        if sha is not None and not _SHA_RE.match(sha):
+            rejected.append(
+                reject(
+                    "fetch",
+                    sid,
+                    f"sha256 {cells['sha256']!r} is not 64 hex digits",
+                    "copy the output of 'sha256sum FILE' or leave the cell empty",
+                    where,
+                )
+            )
+            continue
+        first[sid] = line
+        target = cells["url_or_path"]
+        if URL_RE.match(target):
+            url, local = target, None
+        else:
+            p = Path(target).expanduser()
+            url, local = None, str(p if p.is_absolute() else (path.parent / p).absolute())
+        topic = TOPIC_ALIASES.get(cells["topic"], cells["topic"])
+        videos[sid] = Video(
+            source_id=sid, topic=topic, url=url, path=local, license=cells["license"], sha256=sha
+        )
+    return [videos[k] for k in sorted(videos)], rejected
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def read_segments(path: Path, topics: Mapping[str, str]) -> tuple[dict[str, list], list[dict]]:
+    """segments.csv -> {source_id: [Segment, ...] in time order} and rejected rows.
+
+    ``topics`` maps each known source id to its topic; ``segment_index`` is the position by
+    start time within the source (from 1), as in the release's ``clip_<src>_<Topic>_<n>``.
+    """
+    rows = read_table(path, ("id", "source_id", "start", "end"), ("text",))
+    rejected = []
+    seen: dict[str, int] = {}
+    by_source: dict[str, list[tuple[float, float, str, str | None]]] = {}
+    for line, cells in rows:
+        where = f"{path.name}:{line}"
+        if cells is None:
+            rejected.append(_bad_cells(path, line, "segment"))
+            continue
+        sid, src = cells["id"], cells["source_id"]
+        start, end = _number(cells["start"]), _number(cells["end"])
+        problem = None
+        if not sid or not SAFE_ID.fullmatch(sid):
+            problem = (f"unsafe segment id {sid!r}", "use letters, digits, '_' or '-'")
+        elif sid in seen:
+            problem = (f"duplicate id (first at line {seen[sid]})", "give each segment its own id")
+        elif src not in topics:
+            problem = (
+                f"source_id {src!r} is not in the sources table (or was rejected there)",
+                "fix the source_id or add the source",
+            )
+        elif start is None or end is None or not 0 <= start < end:
+            problem = (
+                f"start/end {cells['start']!r}/{cells['end']!r}: not seconds, 0 <= start < end",
+                "write times in seconds, e.g. 12.5",
+            )
+        if problem:
+            rejected.append(reject("segment", sid, problem[0], problem[1], where))
+            continue
+        seen[sid] = line
+        by_source.setdefault(src, []).append((start, end, sid, cells.get("text")))
+    out: dict[str, list] = {}
+    for src in sorted(by_source):
+        ordered = sorted(by_source[src])
+        out[src] = [
+            Segment(
+                id=sid,
+                source_id=src,
+                segment_index=i,
+                topic=topics[src],
+                start=start,
+                end=end,
+                text=text,
+            )
+            for i, (start, end, sid, text) in enumerate(ordered, start=1)
+        ]
+    return out, rejected
+
+
+def read_transcripts(path: Path) -> tuple[dict[str, str], list[dict]]:
+    """transcripts.csv (id, text) -> {segment id: text as spoken} and rejected rows."""
+    rows = read_table(path, ("id", "text"))
+    texts: dict[str, str] = {}
+    rejected = []
+    for line, cells in rows:
+        where = f"{path.name}:{line}"
+        if cells is None:
+            rejected.append(_bad_cells(path, line, "merge"))
+        elif not cells["id"] or not cells["text"]:
+            rejected.append(
+                reject("merge", cells["id"], "blank id or text", "fill both cells", where)
+            )
+        elif cells["id"] in texts:
+            rejected.append(
+                reject("merge", cells["id"], "duplicate transcript", "keep one row per id", where)
+            )
+        else:
+            texts[cells["id"]] = cells["text"]
+    return texts, rejected
+
+
+__all__ = [
+    "STAGE_SECTIONS",
+    "BuildConfig",
+    "SplitConfig",
+    "fingerprint_settings",
+    "load_config",
+    "make_settings",
+    "read_segments",
+    "read_sources",
+    "read_transcripts",
+]

@@ -1,0 +1,401 @@
+"""The raw-mode tail: merge labels onto the cut segments, split, write the shards.
+
+Three whole stages (they see every row at once, so they have no per-item resume; they take
+seconds):
+
+- **merge**: transcripts and annotator sheets (:func:`indomer.merge.merge_sheets`) onto
+  the segments. A segment no sheet labels is dropped *and* listed in ``rejected.jsonl``;
+  sheet or transcript ids matching no segment are listed too. Nothing disappears silently.
+- **split**: :func:`indomer.split.speaker_disjoint_split` (grouped by source video until
+  the speakers stage provides speaker ids), checked by the leakage guard.
+- **shards**: :func:`indomer.dataset.write_split` with the clip wav/mp4 bytes embedded,
+  ``splits/NAME.json``, ``build.json`` (config, inputs with sha256, versions, stage stats)
+  and :func:`indomer.card.refresh`. Same inputs, same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from indomer import __version__
+from indomer.config import BuildConfig, SplitConfig, read_transcripts, reject
+from indomer.dataset import COLUMNS, SPLITS, remove_split, write_split
+from indomer.errors import DataError
+from indomer.fsutil import write_json_atomic
+from indomer.labels import TASKS
+
+if TYPE_CHECKING:
+    from indomer.pipeline import Context, Stage
+
+#: Row kind of a labelled segment in the merge manifest (videos pass through as "video").
+EXAMPLE = "example"
+_SEGMENT_KEYS = ("id", "source_id", "segment_index", "topic", "start", "end")
+
+
+def _sheet_paths(cfg: BuildConfig) -> list[Path]:
+    from indomer.merge import sheet_files
+
+    return sheet_files(cfg.annotations)[0]
+
+
+def _input_name(cfg: BuildConfig, path: Path) -> str:
+    """A file's name for build.json: relative to the config folder, else its base name."""
+    path = Path(path).absolute()
+    return path.relative_to(cfg.root).as_posix() if path.is_relative_to(cfg.root) else path.name
+
+
+def _digest(path: Path) -> dict:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+            size += len(block)
+    return {"sha256": h.hexdigest(), "size": size}
+
+
+# --------------------------------------------------------------------------- merge
+
+
+def merge_inputs(cfg: BuildConfig, dirs: dict[str, Path]) -> dict[str, Path]:
+    """Files whose bytes decide the merge: the transcripts and every annotator sheet."""
+    files = {f"annotations/{i:03d}/{p.name}": p for i, p in enumerate(_sheet_paths(cfg))}
+    if cfg.transcripts is not None:
+        files["transcripts"] = cfg.transcripts
+    return files
+
+
+def merge_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple[list, list]:
+    """Labelled segments (kind ``example``) plus the video rows; the unlabelled rejected."""
+    from indomer.merge import merge_sheets
+
+    cfg = ctx.config
+    rows = [r for rs in inputs.values() for r in rs]
+    videos = [r for r in rows if r.get("kind") == "video"]
+    segments = [r for r in rows if r.get("kind") == "segment"]
+    known = {s["id"] for s in segments}
+    rejected: list[dict] = []
+    texts: dict[str, str] = {}
+    if cfg.transcripts is not None:
+        texts, bad = read_transcripts(cfg.transcripts)
+        rejected += bad
+        for seg_id in sorted(set(texts) - known):
+            rejected.append(
+                reject(
+                    "merge",
+                    seg_id,
+                    "transcript for a segment the build does not have",
+                    "check the id (or an earlier rejection of that segment)",
+                    _input_name(cfg, cfg.transcripts),
+                )
+            )
+    result = merge_sheets(cfg.annotations)
+    for r in result.rejected:
+        rejected.append(
+            reject(
+                "merge", r.get("id"), r["reason"], r["fix"], f"{Path(r['file']).name}:{r['line']}"
+            )
+        )
+    for seg_id in sorted(set(result.segments) - known):
+        rejected.append(
+            reject(
+                "merge",
+                seg_id,
+                "annotator sheets label a segment the build does not have",
+                "check the id in the sheet (or an earlier rejection of that segment)",
+                "annotator sheets",
+            )
+        )
+    examples = []
+    for seg in segments:
+        merged = result.segments.get(seg["id"])
+        if merged is None:
+            rejected.append(
+                reject(
+                    "merge",
+                    seg["id"],
+                    "no annotator labels",
+                    "add rows for it to an annotator sheet, or drop it from the segments",
+                )
+            )
+            continue
+        row = {k: seg[k] for k in _SEGMENT_KEYS}
+        row.update(
+            kind=EXAMPLE,
+            speaker_id=seg.get("speaker_id"),
+            text=texts.get(seg["id"], seg.get("text")),
+            words=seg.get("words"),
+            audio_path=seg.get("audio_path"),
+            video_path=seg.get("video_path"),
+            **merged.row(),
+        )
+        examples.append(row)
+    write_json_atomic(
+        ctx.workdir / "labels.json",
+        {
+            "agreement": result.agreement,
+            "warnings": list(result.warnings),
+            "rule_violations": list(result.rule_violations),
+            "unresolved": list(result.unresolved),
+            "inputs": {
+                f"annotations/{_input_name(cfg, Path(p))}": v for p, v in result.inputs.items()
+            },
+        },
+    )
+    return videos + examples, rejected
+
+
+# --------------------------------------------------------------------------- split
+
+
+def split_config(cfg: BuildConfig) -> SplitConfig:
+    """The split stage's settings are the config's ``split:`` section."""
+    return cfg.split
+
+
+def split_run(inputs: dict[str, list[dict]], cfg: SplitConfig, ctx: Context) -> tuple[list, list]:
+    """One split name per example, speaker-disjoint; the document goes to ``split.json``."""
+    from indomer.split import (
+        METHOD,
+        SIZE_TOLERANCE,
+        check_ratios,
+        default_name,
+        fallback_warning,
+        group_column,
+        leakage_report,
+        natural_key,
+        require_disjoint,
+        speaker_disjoint_split,
+        split_names,
+        validate_document,
+    )
+
+    rows = [r for rs in inputs.values() for r in rs if r.get("kind") == EXAMPLE]
+    if not rows:
+        raise DataError("no labelled segments left to split; see rejected.jsonl for why")
+    df = pd.DataFrame(
+        {
+            k: pd.Series([r.get(k) for r in rows], dtype=object)
+            for k in ("id", "source_id", "speaker_id", *TASKS)
+        }
+    )
+    ratios = check_ratios(cfg.ratios)
+    names = split_names(len(ratios))
+    assignment = speaker_disjoint_split(df, ratios, cfg.seed, cfg.stratify)
+    checked = df.assign(split=assignment.reindex(df.index))
+    report = leakage_report(checked, "split")
+    require_disjoint(report)
+    empty = [s for s in names if report["sizes"].get(s, 0) == 0]
+    if empty:
+        raise DataError(f"split(s) {', '.join(empty)} would be empty; add sources or change ratios")
+    key, groups, missing = group_column(checked)
+    doc = {
+        "name": cfg.name or default_name(cfg.seed),
+        "method": METHOD,
+        "seed": int(cfg.seed),
+        "ratios": dict(zip(names, ratios)),
+        "stratify": cfg.stratify,
+        "size_tolerance": SIZE_TOLERANCE,
+        "group_key": key,
+        "assignment": {
+            s: sorted(set(groups[checked["split"] == s].tolist()), key=natural_key) for s in names
+        },
+        "report": report,
+        "indomer_version": __version__,
+    }
+    validate_document(doc)
+    warning = fallback_warning(key, missing, len(df))
+    write_json_atomic(ctx.workdir / "split.json", {"document": doc, "warning": warning})
+    return [{"id": i, "split": s} for i, s in zip(checked["id"], checked["split"])], []
+
+
+# --------------------------------------------------------------------------- shards
+
+
+def shards_inputs(cfg: BuildConfig, dirs: dict[str, Path]) -> dict[str, Path]:
+    """Everything build.json records by hash: the config and every input table and sheet."""
+    files = {"config": cfg.path, "sources": cfg.sources}
+    if cfg.segments is not None:
+        files["segments"] = cfg.segments
+    files.update(merge_inputs(cfg, dirs))
+    return files
+
+
+def media_salt(inputs: dict[str, list[dict]], out: Path) -> str:
+    """Size and mtime of every clip to embed: a re-cut clip rewrites the shards, cheaply."""
+    h = hashlib.sha256()
+    for r in inputs.get("merge", []):
+        for key in ("audio_path", "video_path"):
+            rel = r.get(key)
+            if rel:
+                try:
+                    st = os.stat(Path(out) / rel)
+                    h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+                except OSError:
+                    h.update(f"{rel}\0missing\n".encode())
+    return h.hexdigest()
+
+
+def shards_ok(ctx: Context, rows: list[dict]) -> bool:
+    """The shard and split files this stage wrote are still there, unchanged."""
+    if not (ctx.out / "build.json").is_file():
+        return False
+    for r in rows:
+        p = ctx.out / r["id"]
+        if not p.is_file() or p.stat().st_size != r["bytes"] or _digest(p)["sha256"] != r["sha256"]:
+            return False
+    return True
+
+
+def _media(rel: str | None, out: Path, name: str) -> dict | None:
+    if not rel:
+        return None
+    p = out / rel
+    return {"bytes": p.read_bytes(), "path": name} if p.is_file() else None
+
+
+def _stage_records(ctx: Context) -> dict:
+    stages = {}
+    for name, d in ctx.dirs.items():
+        if name in ("sources", ctx.name):
+            continue
+        try:
+            fp = json.loads((d / "fingerprint.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            continue
+        stats = dict(fp.get("stats", {}))
+        stats.pop("name", None)
+        stages[name] = {
+            "settings": fp["config"]["settings"],
+            "tools": fp["config"]["tools"],
+            "stats": stats,
+        }
+    return stages
+
+
+def shards_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple[list, list]:
+    """Write data/*.parquet, splits/NAME.json, build.json and the card; list what it wrote."""
+    from indomer import card
+    from indomer.build import _versions
+    from indomer.labels import labels_sha256
+
+    cfg, out = ctx.config, ctx.out
+    where = {r["id"]: r["split"] for r in inputs["split"]}
+    rows = [r for r in inputs["merge"] if r.get("kind") == EXAMPLE]
+    videos = [r for r in inputs["merge"] if r.get("kind") == "video"]
+    media = {"dir": "clips", "audio": 0, "video": 0, "missing_audio": [], "missing_video": []}
+    per_split: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    for r in rows:
+        rec = {k: r.get(k) for k in COLUMNS if k not in ("audio", "video")}
+        rec["audio"] = _media(r.get("audio_path"), out, f"{r['id']}.wav")
+        rec["video"] = _media(r.get("video_path"), out, f"{r['id']}.mp4")
+        for col in ("audio", "video"):
+            if rec[col] is None:
+                media[f"missing_{col}"].append(r["id"])
+            else:
+                media[col] += 1
+        per_split[where[r["id"]]].append(rec)
+    media["missing_audio"].sort()
+    media["missing_video"].sort()
+    previous = (
+        {r["id"] for r in ctx.manifest(ctx.name)}
+        if (ctx.workdir / "manifest.jsonl").is_file()
+        else set()
+    )
+    written: list[Path] = []
+    for split in SPLITS:
+        if per_split[split]:
+            df = pd.DataFrame(
+                {c: pd.Series([rec[c] for rec in per_split[split]], dtype=object) for c in COLUMNS}
+            )
+            written += write_split(out, split, df)
+        else:
+            remove_split(out, split)
+    split_info = json.loads((ctx.dirs["split"] / "split.json").read_text(encoding="utf-8"))
+    doc = split_info["document"]
+    split_file = out / "splits" / f"{doc['name']}.json"
+    write_json_atomic(split_file, doc)
+    written.append(split_file)
+    kept = {p.relative_to(out).as_posix() for p in written}
+    for rel in sorted(previous - kept):
+        if rel.startswith("splits/"):
+            (out / rel).unlink(missing_ok=True)
+
+    labels = json.loads((ctx.dirs["merge"] / "labels.json").read_text(encoding="utf-8"))
+    inputs_meta = {
+        _input_name(cfg, p) if k != "config" else cfg.path.name: _digest(p)
+        for k, p in sorted(shards_inputs(cfg, ctx.dirs).items())
+    }
+    sources = {}
+    for v in sorted(videos, key=lambda v: v["source_id"]):
+        sources[v["source_id"]] = {
+            "sha256": v.get("sha256"),
+            "license": v.get("license"),
+            "topic": v.get("topic"),
+            "url": v.get("url"),
+            "duration": v.get("duration"),
+        }
+    stages = _stage_records(ctx)
+    tools = {}
+    for rec in stages.values():
+        tools.update(rec["tools"])
+    warnings = list(labels["warnings"])
+    if split_info.get("warning"):
+        warnings.append(split_info["warning"])
+    build = {
+        "indomer": __version__,
+        "command": "build CONFIG",
+        "source": {"kind": "raw sources (indomer build CONFIG)", "config": cfg.path.name},
+        "config": cfg.document,
+        "inputs": inputs_meta,
+        "sources": sources,
+        "labels_sha256": labels_sha256(),
+        "versions": {**_versions(), **tools},
+        "stages": stages,
+        "rejected": len(ctx.rejected_before()),
+        "warnings": warnings,
+        "media": media,
+        "agreement": labels["agreement"],
+        "rule_violations": labels["rule_violations"],
+        "repaired_texts": [],
+    }
+    write_json_atomic(out / "build.json", build)
+    card.refresh(out)
+    listing = []
+    for p in sorted(written):
+        listing.append({"id": p.relative_to(out).as_posix(), **_digest_bytes(p)})
+    return listing, []
+
+
+def _digest_bytes(p: Path) -> dict:
+    d = _digest(p)
+    return {"sha256": d["sha256"], "bytes": d["size"]}
+
+
+def tail_stages() -> dict[str, Stage]:
+    """merge, split and shards as pipeline stages (see :mod:`indomer.pipeline`)."""
+    from indomer.pipeline import Stage
+
+    return {
+        "merge": Stage("merge", merge_run, per_item=False, inputs=merge_inputs, unit="segment"),
+        "split": Stage("split", split_run, per_item=False, configure=split_config, unit="segment"),
+        "shards": Stage(
+            "shards",
+            shards_run,
+            per_item=False,
+            reads=("merge", "split"),
+            inputs=shards_inputs,
+            salt=media_salt,
+            outputs_ok=shards_ok,
+            unit="segment",
+        ),
+    }
+
+
+__all__ = ["merge_run", "shards_run", "split_run", "tail_stages"]

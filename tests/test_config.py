@@ -1,0 +1,258 @@
+"""The build config: one validation, one-line errors naming file:line and key, typed settings,
+and the input tables it declares (sources, segments, transcripts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from indomer.config import (
+    BuildConfig,
+    SplitConfig,
+    fingerprint_settings,
+    load_config,
+    make_settings,
+    read_segments,
+    read_sources,
+    read_transcripts,
+)
+from indomer.errors import DataError, UsageError
+from indomer.stages import fetch
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "sources.csv").write_text("source_id,url_or_path,topic,license\n")
+    (tmp_path / "tables" / "segments.csv").write_text("id,source_id,start,end\n")
+    (tmp_path / "sheets").mkdir()
+    (tmp_path / "sheets" / "a.csv").write_text("x\n")
+    return tmp_path
+
+
+def write(project: Path, text: str) -> Path:
+    path = project / "build.yaml"
+    path.write_text(text)
+    return path
+
+
+GOOD = """\
+sources: tables/sources.csv
+segments: tables/segments.csv
+annotations: sheets
+split:
+  ratios: [0.8, 0.2]
+  seed: 3
+fetch:
+  max_height: 480
+probe:
+"""
+
+
+def test_a_good_config_resolves_paths_against_its_folder(project, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path.parent)  # the working directory must not matter
+    cfg = load_config(write(project, GOOD))
+    assert cfg.sources == project / "tables" / "sources.csv"
+    assert cfg.segments == project / "tables" / "segments.csv"
+    assert cfg.transcripts is None
+    assert cfg.annotations == (project / "sheets",)
+    assert cfg.split == SplitConfig(ratios=(0.8, 0.2), seed=3)
+    assert cfg.settings("fetch", fetch.Settings) == fetch.Settings(max_height=480)
+    assert cfg.settings("probe", None) is None  # "probe:" with nothing is the defaults
+    assert cfg.settings("cut", fetch.Settings) == fetch.Settings()  # absent section: defaults
+    assert cfg.document["split"] == {"ratios": [0.8, 0.2], "seed": 3}
+    assert cfg.where("fetch.max_height") == f"{cfg.path}:8"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (GOOD + "sourcez: x\n", ":10: sourcez: unknown key; expected one of align, annotations,"),
+        ("annotations: sheets\n", ": sources: missing; add it"),
+        (GOOD.replace("seed: 3", "seed: -1"), ":6: split.seed: -1 is less than the minimum of 0"),
+        (GOOD.replace("[0.8, 0.2]", "[0.8, 0.3]"), ":5: split.ratios sum to 1.1, not 1;"),
+        (GOOD.replace("[0.8, 0.2]", "[1.0]"), ":5: split.ratios: [1.0] is too short"),
+        (
+            GOOD.replace("  seed: 3", "  sed: 3"),
+            ":6: split.sed: unknown key; expected one of name,",
+        ),
+        (GOOD.replace("tables/segments.csv", "nope.csv"), ":2: segments: no such file "),
+        (
+            GOOD.replace("annotations: sheets", "annotations: [sheets, gone]"),
+            ":3: annotations[1]: no such file or folder ",
+        ),
+        (
+            GOOD.replace("annotations: sheets", "annotations: 3"),
+            ":3: annotations: expected a path or a list of paths",
+        ),
+        (GOOD.replace("max_height: 480", "max_height: [480"), ":9: not valid YAML"),
+        (GOOD.replace("probe:", "probe: 3"), ":9: probe: 3 is not of type 'object', 'null'"),
+        ("- a\n- b\n", ": expected a mapping of keys"),
+    ],
+)
+def test_bad_configs_are_one_line_naming_the_key(project, text, expected):
+    path = write(project, text)
+    with pytest.raises(UsageError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert info.value.exit_code == 2
+    assert "\n" not in message
+    assert message.startswith(str(path))
+    assert expected in message, message
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(UsageError, match="no such config file"):
+        load_config(tmp_path / "nope.yaml")
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    rate: int = 16000
+    gain: float = 1.0
+    name: str | None = None
+    sizes: tuple[int, ...] = (1, 2)
+    flag: bool = False
+    retries: int = field(default=3, metadata={"fingerprint": False})
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0:
+            raise ValueError(f"rate must be > 0, got {self.rate}")
+
+
+def test_stage_settings_are_typed_by_the_dataclass():
+    def where(key: str) -> str:
+        return f"cfg.yaml:[{key}]"
+
+    s = make_settings(DemoSettings, {"gain": 2, "sizes": [3, 4], "name": None}, "demo", where)
+    assert s == DemoSettings(gain=2.0, sizes=(3, 4))  # int accepted for float, list -> tuple
+    cases = {
+        "rat": "cfg.yaml:[demo.rat]: demo.rat: unknown setting; the demo stage knows flag, gain,",
+        "rate": "cfg.yaml:[demo.rate]: demo.rate: '16k' is not a int; fix the value",
+        "flag": "demo.flag: 1 is not a bool",
+        "gain": "demo.gain: True is not a float",
+    }
+    values = {"rat": 1, "rate": "16k", "flag": 1, "gain": True}
+    for key, expected in cases.items():
+        with pytest.raises(UsageError) as info:
+            make_settings(DemoSettings, {key: values[key]}, "demo", where)
+        assert expected in str(info.value)
+    with pytest.raises(UsageError, match=r"^cfg.yaml:\[demo\]: demo: rate must be > 0, got 0$"):
+        make_settings(DemoSettings, {"rate": 0}, "demo", where)
+
+
+def test_fingerprint_leaves_out_settings_that_do_not_change_the_output():
+    fp = fingerprint_settings(DemoSettings(retries=9, sizes=(5,)))
+    assert fp == {"rate": 16000, "gain": 1.0, "name": None, "sizes": [5], "flag": False}
+    assert fingerprint_settings(fetch.Settings(retries=0)) == {"max_height": 720}
+    assert fingerprint_settings(None) == {}
+
+
+def test_a_section_for_a_stage_without_settings_is_refused(project):
+    cfg = load_config(write(project, GOOD + "  x: 1\n"))
+    with pytest.raises(UsageError, match=r":10: probe.x: the probe stage takes no settings"):
+        cfg.settings("probe", None)
+
+
+def test_a_section_for_a_stage_not_in_the_pipeline_is_refused(project):
+    from indomer.pipeline import Runner, Stage
+
+    cfg = load_config(write(project, GOOD + "align:\n  model: x\n"))
+    with pytest.raises(UsageError, match=r":10: align: this pipeline has no align stage yet"):
+        Runner(cfg, project / "out", [Stage("fetch", print, settings=lambda: fetch.Settings)])
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def test_read_sources(tmp_path):
+    (tmp_path / "v").mkdir()
+    path = tmp_path / "sources.csv"
+    sha = "ab" * 32
+    path.write_text(
+        "\ufeffsource_id,url_or_path,topic,license,sha256\n"
+        f"2,v/two.mp4,Opinions,CC-BY,{sha.upper()}\n"
+        "1,https://example.org/watch?v=x,Cooking,CC0,\n"
+        "\n"
+        "3,/abs/three.mkv,Travel,,\n"
+        "1,v/dup.mp4,Cooking,CC0,\n"
+        "4,v/four.mp4,Cooking,CC0,xyz\n"
+        "5,,Cooking,CC0,\n"
+        "6,a,b\n"
+        "7,javascript:alert(1),Cooking,x,\n"
+    )
+    videos, rejected = read_sources(path)
+    by_id = {v.source_id: v for v in videos}
+    assert [v.source_id for v in videos] == ["1", "2", "3", "7"]
+    assert by_id["1"].url == "https://example.org/watch?v=x" and by_id["1"].path is None
+    assert by_id["2"].path == str(tmp_path / "v" / "two.mp4") and by_id["2"].url is None
+    assert by_id["2"].topic == "Opinion" and by_id["2"].sha256 == sha
+    assert by_id["3"].path == "/abs/three.mkv" and by_id["3"].license is None
+    assert by_id["7"].url == "javascript:alert(1)"  # refused by fetch, with the others
+    got = {(r["id"], r["where"]): r["reason"] for r in rejected}
+    assert got == {
+        ("1", "sources.csv:6"): "duplicate source_id (first at line 3)",
+        ("4", "sources.csv:7"): "sha256 'xyz' is not 64 hex digits",
+        ("5", "sources.csv:8"): "blank url_or_path",
+        (None, "sources.csv:9"): "wrong number of cells",
+    }
+    assert all(r["stage"] == "fetch" and r["fix"] for r in rejected)
+
+
+def test_read_sources_needs_its_columns(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("id,url\n1,x\n")
+    with pytest.raises(DataError, match=r"s.csv:1: missing column\(s\) source_id, url_or_path"):
+        read_sources(path)
+    path.write_bytes(b"source_id,url_or_path,topic,license\n1,\xff,x,y\n")
+    with pytest.raises(DataError, match="not UTF-8"):
+        read_sources(path)
+
+
+def test_read_segments(tmp_path):
+    path = tmp_path / "segments.csv"
+    path.write_text(
+        "id,source_id,start,end,text\n"
+        "b,1,5.0,7.5,kedua\n"
+        "a,1,0,2,pertama\n"
+        "c,2,1,2,\n"
+        "../d,1,8,9,x\n"
+        "a,1,3,4,again\n"
+        "e,9,1,2,x\n"
+        "f,1,4,3,x\n"
+        "g,1,nan,3,x\n"
+    )
+    given, rejected = read_segments(path, {"1": "Cooking", "2": "Travel"})
+    assert [(s.id, s.segment_index, s.start, s.end, s.text) for s in given["1"]] == [
+        ("a", 1, 0.0, 2.0, "pertama"),
+        ("b", 2, 5.0, 7.5, "kedua"),
+    ]
+    assert given["2"][0].topic == "Travel" and given["2"][0].text is None
+    reasons = {r["where"]: r["reason"] for r in rejected}
+    assert reasons["segments.csv:5"] == "unsafe segment id '../d'"
+    assert reasons["segments.csv:6"] == "duplicate id (first at line 3)"
+    assert reasons["segments.csv:7"].startswith("source_id '9' is not in the sources table")
+    assert reasons["segments.csv:8"] == "start/end '4'/'3': not seconds, 0 <= start < end"
+    assert reasons["segments.csv:9"].startswith("start/end 'nan'/'3'")
+    assert all(r["stage"] == "segment" for r in rejected)
+
+
+def test_read_transcripts(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text('id,text\na,"Halo, apa kabar?"\nb,\na,lagi\n')
+    texts, rejected = read_transcripts(path)
+    assert texts == {"a": "Halo, apa kabar?"}
+    assert [(r["id"], r["where"], r["reason"]) for r in rejected] == [
+        ("b", "t.csv:3", "blank id or text"),
+        ("a", "t.csv:4", "duplicate transcript"),
+    ]
+
+
+def test_config_is_picklable_for_pool_workers(project):
+    import pickle
+
+    cfg = load_config(write(project, GOOD))
+    again = pickle.loads(pickle.dumps(cfg))
+    assert isinstance(again, BuildConfig) and again.split == cfg.split
