@@ -15,6 +15,7 @@ from indomer import __version__
 #: command name -> module in indomer.commands defining a click command of the same name.
 COMMANDS: dict[str, str] = {
     "build": "build",
+    "demo": "demo",
     "split": "split",
     "score": "score",
     "validate": "validate",

@@ -1,0 +1,175 @@
+"""``indomer demo``: a small synthetic Indonesian corpus, built by the real raw-mode pipeline.
+
+Five source videos, four distinct voices (voice ``m3`` speaks in two sources, as one person
+would), real faces from wheels, sentences with pauses, manual transcripts, and annotator
+sheets with disagreements that the merge resolves. Everything is generated offline and
+deterministically, so the demo doubles as an end-to-end check of a fresh install.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from indomer.fsutil import write_text_atomic
+from indomer.labels import emotion_to_sentiment
+from indomer.rows import segment_id
+
+
+@dataclass(frozen=True)
+class DemoSource:
+    """One synthetic source video: who speaks, which face, which sentences."""
+
+    source_id: str
+    topic: str
+    voice: str
+    face: str
+    sentences: tuple[int, ...]  # indices into DEMO_SENTENCES
+
+
+#: Voice m3 with the astronaut face is one "person" appearing in sources 1 and 4.
+SOURCES: tuple[DemoSource, ...] = (
+    DemoSource("1", "Sharing", "m3", "astronaut", (0, 2, 6, 4)),
+    DemoSource("2", "Family", "f2", "hopper", (3, 7, 1, 10)),
+    DemoSource("3", "Opinion", "id", "astronaut", (5, 11, 8, 0)),
+    DemoSource("4", "Cooking", "m3", "astronaut", (6, 9, 2, 11)),
+    DemoSource("5", "Health", "f4", "hopper", (8, 1, 7, 3)),
+)
+SPEAKERS = {"m3": "spk_a", "f2": "spk_b", "id": "spk_c", "f4": "spk_d"}
+SCORE = {"positive": 0.6, "neutral": 0.0, "negative": -0.6}
+SENT_ID = {"negative": "negatif", "neutral": "netral", "positive": "positif"}
+
+
+def _sheet_rows(seg: str, emotion: str, n: int) -> list[dict]:
+    """Three annotators and an expert: mostly agreeing, with a planned disagreement pattern.
+
+    Every third segment has all three annotators disagreeing on emotion, so the expert
+    decides (``adjudicated``); every other segment has one dissenter, so the majority wins.
+    """
+    sentiment = emotion_to_sentiment()[emotion]
+    others = [e for e in ("neutral", "sadness", "happiness", "anger") if e != emotion]
+    if n % 3 == 0:
+        votes = [emotion, others[0], others[1]]
+    else:
+        votes = [emotion, emotion, others[n % 2]]
+    rows = []
+    for annotator, vote in zip(("A1", "A2", "A3"), votes):
+        s = emotion_to_sentiment()[vote]
+        rows.append({"annotator": annotator, "role": "annotator", "emotion": vote,
+                     "sentiment_score": SCORE[s], "sentiment": s})
+    rows.append({"annotator": "E", "role": "expert", "emotion": emotion,
+                 "sentiment_score": SCORE[sentiment], "sentiment": sentiment})
+    out = []
+    for r in rows:
+        out.append({
+            "id": seg,
+            "annotator": r["annotator"],
+            "role": r["role"],
+            "sentiment_score": r["sentiment_score"],
+            "emotion": r["emotion"],
+            "emotion_intensity": 0 if r["emotion"] == "neutral" else 2,
+            "text_sentiment": SENT_ID[r["sentiment"]],
+            "audio_sentiment": SENT_ID[r["sentiment"]],
+            "video_sentiment": SENT_ID[sentiment],
+        })
+    return out
+
+
+def _csv(rows: list[dict], fields: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def make_corpus(folder: Path, log: Callable[[str], None] = lambda m: None) -> Path:
+    """Generate the corpus and its build config under ``folder``; return the config path."""
+    from indomer.demo.synth import DEMO_SENTENCES, VOICES, speak, talking_head, write_wav
+
+    folder = Path(folder)
+    media = folder / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    sources, transcripts, sheet, truth = [], [], [], {}
+    n = 0
+    for src in SOURCES:
+        texts = [DEMO_SENTENCES[i][1] for i in src.sentences]
+        wav, spoken = speak(texts, VOICES[src.voice])
+        write_wav(media / f"{src.source_id}.wav", wav)
+        mp4 = media / f"{src.source_id}.mp4"
+        if not mp4.is_file():
+            talking_head(wav, src.face, mp4)
+        log(f"source {src.source_id}: {spoken['duration']:.1f} s, voice {src.voice}, face {src.face}")
+        sources.append({"source_id": src.source_id, "url_or_path": f"media/{src.source_id}.mp4",
+                        "topic": src.topic, "license": "CC0-1.0 (synthetic)"})
+        for k, (i, sent) in enumerate(zip(src.sentences, spoken["sentences"]), start=1):
+            seg = segment_id(src.source_id, src.topic, k)
+            emotion = DEMO_SENTENCES[i][0]
+            transcripts.append({"id": seg, "text": DEMO_SENTENCES[i][1]})
+            sheet.extend(_sheet_rows(seg, emotion, n))
+            truth[seg] = {"emotion": emotion, "start": sent["start"], "end": sent["end"],
+                          "speaker": SPEAKERS[src.voice]}
+            n += 1
+    write_text_atomic(folder / "sources.csv",
+                      _csv(sources, ["source_id", "url_or_path", "topic", "license"]))
+    write_text_atomic(folder / "transcripts.csv", _csv(transcripts, ["id", "text"]))
+    fields = ["id", "annotator", "role", "sentiment_score", "emotion", "emotion_intensity",
+              "text_sentiment", "audio_sentiment", "video_sentiment"]
+    write_text_atomic(folder / "sheets" / "annotations.csv", _csv(sheet, fields))
+    write_text_atomic(folder / "truth.json", json.dumps(truth, indent=2, sort_keys=True) + "\n")
+    config = folder / "config.yaml"
+    write_text_atomic(
+        config,
+        "# indomer demo: synthetic Indonesian monologues (see indomer/demo/corpus.py)\n"
+        "sources: sources.csv\n"
+        "transcripts: transcripts.csv\n"
+        "annotations: [sheets]\n"
+        "split: {ratios: [0.6, 0.2, 0.2], seed: 0, stratify: emotion}\n"
+        "segment: {min_pause: 0.3, min_clip: 1.0, max_clip: 15.0}\n",
+    )
+    return config
+
+
+def baseline_predictions(dataset: Path, path: Path, split: str) -> str:
+    """Majority-class baseline: the train split's most frequent label, for every segment."""
+    from indomer.dataset import read_split
+
+    train = read_split(dataset, "train", columns=["id", "emotion", "sentiment"])
+    emotion = Counter(train["emotion"]).most_common(1)[0][0]
+    sentiment = Counter(train["sentiment"]).most_common(1)[0][0]
+    ids = read_split(dataset, split, columns=["id"])["id"]
+    lines = "".join(json.dumps({"id": i, "emotion": emotion, "sentiment": sentiment}) + "\n" for i in ids)
+    write_text_atomic(path, lines)
+    return emotion
+
+
+def run_demo(out: Path, *, jobs: int = 1, quiet: bool = False,
+             log: Callable[[str], None] = print) -> dict:
+    """Generate the corpus, build it, validate it and score a baseline; return what was made."""
+    from indomer.dataset import available_splits
+    from indomer.pipeline import run_pipeline, summary
+    from indomer.scoring import format_report, score_predictions
+    from indomer.stats import compute_stats, format_table
+    from indomer.validate import validate
+
+    out = Path(out)
+    corpus, dataset = out / "corpus", out / "dataset"
+    config = make_corpus(corpus, log=log)
+    report = run_pipeline(config, dataset, jobs=jobs, quiet=quiet, log=log)
+    for line in summary(report):
+        log(line)
+    problems, _ = validate(dataset)
+    log(f"validate {dataset}: " + ("valid" if not problems else "; ".join(problems)))
+    log(format_table(compute_stats(dataset)))
+    split = "test" if "test" in available_splits(dataset) else "validation"
+    preds = out / "baseline.jsonl"
+    label = baseline_predictions(dataset, preds, split)
+    scores = score_predictions(preds, [dataset], split=split, task="all", n_resamples=200)
+    log(f"baseline: predict the train majority ({label}) for every {split} segment")
+    log(format_report(scores))
+    return {"dataset": dataset, "corpus": corpus, "problems": problems, "scores": scores}
