@@ -49,6 +49,17 @@ class Segment:
     source_path: str | None = None  # the fetched source media this clip is cut from
     audio_path: str | None = None  # 16 kHz mono wav, relative to the build folder
     video_path: str | None = None  # H.264/AAC mp4, relative to the build folder
+    # align: the transcript's own tokens with times ({word, start, end, score}; null times
+    # where the aligner could not place a word), whether the text is manual or an ASR draft,
+    # and the alignment quality ({mean_score, aligned_share, model}).
+    words: tuple[dict[str, Any], ...] | None = None
+    text_source: str | None = None  # "manual" or "asr"
+    align: dict[str, Any] | None = None
+    # speakers: the global speaker id, the diarization summary of the clip
+    # ({n_speakers, primary_share, overlap, flagged}) and the face-track summary.
+    speaker_id: str | None = None
+    speaker: dict[str, Any] | None = None
+    face: dict[str, Any] | None = None
 
 
 Row = TypeVar("Row", Video, Segment)
@@ -65,6 +76,8 @@ def from_json(obj: dict[str, Any]) -> Video | Segment:
     """Inverse of :func:`to_json`; unknown keys are an error, not silently dropped."""
     obj = dict(obj)
     cls = KINDS[obj.pop("kind")]
+    if obj.get("words") is not None:
+        obj["words"] = tuple(obj["words"])
     return cls(**obj)
 
 

@@ -31,7 +31,7 @@ fi
 
 # The media pipeline (extras media and test) needs the ffmpeg/ffprobe programs.
 case ",$EXTRAS," in
-    *,media,*|*,test,*)
+    *,media,*|*,test,*|*,demo,*)
         command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_install ffmpeg
         with_media=1 ;;
     *) with_media=0 ;;
