@@ -130,9 +130,15 @@ def build_release(
         result.inputs.update(sheet_inputs)
 
     out.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "indomer": __version__,
+        "command": "build --release",
+        "source": release_provenance(release),
+        "annotations": sorted(Path(p).name for p in annotations or []),
+    }
     for split in SPLITS:
         if split in result.splits and len(result.splits[split]):
-            write_split(out, split, result.splits[split])
+            write_split(out, split, result.splits[split], meta)
         else:
             remove_split(out, split)
 

@@ -110,7 +110,7 @@ def hf_features() -> dict:
     return feats
 
 
-def to_table(df: pd.DataFrame) -> pa.Table:
+def to_table(df: pd.DataFrame, meta: dict | None = None) -> pa.Table:
     """Convert an in-memory split (label names) to an Arrow table (ClassLabel ids) in SCHEMA order."""
     data = {}
     n = len(df)
@@ -129,10 +129,26 @@ def to_table(df: pd.DataFrame) -> pa.Table:
         else:
             values = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
         data[name] = pa.array(values, type=field.type)
-    meta = {
+    kv = {
         b"huggingface": json.dumps({"info": {"features": hf_features()}}, sort_keys=True).encode()
     }
-    return pa.Table.from_pydict(data, schema=SCHEMA.with_metadata(meta))
+    if meta is not None:
+        kv[META_KEY] = json.dumps(meta, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return pa.Table.from_pydict(data, schema=SCHEMA.with_metadata(kv))
+
+
+#: Parquet key-value metadata key holding how the shard came to be (DESIGN §7.6): the
+#: indomer version and the validated build config (or the release it was imported from).
+META_KEY = b"indomer"
+
+
+def read_meta(out: Path) -> dict | None:
+    """The ``indomer`` metadata of the dataset's first shard (None for older builds)."""
+    for split in available_splits(out):
+        for path in shard_paths(out, split):
+            kv = pq.read_schema(path).metadata or {}
+            return json.loads(kv[META_KEY]) if META_KEY in kv else None
+    return None
 
 
 def from_table(table: pa.Table) -> pd.DataFrame:
@@ -202,8 +218,11 @@ def _n_shards(df: pd.DataFrame) -> int:
     return max(1, math.ceil(size / MAX_SHARD_BYTES))
 
 
-def write_split(out: Path, split: str, df: pd.DataFrame) -> list[Path]:
+def write_split(out: Path, split: str, df: pd.DataFrame, meta: dict | None = None) -> list[Path]:
     """Write ``df`` as the shards of ``split``, atomically replacing any previous ones.
+
+    ``meta`` (the build's provenance, e.g. its config) goes into every shard's key-value
+    metadata under ``indomer``, so a shard found alone still says how it was made.
 
     Shards are first written under ``data/.tmp/`` and renamed into place only when all are
     whole, so an interrupted write never leaves a partial file that a reader would match.
@@ -221,7 +240,7 @@ def write_split(out: Path, split: str, df: pd.DataFrame) -> list[Path]:
     written = []
     for i in range(n):
         part = df.iloc[i * per : (i + 1) * per]
-        table = to_table(part)
+        table = to_table(part, meta)
         name = f"{split}-{i:05d}-of-{n:05d}.parquet"
         pq.write_table(
             table,

@@ -267,6 +267,7 @@ def _segment_run(item: Item, state: _SegmentState) -> list:
             "add its segments to the segments CSV, or remove the source",
         )
     out: list = [video]
+    overlaps = _overlaps(segs)
     for s in segs:
         if video.duration is not None and s.end > video.duration + DURATION_SLACK:
             out.append(
@@ -276,9 +277,37 @@ def _segment_run(item: Item, state: _SegmentState) -> list:
                     "fix the end time in the segments CSV",
                 )
             )
+        elif s.id in overlaps:
+            other = overlaps[s.id]
+            out.append(
+                RowRejected(
+                    s.id,
+                    f"{s.start:g}-{s.end:g} s overlaps {other.id} ({other.start:g}-{other.end:g} s)",
+                    "fix the timestamps in the segments CSV so that clips of one video do not "
+                    "overlap (touching is fine)",
+                )
+            )
         else:
             out.append(dataclasses.replace(s, source_path=video.path))
     return out
+
+
+def _overlaps(segs: Sequence[Segment]) -> dict[str, Segment]:
+    """Every given segment that overlaps another of its video, mapped to one it overlaps.
+
+    Both sides are rejected: which of the two is wrong is for the user to say, and cutting
+    either would put the same speech in two clips.
+    """
+    found: dict[str, Segment] = {}
+    ordered = sorted(segs, key=lambda s: (s.start, s.end, s.id))
+    reach: Segment | None = None
+    for s in ordered:
+        if reach is not None and s.start < reach.end:
+            found.setdefault(s.id, reach)
+            found.setdefault(reach.id, s)
+        if reach is None or s.end > reach.end:
+            reach = s
+    return found
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,14 @@ import numpy as np
 import pandas as pd
 
 from indomer import __version__
-from indomer.dataset import SPLITS, available_splits, read_split, remove_split, write_split
+from indomer.dataset import (
+    SPLITS,
+    available_splits,
+    read_meta,
+    read_split,
+    remove_split,
+    write_split,
+)
 from indomer.errors import DataError, UsageError, first_few
 from indomer.labels import label_set
 
@@ -667,8 +674,9 @@ def resplit(
     }
     validate_document(doc)
     before = available_splits(out)
+    meta = read_meta(out)
     for s in names:
-        write_split(out, s, checked[checked["split"] == s].drop(columns="split"))
+        write_split(out, s, checked[checked["split"] == s].drop(columns="split"), meta)
     for s in before:
         if s not in names:
             remove_split(out, s)

@@ -97,3 +97,22 @@ def test_missing_split_names_what_exists(tmp_path):
         read_split(tmp_path, "test")
     with pytest.raises(UsageError, match="unknown split"):
         write_split(tmp_path, "dev", _df())
+
+
+def test_shards_carry_their_provenance_in_parquet_metadata(built, tmp_path):
+    """DESIGN §7.6: a shard found alone still says which release and version made it."""
+    import shutil
+
+    from indomer import __version__
+    from indomer.dataset import read_meta
+    from indomer.split import resplit
+
+    meta = read_meta(built)
+    assert meta["indomer"] == __version__ and meta["command"] == "build --release"
+    assert meta["source"]["verified"] is True
+    assert set(meta["source"]["files"]) >= {"Annotations.csv"}
+    # a re-split keeps it
+    copy = tmp_path / "copy"
+    shutil.copytree(built, copy)
+    resplit(copy, ratios=(0.8, 0.2), seed=1, name="s1", warn=lambda m: None, card=False)
+    assert read_meta(copy) == meta

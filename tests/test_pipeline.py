@@ -375,6 +375,30 @@ def test_rejections_are_recorded_and_the_others_continue(tmp_path):
         _build(cfg, tmp_path / "strict", strict=True)
 
 
+def test_overlapping_given_timestamps_reject_both_rows_by_name(tmp_path):
+    cfg = make_project(tmp_path / "p", n_sources=3)
+    segs = tmp_path / "p/segments.csv"
+    # clip_2_Cooking_2 (2.0-3.5 s) now starts inside clip_2_Cooking_1 (0.0-1.5 -> 0.0-2.5)
+    text = segs.read_text().replace("clip_2_Cooking_1,2,0.0,1.5", "clip_2_Cooking_1,2,0.0,2.5")
+    segs.write_text(text)
+    out = tmp_path / "out"
+    report = _build(cfg, out)
+    rejected = [json.loads(x) for x in (out / "rejected.jsonl").read_text().splitlines()]
+    seg = {e["id"]: e for e in rejected if e["stage"] == "segment"}
+    assert set(seg) == {"clip_2_Cooking_1", "clip_2_Cooking_2"}
+    assert seg["clip_2_Cooking_1"]["reason"] == "0-2.5 s overlaps clip_2_Cooking_2 (2-3.5 s)"
+    assert seg["clip_2_Cooking_2"]["reason"] == "2-3.5 s overlaps clip_2_Cooking_1 (0-2.5 s)"
+    assert "do not overlap" in seg["clip_2_Cooking_2"]["fix"]
+    # the good clips, including the third of the same video, are kept
+    assert sum(report["rows"].values()) == 3 * 3 - 2
+    # the validated config travels in every shard's metadata (DESIGN §7.6)
+    from indomer.dataset import read_meta
+
+    meta = read_meta(out)
+    assert meta["config"]["split"] == {"ratios": [0.5, 0.25, 0.25], "seed": 0}
+    assert meta["config"]["segments"] == "segments.csv"
+
+
 def test_from_and_to_run_a_slice(tmp_path):
     cfg = make_project(tmp_path / "p")
     out = tmp_path / "out"

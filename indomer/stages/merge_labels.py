@@ -314,7 +314,9 @@ def shards_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple
             df = pd.DataFrame(
                 {c: pd.Series([rec[c] for rec in per_split[split]], dtype=object) for c in COLUMNS}
             )
-            written += write_split(out, split, df)
+            written += write_split(
+                out, split, df, {"indomer": __version__, "config": cfg.document}
+            )
         else:
             remove_split(out, split)
     split_info = json.loads((ctx.dirs["split"] / "split.json").read_text(encoding="utf-8"))
