@@ -12,6 +12,7 @@ import math
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -127,8 +128,16 @@ def to_table(df: pd.DataFrame, meta: dict | None = None) -> pa.Table:
                 for v in values
             ]
         else:
-            values = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+            values = [
+                None
+                if isinstance(v, float) and math.isnan(v)
+                else v.load()
+                if isinstance(v, MediaFile)
+                else v
+                for v in values
+            ]
         data[name] = pa.array(values, type=field.type)
+        del values
     kv = {
         b"huggingface": json.dumps({"info": {"features": hf_features()}}, sort_keys=True).encode()
     }
@@ -207,12 +216,33 @@ def read_split(out: Path, split: str, columns: list[str] | None = None) -> pd.Da
     return from_table(pa.concat_tables(tables))
 
 
+@dataclass(frozen=True)
+class MediaFile:
+    """A clip file to embed, read only when its shard is written.
+
+    Holding paths instead of bytes keeps a build's memory bounded by one shard, not by the
+    whole dataset (a build of many sources stays flat).
+    """
+
+    file: Path
+    name: str
+
+    @property
+    def size(self) -> int:
+        return self.file.stat().st_size
+
+    def load(self) -> dict:
+        return {"bytes": self.file.read_bytes(), "path": self.name}
+
+
 def _n_shards(df: pd.DataFrame) -> int:
     size = 0
     for col in ("audio", "video"):
         if col in df.columns:
             for v in df[col]:
-                if isinstance(v, dict) and v.get("bytes"):
+                if isinstance(v, MediaFile):
+                    size += v.size
+                elif isinstance(v, dict) and v.get("bytes"):
                     size += len(v["bytes"])
     size += int(df["text"].str.len().sum()) if "text" in df.columns and len(df) else 0
     return max(1, math.ceil(size / MAX_SHARD_BYTES))
@@ -238,17 +268,17 @@ def write_split(out: Path, split: str, df: pd.DataFrame, meta: dict | None = Non
     per = math.ceil(len(df) / n) if len(df) else 0
     has_media = any(c in df.columns for c in ("audio", "video"))
     written = []
+    group = 64 if has_media else 10_000
     for i in range(n):
         part = df.iloc[i * per : (i + 1) * per]
-        table = to_table(part, meta)
         name = f"{split}-{i:05d}-of-{n:05d}.parquet"
-        pq.write_table(
-            table,
-            tmp / name,
-            compression="zstd",
-            row_group_size=64 if has_media else 10_000,
-            write_statistics=True,
-        )
+        # One row group at a time: only that group's clip bytes are ever in memory.
+        schema = to_table(part.iloc[:0], meta).schema
+        with pq.ParquetWriter(
+            tmp / name, schema, compression="zstd", write_statistics=True
+        ) as writer:
+            for g in range(0, max(len(part), 1), group):
+                writer.write_table(to_table(part.iloc[g : g + group], meta), row_group_size=group)
         written.append(name)
     for old in shard_paths(out, split):
         old.unlink()

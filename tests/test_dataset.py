@@ -74,12 +74,13 @@ def test_interrupted_write_leaves_old_shards_whole(tmp_path, monkeypatch):
     write_split(tmp_path, "train", _df(3))
     before = {p.name: p.read_bytes() for p in shard_paths(tmp_path, "train")}
 
-    def boom(table, where, **kwargs):
-        with open(where, "wb") as fh:  # a half-written file, then the process "dies"
-            fh.write(b"PAR1 partial")
-        raise KeyboardInterrupt
+    real = dataset.pq.ParquetWriter.write_table
 
-    monkeypatch.setattr(dataset.pq, "write_table", boom)
+    def boom(self, table, **kwargs):
+        real(self, table, **kwargs)  # the first row group reaches the temp file,
+        raise KeyboardInterrupt  # then the process "dies"
+
+    monkeypatch.setattr(dataset.pq.ParquetWriter, "write_table", boom)
     with pytest.raises(KeyboardInterrupt):
         write_split(tmp_path, "train", _df(5))
     monkeypatch.undo()

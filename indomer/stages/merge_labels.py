@@ -25,7 +25,7 @@ import pandas as pd
 
 from indomer import __version__
 from indomer.config import BuildConfig, SplitConfig, read_transcripts, reject
-from indomer.dataset import COLUMNS, SPLITS, remove_split, write_split
+from indomer.dataset import COLUMNS, SPLITS, MediaFile, remove_split, write_split
 from indomer.errors import DataError
 from indomer.fsutil import write_json_atomic
 from indomer.labels import TASKS
@@ -253,11 +253,12 @@ def shards_ok(ctx: Context, rows: list[dict]) -> bool:
     return True
 
 
-def _media(rel: str | None, out: Path, name: str) -> dict | None:
+def _media(rel: str | None, out: Path, name: str) -> MediaFile | None:
+    """The clip to embed (read when its shard is written), or None when it is missing."""
     if not rel:
         return None
     p = out / rel
-    return {"bytes": p.read_bytes(), "path": name} if p.is_file() else None
+    return MediaFile(p, name) if p.is_file() else None
 
 
 def _stage_records(ctx: Context) -> dict:
