@@ -1,13 +1,16 @@
-"""The dataset card (README.md) and the output half of build.json, recomputed from the shards.
+"""The dataset card (README.md), croissant.json and build.json's outputs, from the shards.
 
 ``refresh(out)`` is called after every command that changes shards (build, split), so the
-card can never quote a number that the files do not support.
+card can never quote a number that the files do not support. Release builds
+(``indomer build --release``) and raw builds (``indomer build CONFIG``) get different prose:
+each says only what is true of how its rows were made (``build.json["command"]``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -15,12 +18,13 @@ import pyarrow.parquet as pq
 import yaml
 
 from indomer import __version__
-from indomer.dataset import available_splits, hf_features, shard_paths
+from indomer.croissant import croissant_document, write_croissant
+from indomer.dataset import SPLITS, available_splits, hf_features, shard_paths
 from indomer.errors import DataError
 from indomer.fsutil import write_json_atomic, write_text_atomic
-from indomer.labels import MODALITY_TASKS, TASKS, label_set
+from indomer.labels import MODALITY_TASKS, TASKS, emotion_to_sentiment, label_set
 from indomer.split import group_column
-from indomer.stats import compute_stats, load_light
+from indomer.stats import compute_stats, load_data
 
 PAPER_CITATION = """@article{omnimer2025,
   title   = {OmniMER: Indonesian Multimodal Emotion Recognition via Auxiliary-Enhanced LLM Adaptation},
@@ -28,6 +32,51 @@ PAPER_CITATION = """@article{omnimer2025,
   year    = {2025},
   url     = {https://arxiv.org/abs/2512.19379}
 }"""
+PAPER_URL = "https://arxiv.org/abs/2512.19379"
+UPSTREAM = "yanxm01/INDOMER"
+UPSTREAM_URL = f"https://github.com/{UPSTREAM}"
+RAW_COMMAND = "build CONFIG"
+#: Licence ids the Hub accepts that a sources.csv is likely to name -> their SPDX ids.
+HUB_LICENSES: dict[str, str] = {
+    "apache-2.0": "Apache-2.0",
+    "mit": "MIT",
+    "cc0-1.0": "CC0-1.0",
+    "cc-by-2.0": "CC-BY-2.0",
+    "cc-by-3.0": "CC-BY-3.0",
+    "cc-by-4.0": "CC-BY-4.0",
+    "cc-by-sa-3.0": "CC-BY-SA-3.0",
+    "cc-by-sa-4.0": "CC-BY-SA-4.0",
+    "cc-by-nc-4.0": "CC-BY-NC-4.0",
+    "cc-by-nc-sa-4.0": "CC-BY-NC-SA-4.0",
+    "cc-by-nd-4.0": "CC-BY-ND-4.0",
+    "cc-by-nc-nd-4.0": "CC-BY-NC-ND-4.0",
+    "odc-by": "ODC-By-1.0",
+    "pddl": "PDDL-1.0",
+    "unlicense": "Unlicense",
+}
+#: What each column holds, for the card's column table (types come from the HF features).
+COLUMN_MEANINGS: dict[str, str] = {
+    "id": "segment id, `clip_<source>_<Topic>_<n>`",
+    "source_id": "source video id",
+    "segment_index": "position in the source video, from 1",
+    "topic": "normalised topic (`Opinions` -> `Opinion`)",
+    "speaker_id": "global speaker id (same person across videos = same id)",
+    "start": "start in the source video, seconds",
+    "end": "end in the source video, seconds",
+    "text": "transcript as spoken (no normalisation)",
+    "words": "aligned words `{word, start, end, score}`",
+    "emotion": "overall (multimodal) emotion",
+    "sentiment": "overall (multimodal) sentiment",
+    "text_sentiment": "sentiment of the words only",
+    "audio_sentiment": "sentiment of the voice only",
+    "video_sentiment": "sentiment of the picture only",
+    "emotion_intensity": "0-3 where annotated",
+    "annotations": "raw votes `{annotator, field, value}`",
+    "adjudicated": "the final label came from the expert, not a majority",
+    "audio": "16 kHz mono WAV (HF `Audio`)",
+    "video": "MP4, H.264/AAC (HF `Video`)",
+    "face": "face-track summary `{frames, detected, box}`",
+}
 
 
 def _file_sha256(path: Path) -> str:
@@ -39,7 +88,11 @@ def _file_sha256(path: Path) -> str:
 
 
 def shard_manifest(out: Path) -> dict:
-    """Per-split shard files with sha256, bytes and rows, and one hash over them all."""
+    """Per-split shard files with sha256, bytes and rows, and one hash over them all.
+
+    ``bytes`` is the file size (what a download costs); ``data_bytes`` the uncompressed size
+    Parquet records for its row groups, which is what the Hub's ``num_bytes`` means.
+    """
     splits = {}
     lines = []
     for split in available_splits(out):
@@ -47,13 +100,23 @@ def shard_manifest(out: Path) -> dict:
         for p in shard_paths(out, split):
             rel = p.relative_to(out).as_posix()
             digest = _file_sha256(p)
-            rows = pq.ParquetFile(p).metadata.num_rows
-            files.append({"path": rel, "sha256": digest, "bytes": p.stat().st_size, "rows": rows})
+            meta = pq.ParquetFile(p).metadata
+            data_bytes = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            files.append(
+                {
+                    "path": rel,
+                    "sha256": digest,
+                    "bytes": p.stat().st_size,
+                    "data_bytes": data_bytes,
+                    "rows": meta.num_rows,
+                }
+            )
             lines.append(f"{rel} {digest}")
         splits[split] = {
             "files": files,
             "rows": sum(f["rows"] for f in files),
             "bytes": sum(f["bytes"] for f in files),
+            "data_bytes": sum(f["data_bytes"] for f in files),
         }
     return {"splits": splits, "build_hash": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
 
@@ -82,6 +145,68 @@ def current_split_file(out: Path, df: pd.DataFrame) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------- mode and licence
+
+
+def is_raw(build: dict) -> bool:
+    """Raw-mode build (``indomer build CONFIG``) rather than the public release."""
+    return str(build.get("command", "")).startswith(RAW_COMMAND)
+
+
+def _licence_id(text: str | None) -> str | None:
+    """``"CC0-1.0 (synthetic)"`` -> ``"cc0-1.0"`` when the Hub knows it, else None."""
+    if not text:
+        return None
+    key = re.sub(r"\(.*?\)", "", text).strip().lower().replace(" ", "-")
+    return key if key in HUB_LICENSES else None
+
+
+def licence(build: dict) -> dict:
+    """The card's licence fields (Hub ids), plus ``text`` for prose and ``url`` for Croissant.
+
+    Release: the annotations carry no stated licence, so ``other``. Raw: the sources' own
+    licences; one Hub id when they all agree, else ``other`` naming the mix.
+    """
+    if not is_raw(build):
+        return {
+            "license": "other",
+            "license_name": "indomer-upstream-unspecified",
+            "license_link": UPSTREAM_URL,
+            "text": "The IndoMER authors released the annotations without a stated licence; "
+            "ask them before redistributing. The indomer tooling is Apache-2.0.",
+            "url": None,
+        }
+    named = sorted({(s.get("license") or "unstated") for s in build.get("sources", {}).values()})
+    ids = {_licence_id(n) for n in named}
+    if len(ids) == 1 and None not in ids:
+        (hub,) = ids
+        return {
+            "license": hub,
+            "text": f"Every source video is licensed {named[0]}, so this card declares {hub}; "
+            "check that the transcripts and annotator sheets are released on the same terms.",
+            "url": f"https://spdx.org/licenses/{HUB_LICENSES[hub]}.html",
+        }
+    return {
+        "license": "other",
+        "license_name": "mixed-source-licences",
+        "license_link": "README.md",
+        "text": "Source videos carry different or unstated licences ("
+        + "; ".join(named)
+        + "); the Sources table gives each one. Check them before redistributing.",
+        "url": None,
+    }
+
+
+def _size_category(n: int) -> str:
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
+        if n < limit:
+            return name
+    return "100K<n<1M"
+
+
+# --------------------------------------------------------------------------- YAML header
+
+
 def _yaml_feature(name: str, feat) -> dict:
     if isinstance(feat, list):
         inner = feat[0]
@@ -101,77 +226,85 @@ def _yaml_feature(name: str, feat) -> dict:
     return {"name": name, "struct": [_yaml_feature(k, v) for k, v in feat.items()]}
 
 
-def card_header(manifest: dict, n_total: int) -> dict:
+def card_header(manifest: dict, n_total: int, build: dict | None = None) -> dict:
     """The YAML metadata block the Hub reads: license, language, configs, dataset_info."""
+    build = build or {}
     splits = manifest["splits"]
-    size = (
-        "n<1K"
-        if n_total < 1_000
-        else "1K<n<10K"
-        if n_total < 10_000
-        else "10K<n<100K"
-        if n_total < 100_000
-        else "100K<n<1M"
-    )
-    return {
-        "license": "other",
-        "license_name": "indomer-upstream-unspecified",
-        "license_details": "The IndoMER authors released the annotations without a stated licence; "
-        "ask them before redistributing. The indomer tooling is Apache-2.0.",
-        "language": ["id"],
-        "pretty_name": "IndoMER",
-        "task_categories": ["text-classification", "audio-classification", "video-classification"],
-        "tags": ["emotion-recognition", "sentiment-analysis", "multimodal", "indonesian"],
-        "size_categories": [size],
-        "configs": [
-            {
-                "config_name": "default",
-                "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in splits],
-            }
-        ],
-        "dataset_info": {
-            "features": [_yaml_feature(k, v) for k, v in hf_features().items()],
-            "splits": [
-                {"name": s, "num_bytes": info["bytes"], "num_examples": info["rows"]}
-                for s, info in splits.items()
+    lic = licence(build)
+    header: dict = {k: lic[k] for k in ("license", "license_name", "license_link") if k in lic}
+    if "license_name" in lic:
+        header["license_details"] = lic["text"]
+    header.update(
+        {
+            "language": ["id"],
+            "pretty_name": "IndoMER (built from raw sources)" if is_raw(build) else "IndoMER",
+            "task_categories": [
+                "text-classification",
+                "audio-classification",
+                "video-classification",
             ],
-            "download_size": sum(i["bytes"] for i in splits.values()),
-            "dataset_size": sum(i["bytes"] for i in splits.values()),
-        },
-    }
+            "tags": ["emotion-recognition", "sentiment-analysis", "multimodal", "indonesian"],
+            "size_categories": [_size_category(n_total)],
+            "configs": [
+                {
+                    "config_name": "default",
+                    "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in splits],
+                }
+            ],
+            "dataset_info": {
+                "features": [_yaml_feature(k, v) for k, v in hf_features().items()],
+                "splits": [
+                    {"name": s, "num_bytes": info["data_bytes"], "num_examples": info["rows"]}
+                    for s, info in splits.items()
+                ],
+                "download_size": sum(i["bytes"] for i in splits.values()),
+                "dataset_size": sum(i["data_bytes"] for i in splits.values()),
+            },
+        }
+    )
+    return header
+
+
+# --------------------------------------------------------------------------- prose helpers
+
+
+def _n(v) -> str:
+    return "unknown" if v is None else str(v)
+
+
+def _table(head: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return lines + [""]
 
 
 def _class_table(stats: dict, task: str) -> list[str]:
     splits = list(stats["splits"])
     ls = label_set(task)
-    head = "| label | release string | " + " | ".join(splits) + " | all |"
-    lines = [head, "|" + "---|" * (len(splits) + 3)]
-    for name in ls.names:
+    rows = []
+    for i, name in enumerate(ls.names):
         counts = [stats["splits"][s]["classes"][task][name] for s in splits]
-        total = stats["overall"]["classes"][task][name]
-        lines.append(
-            f"| {name} | {ls.release[name]} | " + " | ".join(map(str, counts)) + f" | {total} |"
-        )
-    return lines
+        rows.append([i, name, ls.release[name], *counts, stats["overall"]["classes"][task][name]])
+    return _table(["id", "label", "release string", *splits, "all"], rows)
 
 
-def render_card(out: Path, build: dict, stats: dict, manifest: dict, split_doc: dict | None) -> str:
-    """The whole README.md: YAML header plus prose whose numbers all come from ``stats``."""
-    ov = stats["overall"]
-    header = yaml.safe_dump(
-        card_header(manifest, ov["segments"]), sort_keys=False, allow_unicode=True
-    )
-    s = stats["splits"]
-    parts = [f"---\n{header}---\n", "# IndoMER\n"]
-    parts.append(
-        "Indonesian monologue video clips labelled with seven emotions and three-way sentiment, "
-        "overall and per modality (text, audio, video), one speaker per clip. Built with "
-        f"indomer {build.get('indomer', __version__)} from "
-        f"{build.get('source', {}).get('kind', 'the public IndoMER release')}.\n"
-    )
-    parts.append("## Summary\n")
-    parts.append("| | " + " | ".join(["all", *s]) + " |")
-    parts.append("|---|" + "---|" * (len(s) + 1))
+def _type_of(feat) -> str:
+    if isinstance(feat, list):
+        return "list<struct>" if "_type" not in feat[0] else f"list<{feat[0]['dtype']}>"
+    kind = feat.get("_type")
+    if kind == "Value":
+        return feat["dtype"]
+    if kind == "ClassLabel":
+        return "ClassLabel"
+    if kind in ("Audio", "Video"):
+        return kind
+    return "struct"
+
+
+def _summary_section(stats: dict) -> list[str]:
+    ov, s = stats["overall"], stats["splits"]
+    cols = [ov, *s.values()]
+    rows = []
     for label, key in (
         ("segments", "segments"),
         ("source videos", "videos"),
@@ -179,119 +312,472 @@ def render_card(out: Path, build: dict, stats: dict, manifest: dict, split_doc: 
         ("topics", "topics"),
         ("words per segment (mean)", "words_per_segment"),
         ("vocabulary (case-folded word types)", "vocabulary"),
+        ("segments without text", "segments_without_text"),
     ):
-        vals = [ov.get(key), *(s[k].get(key) for k in s)]
-        parts.append(
-            f"| {label} | " + " | ".join("unknown" if v is None else str(v) for v in vals) + " |"
-        )
+        rows.append([label, *(_n(c.get(key)) for c in cols)])
+    genders = sorted({g for c in cols for g in (c.get("gender") or {})})
+    if genders:
+        for g in genders:
+            rows.append(
+                [f"segments, gender {g}", *((c.get("gender") or {}).get(g, 0) for c in cols)]
+            )
+    else:
+        rows.append(["male / female speakers", *(["unknown"] * len(cols))])
     if "duration" in ov:
-        d = ov["duration"]
-        parts.append(f"| hours of audio | {d['total_hours']} |" + " |" * len(s))
-        parts.append(f"| mean segment seconds | {d['mean_seconds']} |" + " |" * len(s))
-    parts.append("")
-    if ov["speakers"] is None:
-        parts.append(
-            "Speaker ids are not part of the public release, so the speaker count is unknown and "
-            "splits are grouped by source video.\n"
+        for label, key in (
+            ("segments with a duration", "segments_with_duration"),
+            ("hours", "total_hours"),
+            ("mean segment seconds", "mean_seconds"),
+            ("speech rate (words per second)", "speech_rate_wps"),
+        ):
+            rows.append([label, *(_n(c.get("duration", {}).get(key)) for c in cols)])
+    lines = ["## Statistics\n"] + _table(["", "all", *s], rows)
+    if "duration" not in ov:
+        lines.append(
+            "Durations are unknown: the shards have neither start/end times nor embedded audio, "
+            "so hours, mean duration and speech rate cannot be computed.\n"
         )
-    parts.append("## Labels\n")
-    parts.append("ClassLabel ids follow the order below (`schemas/labels.yaml` in indomer).\n")
-    parts.append("### Emotion\n")
-    parts += _class_table(stats, "emotion") + [""]
-    for task in ("sentiment", *MODALITY_TASKS):
-        parts.append(f"### {task.replace('_', ' ').capitalize()}\n")
-        parts += _class_table(stats, task) + [""]
-    parts.append("## Structure\n")
-    parts.append(
-        "One row per segment. Columns: `id`, `source_id`, `segment_index`, `topic`, `speaker_id`, "
-        "`start`, `end`, `text` (transcript as spoken), `words` (aligned words), `emotion`, "
-        "`sentiment`, `text_sentiment`, `audio_sentiment`, `video_sentiment` (ClassLabel), "
-        "`emotion_intensity`, `annotations` (raw votes), `adjudicated`, `audio` (16 kHz mono wav), "
-        "`video` (mp4), `face`. Columns the source does not provide are null.\n"
-    )
+    if ov["speakers"] is None:
+        lines.append(
+            "No row has a speaker id, so the speaker count is unknown and splits are grouped "
+            "by source video. There is no gender column; the male/female split is unknown.\n"
+        )
+    elif not genders:
+        lines.append("There is no gender column; the male/female split is unknown.\n")
+    lines.append("### Topics\n")
+    lines += _table(["topic", "segments"], [[t, n] for t, n in stats["topics"].items()])
+    return lines
+
+
+def _cross_modal_section(stats: dict) -> list[str]:
+    cm = stats["cross_modal"]
+    rows = []
+    for t, v in cm["vs_sentiment"].items():
+        rows.append([f"{t} = sentiment", v["agree"], v["n"], _rate(v["rate"])])
+    for pair, v in cm["pairwise"].items():
+        a, b = pair.split("/")
+        rows.append([f"{a} = {b}", v["agree"], v["n"], _rate(v["rate"])])
+    rows.append(["all three modalities equal", *_triple(cm["all_modalities"])])
+    rows.append(["all three equal sentiment", *_triple(cm["all_with_sentiment"])])
+    lines = [
+        "## Cross-modal agreement\n",
+        (
+            "How often each modality's sentiment label equals the overall (multimodal) sentiment "
+            "label and the other modalities' labels, over segments where both labels exist:\n"
+        ),
+    ]
+    lines += _table(["comparison", "agree", "of", "rate"], rows)
+    for t in MODALITY_TASKS:
+        conf = cm["confusion"][t]
+        lines.append(f"Overall sentiment (rows) against `{t}` (columns):\n")
+        lines += _table(
+            ["sentiment", *conf["labels"]],
+            [[n, *r] for n, r in zip(conf["labels"], conf["matrix"])],
+        )
+    return lines
+
+
+def _rate(r) -> str:
+    return "n/a" if r is None else f"{r:.4f}"
+
+
+def _triple(v: dict) -> list:
+    return [v["agree"], v["n"], _rate(v["rate"])]
+
+
+def _columns_section(stats: dict, build: dict) -> list[str]:
+    n = stats["overall"]["segments"]
+    feats = hf_features()
+    rows = [
+        [f"`{c}`", _type_of(f), COLUMN_MEANINGS.get(c, ""), f"{stats['columns'].get(c, 0)} of {n}"]
+        for c, f in feats.items()
+    ]
+    lines = [
+        "## Structure and columns\n",
+        (
+            "One row per segment, one Parquet file set per split under `data/` (configs in the "
+            "header above). Label columns are `ClassLabel`s: Parquet stores the id, "
+            "`datasets` shows the name, and `croissant.json` maps ids to names. Columns the "
+            "source does not provide are null; the last column counts the rows that have a value.\n"
+        ),
+    ]
+    lines += _table(["column", "type", "meaning", "rows with a value"], rows)
     media = build.get("media")
     if media:
-        parts.append(
+        lines.append(
             f"Media embedded: {media['audio']} audio and {media['video']} video clips; "
-            f"{len(media['missing_audio'])} segments lack audio and {len(media['missing_video'])} lack video.\n"
+            f"{len(media['missing_audio'])} segments lack audio and "
+            f"{len(media['missing_video'])} lack video (listed in `build.json`).\n"
+        )
+    elif not is_raw(build):
+        lines.append("No media are embedded (the public release has none).\n")
+    return lines
+
+
+def _labels_section(stats: dict) -> list[str]:
+    rule = emotion_to_sentiment()
+    by = {s: [e for e, v in rule.items() if v == s] for s in label_set("sentiment").names}
+    lines = [
+        "## Labels\n",
+        (
+            "ClassLabel ids follow the order below (`schemas/labels.yaml` in indomer); the release "
+            "string is how the public IndoMER release writes the label (Indonesian).\n"
+        ),
+        "- `emotion`: the dominant emotion of the whole clip (words, voice and face together).",
+        "- `sentiment`: the overall (multimodal) sentiment of the clip. The label scheme ties it "
+        "to emotion ("
+        + "; ".join(f"{', '.join(v)} -> {k}" for k, v in by.items() if v)
+        + "); rows breaking that rule are counted under Known issues.",
+        (
+            "- `text_sentiment`, `audio_sentiment`, `video_sentiment`: the sentiment of one "
+            "modality alone (the words, the voice, the picture), same three classes.\n"
+        ),
+        "### Emotion\n",
+    ]
+    lines += _class_table(stats, "emotion")
+    for task in ("sentiment", *MODALITY_TASKS):
+        lines.append(f"### {task.replace('_', ' ').capitalize()}\n")
+        lines += _class_table(stats, task)
+    return lines
+
+
+def _splits_section(build: dict, split_doc: dict | None) -> list[str]:
+    lines = ["## Splits\n"]
+    if not split_doc:
+        return lines + ["No split report in `splits/` matches these shards.\n"]
+    rep = split_doc.get("report", {})
+    key = split_doc.get("group_key")
+    unit = "speaker" if key == "speaker_id" else "source video"
+    if split_doc.get("method") == "official":
+        lines.append(
+            f"Split `{split_doc.get('name')}` is the release's own train/val split (val is "
+            "called `validation` here), kept as released."
         )
     else:
-        parts.append("No media are embedded (the public release has none).\n")
-    parts.append("## Topics\n")
-    parts.append("| topic | segments |\n|---|---|")
-    parts += [f"| {t} | {n} |" for t, n in stats["topics"].items()]
-    parts.append("")
-    parts.append("## Splits\n")
-    if split_doc:
-        rep = split_doc.get("report", split_doc)
-        dev = rep.get("max_deviation", {}).get("emotion", {})
-        parts.append(
-            f"Split `{split_doc.get('name')}` groups rows by `{split_doc.get('group_key')}`; "
-            f"no group appears in two splits (overlap: "
-            f"{sum(len(v) for v in rep.get('overlap', {}).values())} groups). "
-            f"Largest emotion class-proportion deviation from the whole: "
-            f"{dev.get('value', float('nan')):.4f} ({dev.get('class')} in {dev.get('split')}). "
-            f"Full report: `{build.get('split', {}).get('file')}`.\n"
+        given = split_doc.get("ratios", {})
+        ratios = ", ".join(f"{k} {given[k]:g}" for k in SPLITS if k in given)
+        lines.append(
+            f"Split `{split_doc.get('name')}` was made by `indomer split --speaker-disjoint` "
+            f"(seed {split_doc.get('seed')}, ratios {ratios}, stratified by "
+            f"`{split_doc.get('stratify')}`): whole groups (one group per {unit}) are assigned to "
+            "splits by a seeded search that first keeps each split within "
+            f"{100 * split_doc.get('size_tolerance', 0):g}% of its target size where it can, then "
+            "keeps every split's class proportions close to the whole."
         )
-    else:
-        parts.append("No split report matches these shards.\n")
+    overlap = sum(len(v) for v in rep.get("overlap", {}).values())
+    lines.append(
+        f"Rows are grouped by `{key}` ({rep.get('total_groups')} groups); "
+        f"groups in two splits: {overlap} (leak-free: {str(rep.get('leak_free')).lower()}). "
+        f"Full report: `{build.get('split', {}).get('file')}`.\n"
+    )
+    if key != "speaker_id" and rep.get("rows_without_speaker"):
+        lines.append(
+            f"{rep['rows_without_speaker']} rows have no speaker id, so the unit is the source "
+            "video: a person who appears in two videos could sit in two splits.\n"
+        )
+    sizes, groups = rep.get("sizes", {}), rep.get("groups", {})
+    rows = [[s, sizes.get(s), groups.get(s)] for s in rep.get("splits", [])]
+    lines += _table(["split", "rows", f"groups ({key})"], rows)
+    devs = rep.get("max_deviation", {})
+    if devs:
+        lines.append("Largest class-proportion deviation of a split from the whole:\n")
+        lines += _table(
+            ["task", "deviation", "class", "split"],
+            [[t, f"{d['value']:.4f}", d.get("class"), d.get("split")] for t, d in devs.items()],
+        )
+    return lines
+
+
+def _agreement_table(agreement: dict) -> list[str]:
+    rows = []
+    for field, a in agreement.items():
+        kappa, alpha = (
+            "n/a" if a.get(k) is None else f"{a[k]:.3f}"
+            for k in ("fleiss_kappa", "krippendorff_alpha")
+        )
+        rows.append([field, kappa, alpha, a.get("level"), a.get("items"), a.get("annotators")])
+    return _table(
+        ["field", "Fleiss' kappa", "Krippendorff's alpha", "alpha level", "items", "annotators"],
+        rows,
+    )
+
+
+def _annotation_section(build: dict, stats: dict) -> list[str]:
+    lines = ["## Annotation\n"]
     agreement = build.get("agreement")
-    parts.append("## Annotation\n")
-    if agreement:
-        parts.append("Agreement among annotators (expert votes excluded):\n")
-        parts.append(
-            "| field | Fleiss' kappa | Krippendorff's alpha | alpha level | items | annotators |\n"
-            "|---|---|---|---|---|---|"
+    voted = stats["columns"].get("annotations", 0)
+    n = stats["overall"]["segments"]
+    if not agreement:
+        lines.append(
+            "The public release gives one final label per segment and field; it includes no "
+            "individual votes, annotator counts or guidelines, so no agreement figure can be "
+            f"computed from it. The authors' procedure is described in the OmniMER paper "
+            f"({PAPER_URL}).\n"
         )
-        for field, a in agreement.items():
-            kappa, alpha = (
-                "n/a" if a.get(k) is None else f"{a[k]:.3f}"
-                for k in ("fleiss_kappa", "krippendorff_alpha")
-            )
-            parts.append(
-                f"| {field} | {kappa} | {alpha} | {a.get('level')} | {a.get('items')} | {a.get('annotators')} |"
-            )
-        parts.append("")
+        return lines
+    lines.append(
+        "Annotators filled one sheet row per segment (`annotations/GUIDELINE.md` in indomer): "
+        "overall sentiment as a score in [-1, 1] (below -0.1 negative, above 0.1 positive, "
+        "neutral between), the dominant emotion with its intensity 0-3, and the sentiment of "
+        "the words, the voice and the picture separately. indomer merges the sheets per "
+        "segment and field: a value chosen by at least two annotators and by more of them than "
+        "any other value wins; otherwise the expert's vote decides (`adjudicated` is true); "
+        "otherwise the field stays empty and is reported. Every vote is kept in `annotations`."
+    )
+    lines.append(
+        f"\n{voted} of {n} segments carry votes; {stats['columns'].get('adjudicated', 0)} have "
+        f"an `adjudicated` value and {stats['overall'].get('adjudicated', 0)} of them were decided by the expert.\n"
+    )
+    if not is_raw(build) and voted < n:
+        lines.append(
+            f"The other {n - voted} segments keep the release's final labels, without votes.\n"
+        )
+    lines.append("Agreement among the regular annotators (expert votes excluded):\n")
+    lines += _agreement_table(agreement)
+    return lines
+
+
+def _sources_section(build: dict) -> list[str]:
+    """Raw builds: where the videos came from, their licences, how they were cut and transcribed."""
+    cfg = build.get("config", {})
+    stages = build.get("stages", {})
+    sources = build.get("sources", {})
+    lines = ["## Sources and processing\n"]
+    rows = []
+    for sid, s in sorted(sources.items(), key=lambda kv: (len(kv[0]), kv[0])):
+        dur = "unknown" if s.get("duration") is None else f"{s['duration']:g}"
+        url = s.get("url") or "local file (path not recorded)"
+        sha = (s.get("sha256") or "")[:12] or "unknown"
+        rows.append([sid, s.get("topic"), s.get("license") or "unstated", url, dur, sha])
+    lines.append(f"{len(sources)} source videos (`{cfg.get('sources', 'sources.csv')}`):\n")
+    lines += _table(["source", "topic", "licence", "URL", "seconds", "sha256 (first 12)"], rows)
+    seg = stages.get("segment", {})
+    if cfg.get("segments"):
+        lines.append(
+            f"- Segmentation: start and end times come from the segments table "
+            f"(`{cfg['segments']}`), given by the builder."
+        )
     else:
-        parts.append(
-            "The public release carries final labels only; no raw votes, so no agreement figures "
-            "can be computed from it.\n"
+        settings = seg.get("settings", {})
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(settings.items()))
+        vad = seg.get("tools", {}).get("vad", "a voice-activity detector")
+        lines.append(
+            f"- Segmentation: natural pauses found by voice-activity detection ({vad}; "
+            f"{shown}). No person checked the boundaries."
         )
-    parts.append("## Known issues\n")
-    repaired = build.get("repaired_texts", [])
-    rejected = build.get("rejected", 0)
-    violations = build.get("rule_violations", [])
-    parts.append(
-        f"- {len(repaired)} transcripts in `Annotations.csv` are GBK mojibake (e.g. `it¡¯s`); the clean "
-        "JSON text was used. They are listed in `build.json` under `repaired_texts`."
+    cut = stages.get("cut", {}).get("settings", {})
+    if cut:
+        lines.append(
+            f"- Clips: cut with ffmpeg to {cut.get('audio_rate')} Hz mono WAV and H.264/AAC MP4 "
+            f"(crf {cut.get('crf')}, preset {cut.get('preset')})."
+        )
+    lines.append("- Transcripts: " + _text_origin(build) + "\n")
+    order = ("fetch", "probe", "segment", "cut", "align", "speakers", "merge", "split")
+    names = sorted(stages, key=lambda k: (order.index(k) if k in order else len(order), k))
+    rows = []
+    for name in names:
+        rec = stages[name]
+        tools = "; ".join(_tool(k, v) for k, v in sorted(rec.get("tools", {}).items())) or "-"
+        st = rec.get("stats", {})
+        rows.append([name, tools, _n(st.get("kept")), _n(st.get("rejected"))])
+    if rows:
+        lines.append(
+            "Pipeline stages, the tools and models that shaped the rows, and what they kept:\n"
+        )
+        lines += _table(["stage", "tools and models", "kept", "rejected"], rows)
+    return lines
+
+
+def _tool(name: str, version) -> str:
+    """``ffmpeg version 5.1 Copyright ...`` -> ``ffmpeg version 5.1``; else ``name version``."""
+    text = str(version).split(" Copyright")[0].strip()
+    return text if text.lower().startswith(name.lower()) else f"{name} {text}"
+
+
+def _text_origin(build: dict) -> str:
+    """Where ``text`` came from: manual transcripts, the segments table, or machine drafts.
+
+    A build that records ``text_sources`` (segments per origin, e.g. ``{"manual": 18,
+    "asr": 2}``) is reported by those counts; otherwise the config says which input gave it.
+    """
+    cfg = build.get("config", {})
+    counted = build.get("text_sources")
+    if counted:
+        parts = ", ".join(f"{n} {k}" for k, n in sorted(counted.items()))
+        machine = counted.get("asr", 0)
+        note = (
+            f"; the {machine} `asr` texts are machine drafts that no person checked"
+            if machine
+            else ""
+        )
+        return f"segments by text origin: {parts}{note}."
+    if cfg.get("transcripts"):
+        return f"manual, from `{cfg['transcripts']}`, as spoken (not normalised)."
+    if cfg.get("segments"):
+        return f"the `text` column of the segments table `{cfg['segments']}`, where given."
+    return "no transcript file was given; segments without text have an empty `text`."
+
+
+def _known_issues(build: dict, stats: dict) -> list[str]:
+    ov = stats["overall"]
+    lines = ["## Known issues\n"]
+    if not is_raw(build):
+        repaired = build.get("repaired_texts", [])
+        lines.append(
+            f"- {len(repaired)} transcripts in `Annotations.csv` are GBK mojibake (e.g. `it¡¯s`); "
+            "the clean JSON text was used. They are listed in `build.json` under "
+            "`repaired_texts`."
+        )
+        lines.append(
+            "- The upstream README quotes segment, video and speaker counts that no released "
+            f"file supports; this card counts {ov['segments']} segments in {ov['videos']} videos."
+        )
+        lines.append(
+            "- No speaker ids are released, so splits are grouped by source video; the same "
+            "person may appear in two videos."
+        )
+    else:
+        if ov.get("segments_without_text"):
+            lines.append(f"- {ov['segments_without_text']} segments have no transcript.")
+        if ov["speakers"] is None:
+            lines.append(
+                "- No speaker ids: splits are grouped by source video, so one person in two "
+                "videos may sit in two splits."
+            )
+        for w in build.get("warnings", []):
+            if not (ov["speakers"] is None and w.startswith("no speaker ids")):
+                lines.append(f"- Build warning: {w}")
+    media = build.get("media") or {}
+    missing = len(media.get("missing_audio", [])) + len(media.get("missing_video", []))
+    if missing:
+        lines.append(
+            f"- Missing media: {len(media.get('missing_audio', []))} audio and "
+            f"{len(media.get('missing_video', []))} video clips (ids in `build.json`)."
+        )
+    lines.append(
+        f"- Rows rejected by the build: {build.get('rejected', 0)} (see `rejected.jsonl`)."
     )
-    parts.append(f"- Rows rejected by the build: {rejected} (see `rejected.jsonl`).")
-    parts.append(f"- Rows breaking the emotion→sentiment rule: {len(violations)}.")
-    parts.append(
-        "- The upstream README quotes 1,946 segments, 208 videos and speaker counts that no released "
-        f"file supports; this card counts {ov['segments']} segments in {ov['videos']} videos.\n"
+    lines.append(
+        f"- Rows breaking the emotion->sentiment rule: {len(build.get('rule_violations', []))}.\n"
     )
+    return lines
+
+
+def _intro(build: dict, stats: dict) -> list[str]:
+    ov = stats["overall"]
+    version = build.get("indomer", __version__)
+    lead = (
+        f"Indonesian monologue video clips ({ov['segments']} segments from {ov['videos']} source "
+        "videos, one speaker per clip) labelled with seven emotions and three-way sentiment, "
+        "overall and per modality (text, audio, video). "
+    )
+    if is_raw(build):
+        return [
+            "# IndoMER (built from raw sources)\n",
+            "## Summary\n",
+            lead + f"Built with indomer {version} from raw sources (`indomer build "
+            f"{build.get('source', {}).get('config', 'CONFIG')}`): the source videos listed "
+            "under Sources and processing, cut into clips and labelled from annotator sheets. It uses the label "
+            f"scheme of the IndoMER dataset (OmniMER paper, {PAPER_URL}); it is not the "
+            "public release.\n",
+        ]
+    src = build.get("source", {})
+    origin = (
+        f"`{src['spec']}`" if str(src.get("spec", "")).startswith("github:") else "a local copy"
+    )
+    verified = (
+        f", byte-identical to the files of `{UPSTREAM}` at the pinned data commit"
+        if src.get("verified")
+        else ""
+    )
+    return [
+        "# IndoMER\n",
+        "## Summary\n",
+        lead + f"Built with indomer {version} from the public IndoMER annotation release "
+        f"({UPSTREAM_URL}; read from {origin}{verified}), the data behind the OmniMER paper "
+        f"({PAPER_URL}).\n",
+    ]
+
+
+def render_card(out: Path, build: dict, stats: dict, manifest: dict, split_doc: dict | None) -> str:
+    """The whole README.md: YAML header plus prose whose numbers all come from ``stats``."""
+    ov = stats["overall"]
+    header = yaml.safe_dump(
+        card_header(manifest, ov["segments"], build), sort_keys=False, allow_unicode=True
+    )
+    parts = [f"---\n{header}---\n", *_intro(build, stats)]
+    parts.append(
+        "```python\nfrom datasets import load_dataset\n\n"
+        'ds = load_dataset("path/to/this/folder")  # or the Hub id it was pushed to\n'
+        'ds["train"].features["emotion"].names  # ClassLabel names, in id order\n```\n'
+    )
+    parts += _columns_section(stats, build)
+    parts += _labels_section(stats)
+    parts += _summary_section(stats)
+    parts += _cross_modal_section(stats)
+    if is_raw(build):
+        parts += _sources_section(build)
+    parts += _splits_section(build, split_doc)
+    parts += _annotation_section(build, stats)
+    parts += _known_issues(build, stats)
+    lic = licence(build)
+    parts += ["## Licence\n", lic["text"] + "\n"]
     parts.append("## Scoring\n")
     parts.append(
-        "```\nindomer score preds.jsonl --refs . --split validation --task all --json scores.json\n```\n"
-        '`preds.jsonl` holds one `{"id": ..., "emotion": ..., "sentiment": ...}` per line; macro-F1 '
-        "over every class is the headline metric.\n"
+        "```\nindomer score preds.jsonl --refs . --split validation --task all --json scores.json\n"
+        "```\n"
+        '`preds.jsonl` holds one `{"id": ..., "emotion": ..., "sentiment": ...}` per line (label '
+        "names, release strings or free model text). Macro-F1 over every class is the headline "
+        "metric, with weighted F1, accuracy, unweighted accuracy and bootstrap 95% intervals "
+        "resampled by speaker (source video when speaker ids are absent).\n"
+    )
+    parts.append("## Files\n")
+    parts.append(
+        "`data/` the Parquet shards; `splits/` split assignments with leakage reports; "
+        "`build.json` provenance (inputs with sha256, versions, shard checksums); "
+        "`croissant.json` Croissant 1.0 metadata; `rejected.jsonl` dropped rows and why.\n"
     )
     parts.append("## Citation\n")
     parts.append(f"```bibtex\n{PAPER_CITATION}\n```\n")
     return "\n".join(parts)
 
 
+def croissant_for(build: dict, stats: dict, manifest: dict) -> dict:
+    """The Croissant document of this build, with the card's licence and description."""
+    lic = licence(build)
+    ov = stats["overall"]
+    raw = is_raw(build)
+    description = (
+        f"Indonesian monologue video segments ({ov['segments']} segments, {ov['videos']} source "
+        "videos) labelled with seven emotions and three-way sentiment, overall and per "
+        "modality. "
+        + (
+            "Built by indomer from raw sources."
+            if raw
+            else "Built by indomer from the public IndoMER annotation release."
+        )
+    )
+    return croissant_document(
+        manifest,
+        name="IndoMER (built from raw sources)" if raw else "IndoMER",
+        description=description,
+        license_=lic["url"] or lic["text"],
+        url=None if raw else UPSTREAM_URL,
+        cite=PAPER_CITATION,
+    )
+
+
 def refresh(out: Path) -> dict:
-    """Recompute build.json's outputs and rewrite README.md from the shards on disk."""
+    """Recompute build.json's outputs, rewrite README.md and croissant.json from the shards."""
     out = Path(out)
     build_path = out / "build.json"
     build = json.loads(build_path.read_text(encoding="utf-8")) if build_path.is_file() else {}
     if not available_splits(out):
         raise DataError(f"{out}: no shards under data/; build the dataset first")
     manifest = shard_manifest(out)
-    stats = compute_stats(out)
-    df = load_light(out)
+    data = load_data(out)
+    stats = compute_stats(out, data)
+    df = data.df
     split_file = current_split_file(out, df)
     split_doc = None
     if split_file:
@@ -303,7 +789,16 @@ def refresh(out: Path) -> dict:
     build["rows"] = {k: v["rows"] for k, v in manifest["splits"].items()}
     write_json_atomic(build_path, build)
     write_text_atomic(out / "README.md", render_card(out, build, stats, manifest, split_doc))
+    write_croissant(out, croissant_for(build, stats, manifest))
     return build
 
 
-__all__ = ["TASKS", "card_header", "refresh", "render_card", "shard_manifest"]
+__all__ = [
+    "TASKS",
+    "card_header",
+    "croissant_for",
+    "licence",
+    "refresh",
+    "render_card",
+    "shard_manifest",
+]

@@ -6,12 +6,13 @@ import io
 import re
 import wave
 from collections import Counter
+from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow.parquet as pq
 
-from indomer.dataset import available_splits, read_split, shard_paths
-from indomer.labels import TASKS, label_set
+from indomer.dataset import COLUMNS, available_splits, read_split, shard_paths
+from indomer.labels import MODALITY_TASKS, TASKS, label_set
 
 WORD_RE = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
 LIGHT_COLUMNS = [
@@ -26,12 +27,17 @@ LIGHT_COLUMNS = [
     *TASKS,
     "emotion_intensity",
     "adjudicated",
+    "gender",
 ]
 
 
 def words(text: str | None) -> list[str]:
     """Word tokens of a transcript (letters/digits, keeping ``gara-gara`` and ``it’s`` whole)."""
-    return WORD_RE.findall(text or "")
+    return WORD_RE.findall(text) if isinstance(text, str) else []
+
+
+def _has_text(value) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 def wav_seconds(data: bytes) -> float | None:
@@ -59,22 +65,99 @@ def load_light(out) -> pd.DataFrame:
     )
 
 
-def durations(out) -> pd.Series | None:
-    """Seconds per segment id from end-start, else from embedded WAV headers; None if unknown."""
+#: Columns read in one streaming pass (they may hold media bytes): rows with a value are counted.
+HEAVY_COLUMNS = ("words", "annotations", "audio", "video", "face")
+#: A gender column is not part of the schema; if a future build adds one, it is reported.
+GENDER_COLUMN = "gender"
+
+
+def _has_value(name: str, value) -> bool:
+    if value is None:
+        return False
+    if name in ("audio", "video"):
+        return bool(value.get("bytes"))
+    if name in ("words", "annotations"):
+        return len(value) > 0
+    return True
+
+
+def scan_heavy(out) -> tuple[pd.Series | None, dict[str, int]]:
+    """One batch-wise pass over the media and nested columns (never all bytes at once).
+
+    Returns seconds per segment id (end - start, else the embedded WAV header; None when no
+    row has either) and, per heavy column, how many rows hold a value (media: bytes).
+    """
     found: dict[str, float] = {}
+    present = dict.fromkeys(HEAVY_COLUMNS, 0)
     for split in available_splits(out):
         for path in shard_paths(out, split):
             pf = pq.ParquetFile(path)
             names = pf.schema_arrow.names
-            for batch in pf.iter_batches(batch_size=256, columns=["id", "start", "end", "audio"]):
+            cols = ["id", "start", "end", *(c for c in HEAVY_COLUMNS if c in names)]
+            cols = [c for c in cols if c in names]
+            for batch in pf.iter_batches(batch_size=64, columns=cols):
                 for row in batch.to_pylist():
-                    if row["start"] is not None and row["end"] is not None:
+                    for c in HEAVY_COLUMNS:
+                        present[c] += _has_value(c, row.get(c))
+                    if row.get("start") is not None and row.get("end") is not None:
                         found[row["id"]] = row["end"] - row["start"]
-                    elif "audio" in names and row["audio"] and row["audio"].get("bytes"):
+                    elif row.get("audio") and row["audio"].get("bytes"):
                         secs = wav_seconds(row["audio"]["bytes"])
                         if secs is not None:
                             found[row["id"]] = secs
-    return pd.Series(found, dtype="float64") if found else None
+    return (pd.Series(found, dtype="float64") if found else None), present
+
+
+def durations(out) -> pd.Series | None:
+    """Seconds per segment id from end-start, else from embedded WAV headers; None if unknown."""
+    return scan_heavy(out)[0]
+
+
+def _rate(agree: int, n: int) -> dict:
+    return {"agree": agree, "n": n, "rate": round(agree / n, 4) if n else None}
+
+
+def cross_modal(df: pd.DataFrame) -> dict:
+    """How often each modality's sentiment matches the overall label and the other modalities.
+
+    Only rows where both compared labels are present count (``n``); ``confusion`` has the
+    overall sentiment as rows and the modality label as columns, in label order.
+    """
+    names = list(label_set("sentiment").names)
+    labels = {
+        t: [v if isinstance(v, str) else None for v in df[t]] if t in df else [None] * len(df)
+        for t in ("sentiment", *MODALITY_TASKS)
+    }
+
+    def agree(a: str, b: str) -> dict:
+        pairs = [(x, y) for x, y in zip(labels[a], labels[b]) if x is not None and y is not None]
+        return _rate(sum(x == y for x, y in pairs), len(pairs))
+
+    result: dict = {
+        "vs_sentiment": {t: agree(t, "sentiment") for t in MODALITY_TASKS},
+        "pairwise": {
+            f"{a}/{b}": agree(a, b)
+            for i, a in enumerate(MODALITY_TASKS)
+            for b in MODALITY_TASKS[i + 1 :]
+        },
+    }
+    rows = [r for r in zip(*(labels[t] for t in MODALITY_TASKS)) if None not in r]
+    result["all_modalities"] = _rate(sum(len(set(r)) == 1 for r in rows), len(rows))
+    full = [
+        (s, *r)
+        for s, *r in zip(*(labels[t] for t in ("sentiment", *MODALITY_TASKS)))
+        if s is not None and None not in r
+    ]
+    result["all_with_sentiment"] = _rate(sum(len(set(r)) == 1 for r in full), len(full))
+    confusion = {}
+    for t in MODALITY_TASKS:
+        matrix = [[0] * len(names) for _ in names]
+        for s, m in zip(labels["sentiment"], labels[t]):
+            if s is not None and m is not None:
+                matrix[names.index(s)][names.index(m)] += 1
+        confusion[t] = {"labels": names, "matrix": matrix}
+    result["confusion"] = confusion
+    return result
 
 
 def _summary(df: pd.DataFrame, dur: pd.Series | None) -> dict:
@@ -89,10 +172,16 @@ def _summary(df: pd.DataFrame, dur: pd.Series | None) -> dict:
         "topics": int(df["topic"].nunique()),
         "words_per_segment": round(float(sum(n_words) / len(df)), 4) if len(df) else 0.0,
         "vocabulary": len(vocab),
+        "segments_without_text": int(sum(1 for t in df["text"] if not _has_text(t))),
+        "adjudicated": int(df["adjudicated"].eq(True).sum()) if "adjudicated" in df else 0,
+        "gender": None,
         "classes": {},
     }
+    if GENDER_COLUMN in df and df[GENDER_COLUMN].notna().any():
+        values = [g.casefold() if isinstance(g, str) else "unknown" for g in df[GENDER_COLUMN]]
+        out["gender"] = {k: int(v) for k, v in sorted(Counter(values).items())}
     for task in TASKS:
-        counts = Counter(v for v in df[task] if v is not None)
+        counts = Counter(v for v in df[task] if isinstance(v, str))
         out["classes"][task] = {name: int(counts.get(name, 0)) for name in label_set(task).names}
     if dur is not None:
         d = dur.reindex(df["id"]).dropna()
@@ -107,48 +196,112 @@ def _summary(df: pd.DataFrame, dur: pd.Series | None) -> dict:
     return out
 
 
-def compute_stats(out) -> dict:
-    """Statistics overall and per split, plus the topic distribution; deterministic."""
-    df = load_light(out)
-    dur = durations(out)
+@dataclass(frozen=True)
+class ShardData:
+    """What the statistics and the figures read from the shards, read once."""
+
+    df: pd.DataFrame
+    durations: pd.Series | None
+    present: dict[str, int]
+
+
+def load_data(out) -> ShardData:
+    """The light columns of every split plus one streaming pass over the heavy ones."""
+    dur, present = scan_heavy(out)
+    return ShardData(load_light(out), dur, present)
+
+
+def _column_presence(data: ShardData) -> dict[str, int]:
+    df = data.df
+    counts = {}
+    for name in COLUMNS:
+        if name in HEAVY_COLUMNS:
+            counts[name] = int(data.present.get(name, 0))
+        elif name == "text":
+            counts[name] = len(df) - int(sum(1 for t in df["text"] if not _has_text(t)))
+        elif name in df:
+            counts[name] = int(df[name].notna().sum())
+        else:
+            counts[name] = 0
+    return counts
+
+
+def compute_stats(out, data: ShardData | None = None) -> dict:
+    """Statistics overall and per split, topics, column coverage and cross-modal agreement.
+
+    Every number the card and ``indomer stats`` print comes from here; deterministic.
+    """
+    data = data or load_data(out)
+    df, dur = data.df, data.durations
     stats = {"overall": _summary(df, dur), "splits": {}}
     for split in available_splits(out):
         stats["splits"][split] = _summary(df[df["split"] == split], dur)
     stats["topics"] = {k: int(v) for k, v in sorted(Counter(df["topic"]).items())}
+    stats["columns"] = _column_presence(data)
+    stats["cross_modal"] = cross_modal(df)
     return stats
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else str(value)
+
+
+def format_cross_modal(cm: dict) -> str:
+    """The cross-modal agreement table: each modality against the overall label and each other."""
+    lines = [f"{'cross-modal agreement':<34}{'agree':>8}{'of':>8}{'rate':>9}"]
+    rows = [(f"{t.split('_')[0]} = overall sentiment", v) for t, v in cm["vs_sentiment"].items()]
+    rows += [
+        (" = ".join(k.split("_")[0] for k in pair.split("/")), v)
+        for pair, v in cm["pairwise"].items()
+    ]
+    rows.append(("text = audio = video", cm["all_modalities"]))
+    rows.append(("all three = overall sentiment", cm["all_with_sentiment"]))
+    for label, v in rows:
+        rate = "-" if v["rate"] is None else f"{v['rate']:.4f}"
+        lines.append(f"  {label:<32}{v['agree']:>8}{v['n']:>8}{rate:>9}")
+    return "\n".join(lines)
 
 
 def format_table(stats: dict) -> str:
     """A plain-text table of :func:`compute_stats` for the terminal."""
     cols = ["overall", *stats["splits"]]
     get = {"overall": stats["overall"], **stats["splits"]}
-    lines = []
-    rows = [
+    width = max(14, *(len(c) for c in cols)) + 2
+    lines = [f"{'':<22}" + "".join(f"{c:>{width}}" for c in cols)]
+
+    def row(label: str, vals: list) -> None:
+        lines.append(f"{label:<22}" + "".join(f"{_fmt(v):>{width}}" for v in vals))
+
+    for label, key in (
         ("segments", "segments"),
         ("videos", "videos"),
         ("speakers", "speakers"),
         ("topics", "topics"),
         ("words/segment", "words_per_segment"),
         ("vocabulary", "vocabulary"),
-    ]
-    width = max(14, *(len(c) for c in cols)) + 2
-    lines.append(f"{'':<22}" + "".join(f"{c:>{width}}" for c in cols))
-    for label, key in rows:
-        vals = [get[c].get(key) for c in cols]
-        lines.append(f"{label:<22}" + "".join(f"{'-' if v is None else v:>{width}}" for v in vals))
+        ("without text", "segments_without_text"),
+    ):
+        row(label, [get[c].get(key) for c in cols])
+    genders = sorted({g for c in cols for g in (get[c].get("gender") or {})})
+    if genders:
+        for g in genders:
+            row(f"gender {g}", [(get[c].get("gender") or {}).get(g, 0) for c in cols])
+    else:
+        row("male/female", ["unknown"] * len(cols))
     if "duration" in stats["overall"]:
         for label, key in (
             ("hours", "total_hours"),
             ("mean seconds", "mean_seconds"),
             ("words/second", "speech_rate_wps"),
         ):
-            vals = [get[c].get("duration", {}).get(key) for c in cols]
-            lines.append(
-                f"{label:<22}" + "".join(f"{'-' if v is None else v:>{width}}" for v in vals)
-            )
+            row(label, [get[c].get("duration", {}).get(key) for c in cols])
+    else:
+        row("durations", ["unknown"] * len(cols))
     for task in TASKS:
         lines.append(f"{task}:")
         for name in label_set(task).names:
             vals = [get[c]["classes"][task][name] for c in cols]
             lines.append(f"  {name:<20}" + "".join(f"{v:>{width}}" for v in vals))
+    if "cross_modal" in stats:
+        lines.append(format_cross_modal(stats["cross_modal"]))
     return "\n".join(lines)

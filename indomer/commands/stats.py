@@ -1,4 +1,4 @@
-"""``indomer stats OUT``."""
+"""``indomer stats OUT [--json FILE] [--plots DIR]``."""
 
 from __future__ import annotations
 
@@ -15,15 +15,35 @@ from indomer.commands import guarded
     "--json",
     "json_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the statistics as JSON to this file.",
+    help="Also write the statistics (cross-modal agreement included) as JSON to this file.",
+)
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also draw the figures as PNG files into this folder (needs matplotlib).",
 )
 @guarded
-def stats(out: Path, json_path: Path | None) -> None:
-    """Segments, videos, speakers, words, vocabulary, durations and class counts per split."""
+def stats(out: Path, json_path: Path | None, plots_dir: Path | None) -> None:
+    """Segments, videos, speakers, words, durations, class counts per split, cross-modal
+    agreement and, with --plots, the figures."""
+    from indomer.dataset import available_splits
+    from indomer.errors import UsageError
     from indomer.fsutil import write_json_atomic
-    from indomer.stats import compute_stats, format_table
+    from indomer.stats import compute_stats, format_table, load_data
 
-    result = compute_stats(out)
+    if not available_splits(out):
+        raise UsageError(f"{out}: no shards under data/; build the dataset first")
+    data = load_data(out)
+    result = compute_stats(out, data)
     click.echo(format_table(result))
     if json_path:
         write_json_atomic(json_path, result)
+    if plots_dir:
+        from indomer.plots import write_plots
+
+        files, notes = write_plots(out, plots_dir, data, result)
+        for path in files:
+            click.echo(f"wrote {path}")
+        for note in notes:
+            click.echo(f"note: {note}")

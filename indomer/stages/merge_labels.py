@@ -272,6 +272,9 @@ def _stage_records(ctx: Context) -> dict:
             continue
         stats = dict(fp.get("stats", {}))
         stats.pop("name", None)
+        # Wall-clock time stays in work/ and the summary: build.json must be byte-identical
+        # across builds of the same inputs.
+        stats.pop("seconds", None)
         stages[name] = {
             "settings": fp["config"]["settings"],
             "tools": fp["config"]["tools"],
