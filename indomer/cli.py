@@ -16,10 +16,12 @@ from indomer import __version__
 COMMANDS: dict[str, str] = {
     "build": "build",
     "demo": "demo",
+    "doctor": "doctor",
     "split": "split",
     "score": "score",
     "validate": "validate",
     "stats": "stats",
+    "push": "push",
 }
 
 

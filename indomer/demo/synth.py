@@ -287,15 +287,28 @@ FACES: dict[str, dict[str, tuple[int, int, int, int]]] = {
     "astronaut": {"crop": (0, 300, 75, 375), "face": (105, 70, 208, 175)},
     "hopper": {"crop": (40, 420, 75, 455), "face": (100, 110, 290, 290)},
 }
+#: The whole portraits (the same face boxes in full-image coordinates): smaller faces (about
+#: 75 px astronaut, 120 px Hopper at 380 px high), the harder case for a face detector.
+PORTRAITS: dict[str, dict[str, tuple[int, int, int, int]]] = {
+    "astronaut_full": {"crop": (0, 512, 0, 512), "face": (180, 70, 283, 175)},
+    "hopper_full": {"crop": (0, 600, 0, 512), "face": (175, 150, 365, 330)},
+}
 _BACKGROUND_BGR = (178, 190, 196)
 
 
+def _face_spec(face: str) -> dict[str, tuple[int, int, int, int]]:
+    spec = FACES.get(face) or PORTRAITS.get(face)
+    if spec is None:
+        raise UsageError(f"unknown face {face!r}; expected one of {sorted(FACES | PORTRAITS)}")
+    return spec
+
+
 def _face_image(face: str) -> np.ndarray:
-    """The RGB head crop for ``face``: Eileen Collins (NASA) or Grace Hopper, both bundled."""
-    if face not in FACES:
-        raise UsageError(f"unknown face {face!r}; expected one of {sorted(FACES)}")
+    """The RGB head crop (or whole portrait) for ``face``: Eileen Collins (NASA) or Grace
+    Hopper, both bundled."""
+    spec = _face_spec(face)
     try:
-        if face == "astronaut":
+        if face.startswith("astronaut"):
             from skimage import data
 
             image = data.astronaut()
@@ -308,7 +321,7 @@ def _face_image(face: str) -> np.ndarray:
                 image = np.asarray(im.convert("RGB"))
     except ImportError:
         raise MissingExtraError("scikit-image/matplotlib", "media") from None
-    r0, r1, c0, c1 = FACES[face]["crop"]
+    r0, r1, c0, c1 = spec["crop"]
     return np.ascontiguousarray(image[r0:r1, c0:c1, :3])
 
 
@@ -348,7 +361,7 @@ def face_frames(
     width, height = size
     crop = _face_image(face)[:, :, ::-1]  # RGB -> BGR, what ffmpeg's bgr24 expects
     ch, cw = crop.shape[:2]
-    fx0, fy0, fx1, fy1 = FACES[face]["face"]
+    fx0, fy0, fx1, fy1 = _face_spec(face)["face"]
     rng = np.random.default_rng(seed)
     phase = rng.uniform(0.0, 2.0 * math.pi, size=3)
     period = np.array([4.0, 2.7, 3.3]) * rng.uniform(0.85, 1.15, size=3)

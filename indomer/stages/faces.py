@@ -1,0 +1,208 @@
+"""Faces stage: a face-track summary of each clip, so one-speaker monologue clips can be told
+from clips with nobody (or a crowd) on screen.
+
+IndoMER clips show one speaker talking to the camera. Each clip's video is sampled at
+``sample_fps``, the Haar cascade (``indomer.backends.faces``) finds faces in every sampled
+frame, and :func:`summarise` (pure, tested on hand-made boxes) reduces them to the ``face``
+column: how many sampled frames show exactly one face, where that face usually is, whether
+it stays put from one sample to the next, and whether the clip should be looked at.
+A clip where single-face frames are fewer than ``min_single`` of the samples (no face,
+a face only now and then, or two people) is flagged, or with ``on_no_face: reject``
+dropped to ``rejected.jsonl``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from indomer.backends.faces import DEFAULT_CASCADE
+from indomer.errors import DataError, RowRejected, UsageError
+from indomer.rows import Segment
+
+#: Decimals kept in the ``face`` column, so the JSON manifests and the Parquet bytes repeat.
+DECIMALS = 6
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How faces are found and summarised.
+
+    ``sample_fps``: frames analysed per second of video (5 catches a turned head or a cut
+    without paying for all 25). ``min_face``: the smallest face searched, as a fraction of
+    the frame height (0.1 = 48 px at 480 rows; a smaller face is not the speaker of a
+    monologue, and 0.08 costs 1.2x, 0.06 1.4x the time). ``max_height``: taller frames are
+    scaled down to this many rows before detection (the cost grows with the pixels; null
+    keeps the size). ``cascade``, ``scale_factor``, ``min_neighbors``: OpenCV's Haar cascade
+    and its parameters (``min_neighbors`` 8, not the usual 5, so a whole portrait gives one
+    box, not two; FIXTURES.md section 2). ``min_iou``: consecutive single-face samples whose
+    boxes overlap at least this much count as one continuous track. ``min_single``: a clip
+    whose share of single-face samples is below this is flagged. ``on_no_face``: ``flag``
+    keeps a flagged clip (``face.flagged`` true), ``reject`` drops it to ``rejected.jsonl``.
+    ``threads``: OpenCV threads per process (not in the fingerprint: the boxes do not
+    depend on it, checked by tools/bench_faces.py).
+    """
+
+    sample_fps: float = 5.0
+    min_face: float = 0.1
+    max_height: int | None = 480
+    cascade: str = DEFAULT_CASCADE
+    scale_factor: float = 1.1
+    min_neighbors: int = 8
+    min_iou: float = 0.3
+    min_single: float = 0.5
+    on_no_face: Literal["flag", "reject"] = "flag"
+    threads: int = field(default=1, metadata={"fingerprint": False})
+
+    def __post_init__(self) -> None:
+        if not self.sample_fps > 0:
+            raise UsageError(f"faces.sample_fps must be > 0, got {self.sample_fps}")
+        if not 0.0 < self.min_face < 1.0:
+            raise UsageError(f"faces.min_face must be in (0, 1), got {self.min_face}")
+        if self.max_height is not None and self.max_height < 24:
+            raise UsageError(f"faces.max_height must be >= 24 rows or null, got {self.max_height}")
+        if not self.scale_factor > 1.0:
+            raise UsageError(f"faces.scale_factor must be > 1, got {self.scale_factor}")
+        if self.min_neighbors < 0:
+            raise UsageError(f"faces.min_neighbors must be >= 0, got {self.min_neighbors}")
+        for name in ("min_iou", "min_single"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise UsageError(f"faces.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.on_no_face not in ("flag", "reject"):
+            raise UsageError(f"faces.on_no_face must be flag or reject, got {self.on_no_face!r}")
+        if self.threads < 1:
+            raise UsageError(f"faces.threads must be >= 1, got {self.threads}")
+
+
+# --------------------------------------------------------------------------- boxes -> summary
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two ``x, y, w, h`` boxes (0 when either is empty)."""
+    ax, ay, aw, ah = (float(v) for v in a)
+    bx, by, bw, bh = (float(v) for v in b)
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def summarise(
+    frames: Sequence[Any], *, min_iou: float = 0.3, min_single: float = 0.5
+) -> dict[str, Any]:
+    """The ``face`` column value for one clip from its sampled frames' boxes.
+
+    ``frames``: per sampled frame, its boxes as ``x, y, w, h`` fractions of the frame
+    (anything ``np.asarray`` makes ``(n, 4)``). Returns ``frames`` (samples), ``detected``
+    (samples with exactly one face), ``multiple`` (samples with more than one), ``box`` (the
+    per-coordinate median ``[x, y, w, h]`` of the single faces, fractions of the frame width
+    and height; null when there are none), ``continuity`` (share of consecutive sample pairs
+    that both hold one face, overlapping with IoU >= ``min_iou``; null under two samples)
+    and ``flagged`` (``detected / frames < min_single``; always true with no samples).
+    """
+    boxes = [np.asarray(f, dtype=np.float64).reshape(-1, 4) for f in frames]
+    singles = [b[0] if len(b) == 1 else None for b in boxes]
+    n = len(boxes)
+    detected = sum(s is not None for s in singles)
+    multiple = sum(len(b) > 1 for b in boxes)
+    box = None
+    if detected:
+        median = np.median(np.stack([s for s in singles if s is not None]), axis=0)
+        box = [round(float(v), DECIMALS) for v in median]
+    continuity = None
+    if n >= 2:
+        linked = sum(
+            a is not None and b is not None and iou(a, b) >= min_iou
+            for a, b in itertools.pairwise(singles)
+        )
+        continuity = round(linked / (n - 1), DECIMALS)
+    return {
+        "frames": n,
+        "detected": detected,
+        "multiple": multiple,
+        "box": box,
+        "continuity": continuity,
+        "flagged": n == 0 or detected < min_single * n,
+    }
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+@dataclass(frozen=True)
+class State:
+    """What a worker keeps between items: the settings and the loaded detector."""
+
+    settings: Settings
+    detector: Any
+
+
+def setup(settings: Settings | None = None, ctx: Any = None) -> State:
+    """Load the detector once per worker (``ctx`` unused: the stage writes no files)."""
+    from indomer.backends.faces import load_detector
+
+    settings = settings or Settings()
+    detector = load_detector(
+        settings.cascade,
+        scale_factor=settings.scale_factor,
+        min_neighbors=settings.min_neighbors,
+        threads=settings.threads,
+    )
+    return State(settings, detector)
+
+
+def tools(settings: Settings | None = None) -> dict[str, str]:
+    """The detector version for the fingerprint (OpenCV version, cascade name and hash)."""
+    from indomer.backends.faces import model_version
+
+    return {"face_detector": model_version((settings or Settings()).cascade)}
+
+
+def face_of(segment: Segment, state: State) -> dict[str, Any] | None:
+    """The ``face`` value of one clip (None when it has no video); DataError if unreadable."""
+    if not segment.video_path:
+        return None
+    from indomer.backends.faces import detect_video
+
+    s = state.settings
+    frames = detect_video(
+        segment.video_path,
+        state.detector,
+        sample_fps=s.sample_fps,
+        min_face=s.min_face,
+        max_height=s.max_height,
+    )
+    return summarise([boxes for _, boxes in frames], min_iou=s.min_iou, min_single=s.min_single)
+
+
+def process(segments: Iterable[Segment], state: State) -> list[Segment | RowRejected]:
+    """Each clip with its ``face`` filled in, or a :class:`RowRejected` in its place when
+    its video cannot be read, or it is flagged and ``on_no_face`` is ``reject``."""
+    out: list[Segment | RowRejected] = []
+    for seg in segments:
+        try:
+            face = face_of(seg, state)
+        except DataError as exc:
+            out.append(RowRejected(seg.id, f"cannot read the video for face detection: {exc}",
+                                   "re-run the cut stage for this clip (indomer build --force)"))
+            continue
+        if face is not None and face["flagged"] and state.settings.on_no_face == "reject":
+            out.append(RowRejected(
+                seg.id,
+                f"one face in {face['detected']} of {face['frames']} sampled frames "
+                f"({face['multiple']} with several faces)",
+                "check the clip shows one speaker, or keep it flagged with "
+                "faces.on_no_face: flag",
+            ))
+            continue
+        out.append(dataclasses.replace(seg, face=face))
+    return out
+
+
+__all__ = ["Settings", "State", "iou", "process", "setup", "summarise", "tools"]
