@@ -38,8 +38,19 @@ WORD = pa.struct(
 )
 VOTE = pa.struct([("annotator", pa.string()), ("field", pa.string()), ("value", pa.string())])
 MEDIA = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+#: frames: sampled frames; detected: frames with exactly one face; multiple: frames with
+#: more than one; box: median single-face box [x, y, w, h] as fractions of the frame width
+#: (x, w) and height (y, h); continuity: share of consecutive samples whose single boxes
+#: overlap (IoU >= min_iou); flagged: the clip does not show one face most of the time.
 FACE = pa.struct(
-    [("frames", pa.int32()), ("detected", pa.int32()), ("box", pa.list_(pa.float64()))]
+    [
+        ("frames", pa.int32()),
+        ("detected", pa.int32()),
+        ("multiple", pa.int32()),
+        ("box", pa.list_(pa.float64())),
+        ("continuity", pa.float64()),
+        ("flagged", pa.bool_()),
+    ]
 )
 
 SCHEMA = pa.schema(
@@ -106,7 +117,10 @@ def hf_features() -> dict:
     feats["face"] = {
         "frames": _value("int32"),
         "detected": _value("int32"),
+        "multiple": _value("int32"),
         "box": [_value("float64")],
+        "continuity": _value("float64"),
+        "flagged": _value("bool"),
     }
     return feats
 

@@ -48,7 +48,9 @@ from indomer.rows import Segment, Video, from_json, to_json
 
 #: The pipeline, in order. align and speakers go between "cut" and "merge" when they land:
 #: ("fetch", "probe", "segment", "cut", "align", "speakers", "merge", "split", "shards").
-STAGES: tuple[str, ...] = ("fetch", "probe", "segment", "cut", "merge", "split", "shards")
+STAGES: tuple[str, ...] = (
+    "fetch", "probe", "segment", "cut", "faces", "merge", "split", "shards"
+)
 WORK = "work"
 INPUTS_DIR = "00_sources"
 #: Fields that hold file paths; inside the build folder they are stored relative to it, so
@@ -328,6 +330,25 @@ def _cut_run(item: Item, state: _CutState) -> list:
     return [item.video, *cut.process(item.video, item.segments, state.settings, state.clips_dir)]
 
 
+def _faces_setup(settings: Any, ctx: Context) -> Any:
+    from indomer.stages import faces
+
+    return faces.setup(settings, ctx)
+
+
+def _faces_run(item: Item, state: Any) -> list:
+    """Each clip's face-track summary (the detector is loaded once per worker)."""
+    from indomer.stages import faces
+
+    return [item.video, *faces.process(item.segments, state)]
+
+
+def _faces_tools() -> dict[str, str]:
+    from indomer.stages import faces
+
+    return faces.tools()
+
+
 def default_stages() -> tuple[Stage, ...]:
     """The real stages, in :data:`STAGES` order (modules imported only when a stage runs)."""
     from indomer.stages import merge_labels
@@ -362,7 +383,13 @@ def default_stages() -> tuple[Stage, ...]:
             setup=_cut_setup,
             tools=_ffmpeg_version,
         ),
-        # "align": Stage("align", ...), "speakers": Stage("speakers", ...) go here.
+        "faces": Stage(
+            "faces",
+            _faces_run,
+            settings=functools.partial(_import_settings, "faces"),
+            setup=_faces_setup,
+            tools=_faces_tools,
+        ),
         **merge_labels.tail_stages(),
     }
     return tuple(table[name] for name in STAGES)

@@ -131,6 +131,7 @@ def merge_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple[
             speaker_id=seg.get("speaker_id"),
             text=texts.get(seg["id"], seg.get("text")),
             words=seg.get("words"),
+            face=seg.get("face"),
             audio_path=seg.get("audio_path"),
             video_path=seg.get("video_path"),
             **merged.row(),
