@@ -1,0 +1,312 @@
+"""Align stage: word times for every clip's transcript, and an ASR draft where there is none.
+
+For each clip (a :class:`~indomer.rows.Segment` with a 16 kHz mono ``audio_path``):
+
+1. the text is the manual transcript (``text_source="manual"``) or, when the clip has none,
+   a WhisperX draft in Indonesian (``text_source="asr"``, the draft goes into ``text``);
+2. the text is read aloud in spoken form (:func:`indomer.textnorm.normalize`: numbers,
+   ``Rp``, ``%`` and abbreviations spelled out) and placed in the audio by one of two
+   methods: ``wav2vec2`` (default; ``whisperx.align`` with an Indonesian wav2vec2 CTC,
+   ``cahya/wav2vec2-large-xlsr-indonesian`` unless configured) or ``whisper`` (faster-whisper
+   word timestamps matched to the transcript; needs no wav2vec2 model, so ``indomer demo``
+   runs offline on the Whisper base wheels);
+3. the times go back onto the transcript's own whitespace tokens: ``words`` holds
+   ``{word, start, end, score}`` per token, **start/end in seconds of the source video**
+   (clip time + ``segment.start``, like the segment's own ``start``/``end``), null where the
+   aligner could not place the word; ``align`` holds ``{method, model, mean_score,
+   aligned_share}`` (plus ``asr_model`` for drafts and ``warning`` when something failed).
+
+A clip whose alignment fails keeps null times, ``aligned_share`` 0 and a warning; with
+``strict: true`` it is rejected instead. Models are loaded once per process by
+:func:`setup` (the ASR model on the first clip that needs it) and never downloaded unless
+``allow_download`` is true.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import wave
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from indomer.errors import RowRejected, UsageError
+from indomer.rows import Segment
+from indomer.textnorm import Normalized, WordTime, normalize, token_times
+
+SAMPLE_RATE = 16_000
+METHODS = ("wav2vec2", "whisper")
+DEFAULT_MODEL = "cahya/wav2vec2-large-xlsr-indonesian"  # = indomer.backends.align.DEFAULT_MODEL
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ``align:`` section of the build config.
+
+    ``method``: ``wav2vec2`` (WhisperX forced alignment) or ``whisper`` (ASR word matching).
+    ``model``: the wav2vec2 CTC model, a hub id or a local folder.
+    ``asr_model``: the Whisper model for drafts and the whisper method; ``whisper-base`` is
+    the multilingual base shipped in the ``indomer[whisper-base]`` wheels, anything else a
+    CTranslate2 folder or faster-whisper name. ``device``: ``auto`` (GPU when present),
+    ``cpu`` or ``cuda``. ``asr``: draft a transcript for clips without one (else they keep
+    no words). ``min_similarity``: how alike an ASR word and a transcript word must be to
+    match in the whisper method (1.0: identical only). The whisper method never shows
+    Whisper the transcript as a prompt: prompted, it echoes the prompt even over audio of
+    other words (measured: a wrong transcript came back 100 % "aligned").
+    ``compute_type``: CTranslate2's (``auto``: int8 on CPU, float16 on GPU).
+    ``batch_size``: the ASR draft's batch of 30 s windows.
+    ``strict``: reject a clip whose alignment fails instead of keeping null times.
+    ``allow_download``: fetch missing models from the Hugging Face hub.
+    ``threads``: CPU threads per model (0: up to 4); does not change the output's meaning.
+    """
+
+    method: Literal["wav2vec2", "whisper"] = "wav2vec2"
+    model: str = DEFAULT_MODEL
+    asr_model: str = "whisper-base"
+    device: str = "auto"
+    compute_type: str = "auto"
+    batch_size: int = 8
+    asr: bool = True
+    min_similarity: float = 0.7
+    strict: bool = False
+    allow_download: bool = field(default=False, metadata={"fingerprint": False})
+    threads: int = field(default=0, metadata={"fingerprint": False})
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise UsageError(f"align.method: {self.method!r} is not one of "
+                             f"{', '.join(METHODS)}; fix the value")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise UsageError(f"align.device: {self.device!r}; expected auto, cpu or cuda")
+        if not 0.0 < self.min_similarity <= 1.0:
+            raise UsageError(f"align.min_similarity must be in (0, 1], got {self.min_similarity}")
+        if self.batch_size < 1:
+            raise UsageError(f"align.batch_size must be >= 1, got {self.batch_size}")
+        if self.threads < 0:
+            raise UsageError(f"align.threads must be >= 0, got {self.threads}")
+        if not self.model or not self.asr_model:
+            raise UsageError("align.model and align.asr_model must not be empty")
+
+
+# --------------------------------------------------------------------------- state
+
+
+@dataclass
+class State:
+    """Loaded models of one process: the word-timing model now, the ASR model on demand."""
+
+    settings: Settings
+    placer: Any  # Wav2Vec2Aligner | WhisperWords
+    model_id: str
+    cache_dir: Path | None = None
+    _asr: Any = None
+
+    def asr(self) -> Any:
+        """The WhisperX ASR pipeline, loaded on the first clip without a transcript."""
+        if self._asr is None:
+            from indomer.backends.asr import load_asr
+
+            s = self.settings
+            self._asr = load_asr(s.asr_model, device=s.device, compute_type=s.compute_type,
+                                 threads=s.threads, batch_size=s.batch_size,
+                                 allow_download=s.allow_download, cache_dir=self.cache_dir)
+        return self._asr
+
+
+def setup(settings: Settings | None = None, *, cache_dir: Path | None = None) -> State:
+    """Load the word-timing model once (``cache_dir``: where whisper-base is assembled).
+
+    With ``asr`` on, the ASR model is checked here (installed, or cached) but loaded only
+    when a clip without transcript comes, so a missing extra stops the build before any work.
+    """
+    s = settings or Settings()
+    if s.asr:
+        from indomer.backends.asr import check_available
+
+        check_available(s.asr_model, allow_download=s.allow_download)
+    if s.method == "wav2vec2":
+        from indomer.backends.align import load_aligner, torch_threads
+
+        torch_threads(s.threads)
+        placer = load_aligner(s.model, device=s.device, allow_download=s.allow_download)
+    else:
+        from indomer.backends.asr import load_whisper_words
+
+        placer = load_whisper_words(s.asr_model, device=s.device,
+                                    compute_type=s.compute_type, threads=s.threads,
+                                    allow_download=s.allow_download, cache_dir=cache_dir)
+    return State(s, placer, placer.version, cache_dir)
+
+
+def tool_versions(settings: Settings | None = None) -> dict[str, str]:
+    """Model identities and library versions that change this stage's output (cheap: no
+    model is loaded or assembled), for the stage fingerprint and build.json."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from indomer.backends import align as align_backend
+    from indomer.backends import asr as asr_backend
+
+    s = settings or Settings()
+    out: dict[str, str] = {"align.method": s.method}
+    if s.method == "wav2vec2":
+        out["align.model"] = align_backend.model_version(s.model)
+        out["punkt"] = align_backend.punkt_version()
+    if s.method == "whisper" or s.asr:
+        out["align.asr_model"] = asr_backend.model_version(s.asr_model)
+    for pkg in ("whisperx", "faster-whisper", "ctranslate2", "transformers", "num2words"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "missing"
+    return out
+
+
+# --------------------------------------------------------------------------- audio
+
+
+def read_wav(path: str | Path, row_id: str) -> np.ndarray:
+    """A clip's 16-bit PCM wav as float32 mono at 16 kHz (other rates are resampled)."""
+    try:
+        with wave.open(str(path), "rb") as fh:
+            channels, width, rate = fh.getnchannels(), fh.getsampwidth(), fh.getframerate()
+            frames = fh.readframes(fh.getnframes())
+    except (OSError, EOFError, wave.Error) as exc:
+        raise RowRejected(row_id, f"cannot read the clip audio {path}: {exc}",
+                          "rerun the cut stage (build --from cut)") from None
+    if width != 2:
+        raise RowRejected(row_id, f"{path} has {8 * width}-bit samples, expected 16-bit PCM",
+                          "rerun the cut stage (build --from cut)")
+    wav = np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
+    if channels > 1:
+        wav = wav.reshape(-1, channels).mean(axis=1)
+    if rate != SAMPLE_RATE:
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        g = gcd(rate, SAMPLE_RATE)
+        wav = resample_poly(wav, SAMPLE_RATE // g, rate // g).astype(np.float32)
+    return wav
+
+
+# --------------------------------------------------------------------------- one clip
+
+
+class _Failed(Exception):
+    """An alignment problem: a warning on the row, or a rejection with ``strict``."""
+
+    def __init__(self, reason: str, fix: str) -> None:
+        super().__init__(reason)
+        self.reason, self.fix = reason, fix
+
+
+def _summary(words: Sequence[dict], speakable: int) -> tuple[float | None, float, int]:
+    timed = [w for w in words if w["start"] is not None]
+    scores = [w["score"] for w in timed if w["score"] is not None]
+    mean = round(sum(scores) / len(scores), 4) if scores else None
+    share = round(len(timed) / speakable, 4) if speakable else 0.0
+    return mean, share, len(timed)
+
+
+def align_segment(seg: Segment, state: State, text: str | None = None) -> Segment:
+    """``seg`` with ``text``, ``words``, ``text_source`` and ``align`` filled (see module doc).
+
+    ``text``: the manual transcript (default: ``seg.text``); empty or None means a draft is
+    made when ``asr`` is on. Raises :class:`RowRejected` only for ``strict`` settings.
+    """
+    s = state.settings
+    text = seg.text if text is None else text
+    source = "manual"
+    info: dict[str, Any] = {"method": s.method, "model": state.model_id,
+                            "mean_score": None, "aligned_share": 0.0}
+    try:
+        if not seg.audio_path:
+            raise _Failed("the clip has no audio file", "run the cut stage first")
+        wav = read_wav(seg.audio_path, seg.id)
+        if not text or not text.strip():
+            if not s.asr:
+                raise _Failed("no transcript, and align.asr is off",
+                              "add the clip to the transcripts, or set align.asr: true")
+            asr = state.asr()
+            info["asr_model"] = asr.version
+            source, text = "asr", asr.transcribe(wav)
+            if not text:
+                raise _Failed("the ASR draft is empty (no speech heard)",
+                              "check the clip audio, or give a manual transcript")
+        norm = normalize(text)
+        if not norm.speakable:
+            raise _Failed("the transcript has no words to align (only punctuation)",
+                          "fix the transcript")
+        placed = _place(norm, wav, state)
+        words = token_times(norm, placed, offset=seg.start)
+        mean, share, timed = _summary(words, norm.speakable)
+        if not timed:
+            raise _Failed(f"the aligner placed none of the {norm.speakable} words",
+                          "check that the transcript belongs to this clip")
+        info.update(mean_score=mean, aligned_share=share)
+        return dataclasses.replace(seg, text=text, words=tuple(words), text_source=source,
+                                   align=info)
+    except RowRejected as exc:
+        failure = _Failed(exc.reason, exc.fix)
+    except _Failed as exc:
+        failure = exc
+    if s.strict:
+        raise RowRejected(seg.id, f"align: {failure.reason}", failure.fix)
+    words = None
+    if text and text.strip():
+        norm = normalize(text)
+        words = tuple({"word": t, "start": None, "end": None, "score": None}
+                      for t in norm.tokens)
+    info.update(mean_score=None, aligned_share=0.0, warning=failure.reason)
+    return dataclasses.replace(seg, text=text or seg.text, words=words,
+                               text_source=source if text else None, align=info)
+
+
+def _place(norm: Normalized, wav: np.ndarray, state: State) -> list[WordTime | None]:
+    """Clip times per spoken word from the configured method."""
+    s = state.settings
+    if s.method == "wav2vec2":
+        try:
+            return state.placer.place(norm.words, wav)
+        except (RuntimeError, ValueError) as exc:
+            raise _Failed(f"whisperx.align failed ({exc})",
+                          "check the clip audio and transcript") from None
+    from indomer.backends.asr import place_words
+
+    heard = state.placer.words(wav)
+    return place_words(norm, heard, min_similarity=s.min_similarity,
+                       duration=wav.size / SAMPLE_RATE)
+
+
+def process(
+    segments: Sequence[Segment],
+    state: State,
+    transcripts: Mapping[str, str] | None = None,
+) -> list[Segment | RowRejected]:
+    """All clips of one source, in order: each aligned, or (``strict`` only) its rejection.
+
+    ``transcripts`` maps segment ids to manual text and wins over ``segment.text``.
+    """
+    out: list[Segment | RowRejected] = []
+    for seg in segments:
+        text = transcripts.get(seg.id) if transcripts is not None else None
+        try:
+            out.append(align_segment(seg, state, text))
+        except RowRejected as exc:
+            out.append(exc)
+    return out
+
+
+__all__ = [
+    "METHODS",
+    "Settings",
+    "State",
+    "align_segment",
+    "process",
+    "read_wav",
+    "setup",
+    "tool_versions",
+]
