@@ -1,0 +1,323 @@
+"""Speakers stage: who speaks in each clip, and one global speaker id per clip.
+
+Two steps, because ids need every source at once while the heavy work does not:
+
+* **per source** (:func:`process`, models loaded once by :func:`setup`): with
+  ``diarization`` set, the pyannote pipeline runs on the whole source (turns are consistent
+  across its clips) and :func:`indomer.backends.diarize.clip_summary` gives each clip its
+  ``n_speakers``, ``primary_share`` and ``overlap``; a clip whose main speaker does not
+  dominate (share under ``min_primary_share`` or overlap over ``max_overlap``) is flagged,
+  or rejected with ``on_mixed: reject``. Without diarization (the default: no pyannote
+  pipeline ships offline) those fields are null and nothing is flagged. Each clip then gets
+  a voice embedding of its main speaker (the stretches where that speaker talks alone, when
+  another one intrudes and at least 1 s remains; else the whole clip).
+* **whole dataset** (:func:`assign`): embeddings are clustered across sources into global
+  ``speaker_id`` values (:mod:`indomer.speakers`), with ``speakers.csv`` pins.
+
+**Where the embedding lives: in the row.** ``speaker["embedding"]`` holds the 256 float32
+values as base64 (1.4 KB per clip; 14 MB of manifest for 10,000 clips). A row then stays a
+pure value, as the pipeline requires (``--jobs`` workers, a Ray cluster): the whole-dataset
+step needs nothing but the manifest, the manifest's sha256 in the next fingerprint covers
+the embeddings, and no side file can go stale or missing. :func:`assign` drops the vector
+from ``speaker``, so it never reaches the shards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import wave
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from indomer.errors import RowRejected, UsageError
+from indomer.rows import Segment, Video
+from indomer.speakers import (
+    RESEMBLYZER_THRESHOLD,
+    ClipVoice,
+    Clustering,
+    cluster_voices,
+    decode_embedding,
+    encode_embedding,
+    read_overrides,
+    report_unused,
+)
+
+SAMPLE_RATE = 16_000
+#: Main-speaker-only audio shorter than this is not trusted alone: embed the whole clip.
+MIN_SOLO_SECONDS = 1.0
+#: Settings that change what :func:`process` writes; the others only change :func:`assign`.
+ITEM_FIELDS = ("embedding", "diarization", "min_primary_share", "max_overlap",
+               "min_speaker_time", "on_mixed", "device", "threads")
+CLUSTER_FIELDS = ("embedding", "threshold", "overrides")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ``speakers:`` config section.
+
+    ``embedding``: ``resemblyzer`` (bundled, offline) or a pyannote embedding model (hub id or
+    local path). ``diarization``: a pyannote pipeline (hub id such as
+    ``pyannote/speaker-diarization-community-1``, or a local folder); null skips diarization.
+    ``threshold``: cosine similarity at which two source voices are one speaker (null: 0.95
+    for resemblyzer; required for other models, whose scale differs). ``min_primary_share``,
+    ``max_overlap``: when a clip's main speaker dominates. ``min_speaker_time``: seconds a
+    diarization label needs in a clip to count in ``n_speakers``. ``on_mixed``: ``flag``
+    keeps a clip that fails the test (``speaker.flagged``), ``reject`` drops it.
+    ``overrides``: a ``speakers.csv`` pinning known people (``source_id`` or ``id``,
+    ``speaker_id``). ``device``: where pyannote runs. ``threads``: torch threads per worker
+    (1 is fastest when workers share the cores; the vectors differ in their last bits
+    between counts, so it is fingerprinted). ``allow_download``: let the hub fetch missing
+    models (off: cache only; not in the fingerprint).
+    """
+
+    embedding: str = "resemblyzer"
+    diarization: str | None = None
+    threshold: float | None = None
+    min_primary_share: float = 0.8
+    max_overlap: float = 0.2
+    min_speaker_time: float = 0.25
+    on_mixed: Literal["flag", "reject"] = "flag"
+    overrides: str | None = None
+    device: str = "cpu"
+    threads: int = 1
+    allow_download: bool = field(default=False, metadata={"fingerprint": False})
+
+    def __post_init__(self) -> None:
+        if not self.embedding:
+            raise UsageError("speakers.embedding is empty; use resemblyzer or a pyannote model")
+        if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
+            raise UsageError(f"speakers.threshold must be in (0, 1], got {self.threshold}")
+        if self.threshold is None and self.embedding != "resemblyzer":
+            raise UsageError(f"speakers.threshold: required with embedding {self.embedding!r} "
+                             "(0.95 is measured for resemblyzer only); set a cosine threshold")
+        for name in ("min_primary_share", "max_overlap"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise UsageError(f"speakers.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.min_speaker_time < 0:
+            raise UsageError(f"speakers.min_speaker_time must be >= 0 s, got "
+                             f"{self.min_speaker_time}")
+        if self.threads < 1:
+            raise UsageError(f"speakers.threads must be >= 1, got {self.threads}")
+        if self.on_mixed not in ("flag", "reject"):
+            raise UsageError(f"speakers.on_mixed must be flag or reject, got {self.on_mixed!r}")
+
+    @property
+    def cluster_threshold(self) -> float:
+        return self.threshold if self.threshold is not None else RESEMBLYZER_THRESHOLD
+
+    def for_items(self) -> Settings:
+        """These settings with the clustering-only fields neutral (``threshold`` 1.0, no
+        ``overrides``): what the per-source step is fingerprinted with, so tuning the
+        clustering does not re-embed every clip."""
+        return dataclasses.replace(self, threshold=1.0, overrides=None)
+
+
+def tool_versions(settings: Settings) -> dict[str, str]:
+    """Model identities for the fingerprint (embedding weights, diarization pipeline)."""
+    from indomer.backends.voice import model_version
+
+    out = {"voice": model_version(settings.embedding)}
+    if settings.diarization:
+        from indomer.backends.diarize import model_version as pipeline_version
+
+        out["diarization"] = pipeline_version(settings.diarization)
+    return out
+
+
+def overrides_path(settings: Settings, root: Path | None = None) -> Path | None:
+    """``speakers.csv`` resolved against ``root`` (the config's folder) when relative."""
+    if not settings.overrides:
+        return None
+    p = Path(settings.overrides).expanduser()
+    return p if p.is_absolute() or root is None else Path(root) / p
+
+
+# --------------------------------------------------------------------------- per source
+
+
+@dataclass(frozen=True)
+class State:
+    """Loaded once per worker: the settings, the voice encoder, the diarization pipeline."""
+
+    settings: Settings
+    encoder: Any
+    pipeline: Any = None
+
+
+def setup(settings: Settings, ctx: Any = None) -> State:
+    """Load the models the settings name (cache only unless ``allow_download``)."""
+    from indomer.backends.voice import load_encoder
+
+    encoder = load_encoder(settings.embedding, allow_download=settings.allow_download,
+                           device=settings.device, threads=settings.threads)
+    pipeline = None
+    if settings.diarization:
+        from indomer.backends.diarize import load_pipeline
+
+        pipeline = load_pipeline(settings.diarization, allow_download=settings.allow_download,
+                                 device=settings.device)
+    return State(settings, encoder, pipeline)
+
+
+def mixed_reason(summary: Mapping[str, Any] | None, settings: Settings) -> str | None:
+    """Why a clip's main speaker does not dominate, or None when it does (or is unknown)."""
+    if summary is None:
+        return None
+    share, overlap = summary["primary_share"], summary["overlap"]
+    if share is None:
+        return "diarization found no speech in the clip"
+    problems = []
+    if share < settings.min_primary_share:
+        problems.append(f"the main speaker has {share:.0%} of the speech (speakers."
+                        f"min_primary_share is {settings.min_primary_share:g})")
+    if overlap > settings.max_overlap:
+        problems.append(f"{overlap:.0%} of the speech is overlapped (speakers.max_overlap is "
+                        f"{settings.max_overlap:g})")
+    if not problems:
+        return None
+    return f"{summary['n_speakers']} speakers: " + " and ".join(problems)
+
+
+def _read_clip_wav(path: str | None) -> np.ndarray | None:
+    """The cut stage's 16 kHz mono 16-bit clip, or None when absent or in another format."""
+    if not path:
+        return None
+    try:
+        with wave.open(str(path), "rb") as fh:
+            if (fh.getframerate(), fh.getnchannels(), fh.getsampwidth()) != (SAMPLE_RATE, 1, 2):
+                return None
+            data = fh.readframes(fh.getnframes())
+    except (OSError, EOFError, wave.Error):
+        return None
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+
+
+class _Source:
+    """The source's 16 kHz audio, decoded by ffmpeg on first use only."""
+
+    def __init__(self, video: Video, segments: Sequence[Segment]) -> None:
+        self.path = video.path or next((s.source_path for s in segments if s.source_path), None)
+        self.source_id = video.source_id
+        self._wav: np.ndarray | None = None
+
+    def wav(self) -> np.ndarray:
+        if self._wav is None:
+            if not self.path:
+                raise RowRejected(self.source_id, "the video has no media file",
+                                  "run the fetch stage first or give a local path")
+            from indomer.stages.segment import read_audio
+
+            self._wav = read_audio(Path(self.path), self.source_id)
+        return self._wav
+
+    def clip(self, seg: Segment) -> np.ndarray:
+        wav = self.wav()
+        return wav[round(seg.start * SAMPLE_RATE): round(seg.end * SAMPLE_RATE)]
+
+
+def process(video: Video, segments: Sequence[Segment], state: State) -> list:
+    """The clips of one source with ``speaker`` filled; a clip rejected by ``on_mixed``
+    comes back as a :class:`RowRejected` in its place (the video row is not returned).
+
+    ``speaker`` = ``{n_speakers, primary_share, overlap, flagged, primary, embedding}``:
+    the first three null without diarization; ``primary`` is the main speaker's
+    source-local diarization label; ``embedding`` is base64 float32 (null when the clip had
+    too little voice), read back by :func:`assign`.
+    """
+    from indomer.backends.diarize import clip_summary, diarize_source, solo_regions
+
+    s = state.settings
+    source = _Source(video, segments)
+    turns = None
+    if state.pipeline is not None:
+        turns = diarize_source(source.wav(), state.pipeline, threads=s.threads)
+    out: list = []
+    for seg in segments:
+        clip = _read_clip_wav(seg.audio_path)
+        if clip is None:
+            clip = source.clip(seg)
+        summary = None
+        voice = clip
+        if turns is not None:
+            summary = clip_summary(turns, seg.start, seg.end, min_speaker_time=s.min_speaker_time)
+            if summary["primary"] is not None and summary["n_speakers"] > 1:
+                pieces = [clip[round(a * SAMPLE_RATE): round(b * SAMPLE_RATE)]
+                          for a, b in solo_regions(turns, seg.start, seg.end, summary["primary"])]
+                solo = np.concatenate(pieces) if pieces else clip[:0]
+                if solo.size >= MIN_SOLO_SECONDS * SAMPLE_RATE:
+                    voice = solo
+        reason = mixed_reason(summary, s)
+        if reason is not None and s.on_mixed == "reject":
+            out.append(RowRejected(seg.id, reason, "check the clip; to keep such clips set "
+                                   "speakers.on_mixed: flag, or relax speakers.min_primary_share"
+                                   " / speakers.max_overlap"))
+            continue
+        vector = state.encoder.embed(voice)
+        speaker = {
+            "n_speakers": None if summary is None else summary["n_speakers"],
+            "primary_share": None if summary is None else summary["primary_share"],
+            "overlap": None if summary is None else summary["overlap"],
+            "flagged": reason is not None,
+            "primary": None if summary is None else summary["primary"],
+            "embedding": None if vector is None else encode_embedding(vector),
+        }
+        out.append(dataclasses.replace(seg, speaker=speaker))
+    return out
+
+
+def run(items: Iterable[tuple[Video, Sequence[Segment]]], settings: Settings) -> Iterable:
+    """:func:`process` over many sources with models loaded once; yields ``(video, rows or
+    RowRejected)`` so one bad source never stops the others."""
+    state = setup(settings)
+    for video, segments in items:
+        try:
+            yield video, process(video, segments, state)
+        except RowRejected as exc:
+            yield video, exc
+
+
+# --------------------------------------------------------------------------- whole dataset
+
+
+def assign(
+    rows: Iterable[Video | Segment],
+    embeddings: Mapping[str, np.ndarray] | None = None,
+    settings: Settings = Settings(),
+    *,
+    root: Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list:
+    """``rows`` with every segment's ``speaker_id`` set (videos pass through).
+
+    ``embeddings`` maps clip id -> vector; by default each segment's own
+    ``speaker["embedding"]`` is used, and dropped from the returned rows. ``root`` resolves a
+    relative ``settings.overrides``; ``log`` hears about pins that matched nothing.
+    """
+    rows = list(rows)
+    segs = [r for r in rows if isinstance(r, Segment)]
+    clips = []
+    for seg in segs:
+        sp = seg.speaker or {}
+        if embeddings is not None:
+            vec = embeddings.get(seg.id)
+        else:
+            vec = decode_embedding(sp["embedding"], seg.id) if sp.get("embedding") else None
+        clips.append(ClipVoice(seg.id, seg.source_id, vec, sp.get("primary"),
+                               bool(sp.get("flagged"))))
+    path = overrides_path(settings, root)
+    pins = read_overrides(path) if path is not None else None
+    result: Clustering = cluster_voices(clips, settings.cluster_threshold, pins)
+    report_unused(result, log)
+    out = []
+    for r in rows:
+        if isinstance(r, Segment):
+            sp = None
+            if r.speaker is not None:
+                sp = {k: v for k, v in r.speaker.items() if k != "embedding"}
+            r = dataclasses.replace(r, speaker_id=result.speaker_ids.get(r.id), speaker=sp)
+        out.append(r)
+    return out

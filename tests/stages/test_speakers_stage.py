@@ -1,0 +1,310 @@
+"""The speakers stage: settings, per-source process (no diarization, a scripted pipeline with
+known turns, the random local pyannote pipeline) and the whole-dataset assign step."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import wave
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from speaker_fixtures import clips_of, random_pipeline_dir
+
+from indomer.backends.diarize import solo_regions
+from indomer.backends.voice import load_encoder
+from indomer.config import make_settings
+from indomer.demo.synth import VOICES, write_wav
+from indomer.errors import RowRejected, UsageError
+from indomer.rows import Segment, Video, from_json, to_json
+from indomer.speakers import decode_embedding, derived_id
+from indomer.stages import speakers
+from indomer.stages.speakers import Settings, State, assign, mixed_reason, process
+
+SR = 16_000
+needs_ffmpeg = pytest.mark.skipif(
+    shutil.which("ffmpeg") is None, reason="ffmpeg not on PATH (apt-get install ffmpeg)"
+)
+
+
+def make_source(tmp_path, source_id: str, voice: str, sentences=(0, 2), *, clip_wavs=True):
+    """A source wav (standing in for the video) and its clips, cut at the sentence truth."""
+    topic = "Test"
+    wav, clips = clips_of(source_id, topic, VOICES[voice], sentences)
+    src = tmp_path / f"{source_id}.wav"
+    write_wav(src, wav)
+    video = Video(source_id=source_id, topic=topic, path=str(src))
+    segs = []
+    for n, (cid, start, end, clip) in enumerate(clips, start=1):
+        audio = None
+        if clip_wavs:
+            audio = tmp_path / f"{cid}.wav"
+            write_wav(audio, clip)
+        segs.append(
+            Segment(
+                id=cid,
+                source_id=source_id,
+                segment_index=n,
+                topic=topic,
+                start=start,
+                end=end,
+                source_path=str(src),
+                audio_path=None if audio is None else str(audio),
+            )
+        )
+    return video, segs
+
+
+class ScriptedPipeline:
+    """Stands in for a pyannote pipeline: returns fixed turns, records what it was given."""
+
+    def __init__(self, turns):
+        self.turns = turns
+        self.calls = []
+
+    def __call__(self, file):
+        self.calls.append((sorted(file), tuple(file["waveform"].shape), file["sample_rate"]))
+        tracks = [
+            (SimpleNamespace(start=s, end=e), i, lab) for i, (s, e, lab) in enumerate(self.turns)
+        ]
+        annotation = SimpleNamespace(itertracks=lambda yield_label: iter(tracks))
+        return SimpleNamespace(speaker_diarization=annotation)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_settings_defaults_and_checks():
+    s = Settings()
+    assert (s.embedding, s.diarization, s.cluster_threshold, s.on_mixed) == (
+        "resemblyzer",
+        None,
+        0.95,
+        "flag",
+    )
+    tuned = Settings(threshold=0.9, overrides="speakers.csv", on_mixed="reject")
+    assert tuned.for_items() == Settings(threshold=0.9, on_mixed="reject").for_items()
+    assert tuned.for_items() != Settings().for_items()
+    assert Settings(embedding="x/y", threshold=0.6).for_items().embedding == "x/y"
+    with pytest.raises(UsageError, match="speakers.threshold: required with embedding"):
+        Settings(embedding="pyannote/wespeaker-voxceleb-resnet34-LM")
+    assert Settings(embedding="x/y", threshold=0.6).cluster_threshold == 0.6
+    for bad, match in (
+        ({"threshold": 0.0}, "threshold"),
+        ({"min_primary_share": 1.5}, "min_"),
+        ({"max_overlap": -0.1}, "max_overlap"),
+        ({"on_mixed": "drop"}, "on_mix"),
+        ({"min_speaker_time": -1.0}, "min_speaker_time"),
+    ):
+        with pytest.raises(UsageError, match=match):
+            Settings(**bad)
+    # the config loader's typed path: YAML values in, one-line errors out
+    assert make_settings(
+        Settings, {"on_mixed": "reject", "threshold": 0.95}, "speakers"
+    ) == Settings(on_mixed="reject", threshold=0.95)
+    with pytest.raises(UsageError, match="speakers.on_mixed: 'drop' is not"):
+        make_settings(Settings, {"on_mixed": "drop"}, "speakers")
+    assert speakers.ITEM_FIELDS and set(speakers.CLUSTER_FIELDS) <= {
+        f.name for f in dataclasses.fields(Settings)
+    }
+
+
+def test_mixed_reason():
+    s = Settings(min_primary_share=0.8, max_overlap=0.2)
+    assert mixed_reason(None, s) is None
+    ok = {"n_speakers": 1, "primary": "A", "primary_share": 1.0, "overlap": 0.0}
+    assert mixed_reason(ok, s) is None
+    bad = {"n_speakers": 2, "primary": "A", "primary_share": 0.5, "overlap": 0.25}
+    assert mixed_reason(bad, s) == (
+        "2 speakers: the main speaker has 50% of the speech (speakers.min_primary_share is "
+        "0.8) and 25% of the speech is overlapped (speakers.max_overlap is 0.2)"
+    )
+    none = {"n_speakers": 0, "primary": None, "primary_share": None, "overlap": None}
+    assert mixed_reason(none, s) == "diarization found no speech in the clip"
+
+
+# --------------------------------------------------------------------------- process
+
+
+@pytest.mark.slow
+def test_process_without_diarization_embeds_every_clip(tmp_path):
+    video, segs = make_source(tmp_path, "1", "m3")
+    state = State(Settings(), load_encoder())
+    rows = process(video, segs, state)
+    assert [r.id for r in rows] == [s.id for s in segs]
+    for row, seg in zip(rows, segs, strict=True):
+        assert dataclasses.replace(row, speaker=None) == seg
+        sp = row.speaker
+        assert {
+            k: sp[k] for k in ("n_speakers", "primary_share", "overlap", "flagged", "primary")
+        } == {
+            "n_speakers": None,
+            "primary_share": None,
+            "overlap": None,
+            "flagged": False,
+            "primary": None,
+        }
+        vec = decode_embedding(sp["embedding"])
+        assert vec.shape == (256,) and abs(float(np.linalg.norm(vec)) - 1) < 1e-5
+        assert from_json(to_json(row)) == row  # the manifest round trip keeps it
+    assert process(video, segs, state) == rows  # deterministic
+
+
+@needs_ffmpeg
+@pytest.mark.slow
+def test_process_reads_the_source_when_clip_wavs_are_missing(tmp_path):
+    video, segs = make_source(tmp_path, "2", "f4", (1,))
+    _, bare = make_source(tmp_path / "bare", "2", "f4", (1,), clip_wavs=False)
+    bare = [dataclasses.replace(s, source_path=segs[0].source_path) for s in bare]
+    state = State(Settings(), load_encoder())
+    with_wav = process(video, segs, state)[0].speaker["embedding"]
+    from_source = process(video, bare, state)[0].speaker["embedding"]
+    assert from_source == with_wav  # the same samples either way
+    with pytest.raises(RowRejected, match="no media file"):
+        process(
+            Video(source_id="3", topic="Test"),
+            [dataclasses.replace(bare[0], id="clip_3_Test_1", source_id="3", source_path=None)],
+            state,
+        )
+
+
+@needs_ffmpeg
+@pytest.mark.slow
+def test_process_with_known_turns_flags_rejects_and_embeds_the_main_voice(tmp_path):
+    video, segs = make_source(tmp_path, "4", "id", (0, 2))
+    a, b = segs
+    # clip a: one speaker; clip b: SPEAKER_01 talks over the first 40 % of it
+    cut = b.start + 0.4 * (b.end - b.start)
+    turns = [
+        (a.start, a.end, "SPEAKER_00"),
+        (b.start, b.end, "SPEAKER_00"),
+        (b.start, cut, "SPEAKER_01"),
+    ]
+    pipeline = ScriptedPipeline(turns)
+    encoder = load_encoder()
+    rows = process(video, segs, State(Settings(), encoder, pipeline))
+    with wave.open(video.path) as fh:
+        n = fh.getnframes()
+    # one diarization per source (not per clip), on the whole source, in memory
+    assert pipeline.calls == [(["sample_rate", "waveform"], (1, n), SR)]
+    first, second = (r.speaker for r in rows)
+    assert (
+        first["n_speakers"],
+        first["primary_share"],
+        first["overlap"],
+        first["flagged"],
+        first["primary"],
+    ) == (1, 1.0, 0.0, False, "SPEAKER_00")
+    assert second["n_speakers"] == 2 and second["primary"] == "SPEAKER_00"
+    assert second["primary_share"] == 1.0 and second["overlap"] == pytest.approx(0.4, abs=1e-5)
+    assert second["flagged"] is True  # 40 % overlapped > max_overlap 0.2
+    # the embedding is of the stretch where SPEAKER_00 speaks alone
+    [(s0, e0)] = solo_regions(turns, b.start, b.end, "SPEAKER_00")
+    assert s0 == round(cut - b.start, 6)
+    clip = speakers._read_clip_wav(b.audio_path)
+    solo = clip[round(s0 * SR) : round(e0 * SR)]
+    np.testing.assert_array_equal(decode_embedding(second["embedding"]), encoder.embed(solo))
+    # on_mixed: reject drops the second clip in place, with the reason and the fix
+    rows = process(video, segs, State(Settings(on_mixed="reject"), encoder, pipeline))
+    assert isinstance(rows[0], Segment) and isinstance(rows[1], RowRejected)
+    assert rows[1].row_id == b.id and "40% of the speech is overlapped" in rows[1].reason
+    assert "speakers.on_mixed: flag" in rows[1].fix
+
+
+@needs_ffmpeg
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # random weights: empty clusters
+def test_process_with_the_random_local_pipeline(tmp_path):
+    video, segs = make_source(tmp_path, "5", "f2", (3,))
+    state = speakers.setup(Settings(diarization=str(random_pipeline_dir())))
+    assert state.pipeline is not None
+    [row] = process(video, segs, state)
+    sp = row.speaker
+    assert isinstance(sp["n_speakers"], int) and isinstance(sp["flagged"], bool)
+    if sp["n_speakers"]:
+        assert 0.0 < sp["primary_share"] <= 1.0 and 0.0 <= sp["overlap"] <= 1.0
+        assert sp["primary"].startswith("SPEAKER_")
+    else:
+        assert sp["primary_share"] is None and sp["flagged"] is True
+    assert sp["embedding"] is not None
+    versions = speakers.tool_versions(state.settings)
+    assert versions["voice"].startswith("resemblyzer ")
+    assert versions["diarization"].startswith("pipeline@sha256:")
+
+
+# --------------------------------------------------------------------------- assign
+
+
+def seg_with(cid: str, source: str, vec, **speaker) -> Segment:
+    sp = {
+        "n_speakers": None,
+        "primary_share": None,
+        "overlap": None,
+        "flagged": False,
+        "primary": None,
+        "embedding": None if vec is None else speakers.encode_embedding(vec),
+        **speaker,
+    }
+    return Segment(
+        id=cid, source_id=source, segment_index=1, topic="T", start=0.0, end=1.0, speaker=sp
+    )
+
+
+def e(i: int) -> np.ndarray:
+    v = np.zeros(8, dtype=np.float32)
+    v[i] = 1.0
+    return v
+
+
+def test_assign_sets_ids_drops_vectors_and_applies_pins(tmp_path):
+    video = Video(source_id="1", topic="T")
+    rows = [
+        video,
+        seg_with("clip_1_T_1", "1", e(0)),
+        seg_with("clip_2_T_1", "2", e(0)),
+        seg_with("clip_3_T_1", "3", e(1)),
+        seg_with("clip_4_T_1", "4", None),
+    ]
+    out = assign(rows)
+    assert out[0] is video
+    ids = {r.id: r.speaker_id for r in out[1:]}
+    assert ids == {
+        "clip_1_T_1": derived_id("clip_1_T_1"),
+        "clip_2_T_1": derived_id("clip_1_T_1"),
+        "clip_3_T_1": derived_id("clip_3_T_1"),
+        "clip_4_T_1": None,
+    }
+    assert all("embedding" not in r.speaker for r in out[1:])
+    assert out[1].speaker == {
+        "n_speakers": None,
+        "primary_share": None,
+        "overlap": None,
+        "flagged": False,
+        "primary": None,
+    }
+    # embeddings given separately win over the rows'
+    ids2 = {
+        r.id: r.speaker_id
+        for r in assign(rows, {"clip_1_T_1": e(0), "clip_2_T_1": e(1), "clip_3_T_1": e(1)})[1:]
+    }
+    assert ids2["clip_2_T_1"] == ids2["clip_3_T_1"] == derived_id("clip_2_T_1")
+    # speakers.csv relative to the config folder; an unused pin is reported
+    (tmp_path / "speakers.csv").write_text("source_id,speaker_id\n3,siti\n9,nobody\n")
+    heard = []
+    out = assign(rows, settings=Settings(overrides="speakers.csv"), root=tmp_path, log=heard.append)
+    assert {r.id: r.speaker_id for r in out[1:]}["clip_3_T_1"] == "siti"
+    where = tmp_path / "speakers.csv"
+    assert heard == [f"speakers.csv pin unused: {where}:3: source 9 is not in this build"]
+
+
+def test_importing_the_stage_loads_no_torch_or_pyannote():
+    import subprocess
+    import sys
+
+    code = ("import sys, indomer.stages.speakers, indomer.speakers, indomer.backends.voice, "
+            "indomer.backends.diarize; bad = [m for m in ('torch', 'pyannote', 'resemblyzer') "
+            "if m in sys.modules]; assert not bad, bad")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False)
+    assert res.returncode == 0, res.stderr
