@@ -36,9 +36,7 @@ from indomer.errors import DataError, UsageError
 from indomer.rows import SAFE_ID, Segment, Video
 
 #: Config sections that hold one stage's settings (align/speakers: reserved for those stages).
-STAGE_SECTIONS: tuple[str, ...] = (
-    "fetch", "probe", "segment", "cut", "align", "voices", "faces", "speakers"
-)
+STAGE_SECTIONS: tuple[str, ...] = ("fetch", "probe", "segment", "cut", "align", "faces", "speakers")
 #: A URL is "scheme:" with a scheme of two or more characters (so ``C:\x`` stays a path).
 URL_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")
 #: Topic spellings that name the same topic (the release writes both).

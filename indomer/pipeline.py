@@ -49,7 +49,17 @@ from indomer.rows import Segment, Video, from_json, to_json
 #: The pipeline, in order. align and speakers go between "cut" and "merge" when they land:
 #: ("fetch", "probe", "segment", "cut", "align", "speakers", "merge", "split", "shards").
 STAGES: tuple[str, ...] = (
-    "fetch", "probe", "segment", "cut", "align", "faces", "merge", "split", "shards"
+    "fetch",
+    "probe",
+    "segment",
+    "cut",
+    "align",
+    "voices",
+    "faces",
+    "speakers",
+    "merge",
+    "split",
+    "shards",
 )
 WORK = "work"
 INPUTS_DIR = "00_sources"
@@ -371,6 +381,56 @@ def _align_tools(settings: Any) -> dict[str, str]:
     return align.tool_versions(settings)
 
 
+def _speaker_settings(cfg: BuildConfig) -> Any:
+    """Both speaker stages read the config's ``speakers:`` section."""
+    from indomer.stages import speakers
+
+    return cfg.settings("speakers", speakers.Settings)
+
+
+def _voices_settings(cfg: BuildConfig) -> Any:
+    """The per-source part: the clustering settings (threshold, speakers.csv) are left out,
+    so changing them re-clusters without re-embedding every clip."""
+    return _speaker_settings(cfg).for_items()
+
+
+def _voices_setup(settings: Any, ctx: Context) -> Any:
+    from indomer.stages import speakers
+
+    return speakers.setup(settings, ctx)
+
+
+def _voices_run(item: Item, state: Any) -> list:
+    """Diarization summary and voice embedding of each clip of one source."""
+    from indomer.stages import speakers
+
+    return [item.video, *speakers.process(item.video, item.segments, state)]
+
+
+def _speaker_tools(settings: Any) -> dict[str, str]:
+    from indomer.stages import speakers
+
+    return speakers.tool_versions(settings)
+
+
+def _overrides_file(cfg: BuildConfig, dirs: dict[str, Path]) -> dict[str, Path]:
+    from indomer.stages import speakers
+
+    path = speakers.overrides_path(_speaker_settings(cfg), cfg.root)
+    return {"speakers": path} if path is not None else {}
+
+
+def _speakers_run(inputs: dict[str, list[dict]], settings: Any, ctx: Context) -> tuple[list, list]:
+    """Global speaker ids: every source's voices clustered together (whole-dataset step)."""
+    from indomer.stages import speakers
+
+    rows = [from_json(o) for rs in inputs.values() for o in rs]
+    out = speakers.assign(
+        rows, settings=settings, root=ctx.config.root, log=lambda m: print(m, file=sys.stderr)
+    )
+    return [to_json(r) for r in out], []
+
+
 def _faces_setup(settings: Any, ctx: Context) -> Any:
     from indomer.stages import faces
 
@@ -432,12 +492,27 @@ def default_stages() -> tuple[Stage, ...]:
             inputs=_transcripts_file,
             tools_for=_align_tools,
         ),
+        "voices": Stage(
+            "voices",
+            _voices_run,
+            configure=_voices_settings,
+            setup=_voices_setup,
+            tools_for=_speaker_tools,
+        ),
         "faces": Stage(
             "faces",
             _faces_run,
             settings=functools.partial(_import_settings, "faces"),
             setup=_faces_setup,
             tools=_faces_tools,
+        ),
+        "speakers": Stage(
+            "speakers",
+            _speakers_run,
+            configure=_speaker_settings,
+            per_item=False,
+            inputs=_overrides_file,
+            unit="segment",
         ),
         **merge_labels.tail_stages(),
     }

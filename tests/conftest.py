@@ -9,6 +9,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Tests never touch a model hub and never send telemetry (pyannote.audio 4 does by default).
+# Tests that talk to the local fake Hub (test_push) scrub the HF_ variables themselves.
+for _key, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "PYANNOTE_METRICS_ENABLED": "false",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+}.items():
+    os.environ[_key] = _value
+
 
 def _release_dir() -> Path:
     env = os.environ.get("INDOMER_RELEASE")

@@ -18,5 +18,6 @@ def demo_dataset(tmp_path_factory) -> Path:
 
     res = CliRunner().invoke(main, ["demo", str(root), "--quiet"])
     assert res.exit_code == 0, res.output
+    (root / "output.txt").write_text(res.output, encoding="utf-8")
     (root / "done").write_text("ok\n")
     return dataset
