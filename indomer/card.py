@@ -594,6 +594,10 @@ def _tool(name: str, version) -> str:
     return text if text.lower().startswith(name.lower()) else f"{name} {text}"
 
 
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _text_origin(build: dict) -> str:
     """Where ``text`` came from: manual transcripts, the segments table, or machine drafts.
 
@@ -603,14 +607,22 @@ def _text_origin(build: dict) -> str:
     cfg = build.get("config", {})
     counted = build.get("text_sources")
     if counted:
-        parts = ", ".join(f"{n} {k}" for k, n in sorted(counted.items()))
+        parts = []
+        manual = counted.get("manual", 0)
+        if manual:
+            where = f", from `{cfg['transcripts']}`" if cfg.get("transcripts") else ""
+            parts.append(f"manual for {_count(manual, 'segment')}{where}, as spoken (not normalised)")
         machine = counted.get("asr", 0)
-        note = (
-            f"; the {machine} `asr` texts are machine drafts that no person checked"
-            if machine
-            else ""
-        )
-        return f"segments by text origin: {parts}{note}."
+        if machine:
+            ids = build.get("machine_text") or []
+            shown = ", ".join(f"`{i}`" for i in ids[:10]) + (" and more" if len(ids) > 10 else "")
+            parts.append(
+                f"machine drafts (Whisper ASR, `asr`) for {_count(machine, 'segment')} that no "
+                "person checked" + (f": {shown}" if shown else "")
+            )
+        if counted.get("none"):
+            parts.append(f"none for {_count(counted['none'], 'segment')}")
+        return "; ".join(parts) + "."
     if cfg.get("transcripts"):
         return f"manual, from `{cfg['transcripts']}`, as spoken (not normalised)."
     if cfg.get("segments"):

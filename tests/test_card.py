@@ -274,7 +274,11 @@ def test_raw_card_tells_how_the_demo_was_made(demo):
         ) in card
     assert "- Segmentation: natural pauses found by voice-activity detection (silero-vad" in card
     assert "min_pause 0.3" in card and "No person checked the boundaries." in card
-    assert "- Transcripts: manual, from `transcripts.csv`" in card
+    assert (
+        "- Transcripts: manual for 19 segments, from `transcripts.csv`, as spoken (not "
+        "normalised); machine drafts (Whisper ASR, `asr`) for 1 segment that no person checked: "
+        "`clip_5_Health_4`."
+    ) in card
     assert "cut with ffmpeg to 16000 Hz mono WAV" in card
     vad = build["stages"]["segment"]["tools"]["vad"]
     assert "| segment | ffmpeg version " in card and f"; vad {vad} | 20 | 0 |" in card
@@ -306,10 +310,11 @@ def test_text_origin_says_which_texts_are_machine_drafts():
     raw = {"command": "build CONFIG"}
     assert _text_origin({**raw, "config": {"transcripts": "t.csv"}}).startswith("manual, from")
     assert "segments table `s.csv`" in _text_origin({**raw, "config": {"segments": "s.csv"}})
-    counted = {**raw, "config": {}, "text_sources": {"asr": 2, "manual": 18}}
+    counted = {**raw, "config": {}, "text_sources": {"asr": 2, "manual": 18},
+               "machine_text": ["clip_1_A_2", "clip_3_B_1"]}
     assert _text_origin(counted) == (
-        "segments by text origin: 2 asr, 18 manual; the 2 `asr` texts are machine drafts "
-        "that no person checked."
+        "manual for 18 segments, as spoken (not normalised); machine drafts (Whisper ASR, "
+        "`asr`) for 2 segments that no person checked: `clip_1_A_2`, `clip_3_B_1`."
     )
     assert "no transcript file was given" in _text_origin({**raw, "config": {}})
 

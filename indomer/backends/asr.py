@@ -192,8 +192,19 @@ def check_available(name: str = WHISPER_BASE, *, allow_download: bool = False) -
         resolve_whisper(name, allow_download=False)
 
 
+#: Greedy decoding (temperature 0) of a short clip can fall into a loop ("saya, saya, ...",
+#: measured on a 3.9 s demo clip); a mild penalty on repeated tokens stops it there and
+#: leaves normal speech alone (the demo sentences keep their words).
+REPETITION_PENALTY = 1.2
+
+
 def model_version(name: str = WHISPER_BASE) -> str:
     """The Whisper model's identity for fingerprints, without assembling or loading it."""
+    version = _model_version(name)
+    return version if version.endswith("(missing)") else f"{version} rp={REPETITION_PENALTY}"
+
+
+def _model_version(name: str) -> str:
     if name == WHISPER_BASE:
         return whisper_base_version()
     path = Path(name).expanduser()
@@ -276,6 +287,7 @@ class WhisperWords:
         segments, _info = self.model.transcribe(
             audio, language=LANGUAGE, task="transcribe", beam_size=5, temperature=0.0,
             condition_on_previous_text=False, vad_filter=False, word_timestamps=True,
+            repetition_penalty=REPETITION_PENALTY,
         )
         out = []
         for seg in segments:
@@ -342,7 +354,8 @@ class WhisperxASR:
         self.pipeline = whisperx.load_model(
             folder, self.device, compute_type=compute_type_for(self.device, compute_type),
             language=LANGUAGE, vad_method="pyannote", threads=_threads(threads),
-            local_files_only=True, asr_options={"temperatures": [0.0]},
+            local_files_only=True,
+            asr_options={"temperatures": [0.0], "repetition_penalty": REPETITION_PENALTY},
         )
 
     def transcribe(self, wav: np.ndarray) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,6 +131,11 @@ def merge_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple[
             kind=EXAMPLE,
             speaker_id=seg.get("speaker_id"),
             text=texts.get(seg["id"], seg.get("text")),
+            text_source=(
+                "manual"
+                if seg["id"] in texts
+                else seg.get("text_source") or ("manual" if seg.get("text") else None)
+            ),
             words=seg.get("words"),
             face=seg.get("face"),
             audio_path=seg.get("audio_path"),
@@ -355,9 +361,12 @@ def shards_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple
     warnings = list(labels["warnings"])
     if split_info.get("warning"):
         warnings.append(split_info["warning"])
+    origins = Counter(r.get("text_source") or "none" for r in rows)
     build = {
         "indomer": __version__,
         "command": "build CONFIG",
+        "text_sources": dict(sorted(origins.items())),
+        "machine_text": sorted(r["id"] for r in rows if r.get("text_source") == "asr"),
         "source": {"kind": "raw sources (indomer build CONFIG)", "config": cfg.path.name},
         "config": cfg.document,
         "inputs": inputs_meta,
