@@ -9,6 +9,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from indomer.dataset import COLUMNS, available_splits, read_split, shard_paths
@@ -71,21 +73,24 @@ HEAVY_COLUMNS = ("words", "annotations", "audio", "video", "face")
 GENDER_COLUMN = "gender"
 
 
-def _has_value(name: str, value) -> bool:
-    if value is None:
-        return False
+def _present(column: pa.ChunkedArray | pa.Array, name: str) -> int:
+    """Rows of a heavy column that hold a value, counted in Arrow (no Python copies)."""
     if name in ("audio", "video"):
-        return bool(value.get("bytes"))
+        data = pc.struct_field(column, "bytes")
+        return int(pc.sum(pc.fill_null(pc.greater(pc.binary_length(data), 0), False)).as_py() or 0)
     if name in ("words", "annotations"):
-        return len(value) > 0
-    return True
+        return int(pc.sum(pc.fill_null(pc.greater(pc.list_value_length(column), 0), False))
+                   .as_py() or 0)
+    return len(column) - column.null_count
 
 
 def scan_heavy(out) -> tuple[pd.Series | None, dict[str, int]]:
-    """One batch-wise pass over the media and nested columns (never all bytes at once).
+    """One pass over the media and nested columns, a column of one row group at a time.
 
-    Returns seconds per segment id (end - start, else the embedded WAV header; None when no
-    row has either) and, per heavy column, how many rows hold a value (media: bytes).
+    Counting is done in Arrow, and WAV headers are read only for rows without start/end,
+    so memory stays at one row group's column whatever the size of the dataset. Returns
+    seconds per segment id (end - start, else the embedded WAV header; None when no row
+    has either) and, per heavy column, how many rows hold a value (media: bytes).
     """
     found: dict[str, float] = {}
     present = dict.fromkeys(HEAVY_COLUMNS, 0)
@@ -93,18 +98,29 @@ def scan_heavy(out) -> tuple[pd.Series | None, dict[str, int]]:
         for path in shard_paths(out, split):
             pf = pq.ParquetFile(path)
             names = pf.schema_arrow.names
-            cols = ["id", "start", "end", *(c for c in HEAVY_COLUMNS if c in names)]
-            cols = [c for c in cols if c in names]
-            for batch in pf.iter_batches(batch_size=64, columns=cols):
-                for row in batch.to_pylist():
-                    for c in HEAVY_COLUMNS:
-                        present[c] += _has_value(c, row.get(c))
-                    if row.get("start") is not None and row.get("end") is not None:
-                        found[row["id"]] = row["end"] - row["start"]
-                    elif row.get("audio") and row["audio"].get("bytes"):
-                        secs = wav_seconds(row["audio"]["bytes"])
+            for g in range(pf.num_row_groups):
+                light = pf.read_row_group(g, columns=[c for c in ("id", "start", "end")
+                                                      if c in names]).to_pydict()
+                for c in HEAVY_COLUMNS:
+                    if c in names:
+                        present[c] += _present(pf.read_row_group(g, columns=[c]).column(c), c)
+                ids = light["id"]
+                starts = light.get("start") or [None] * len(ids)
+                ends = light.get("end") or [None] * len(ids)
+                todo = []
+                for i, (seg, a, b) in enumerate(zip(ids, starts, ends)):
+                    if a is not None and b is not None:
+                        found[seg] = b - a
+                    else:
+                        todo.append(i)
+                if todo and "audio" in names:
+                    audio = pf.read_row_group(g, columns=["audio"]).column("audio")
+                    data = pc.struct_field(audio, "bytes")
+                    for i in todo:
+                        blob = data[i].as_py()
+                        secs = wav_seconds(blob) if blob else None
                         if secs is not None:
-                            found[row["id"]] = secs
+                            found[ids[i]] = secs
     return (pd.Series(found, dtype="float64") if found else None), present
 
 

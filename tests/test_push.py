@@ -27,7 +27,7 @@ TOKEN = "hf_test_write_token_0123456789"
 READ_TOKEN = "hf_test_read_only_token_987654321"
 BAD_TOKEN = "hf_this_token_is_revoked_42424242"
 REPO = "alice/indomer"
-SCRUB = ("HF_", "HUGGING_FACE_")
+SCRUB = ("HF_", "HUGGING_FACE_", "TRANSFORMERS_OFFLINE")  # the last also turns the hub offline
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ For each N in ``--sources`` (default 4, 12, 24) it generates N synthetic source 
 (testsrc2 + pink noise, H.264/AAC, ``--seconds`` long), a segments table with ``--clips``
 clips per source, two agreeing annotators, and builds them with the real pipeline
 (fetch -> probe -> segment (given) -> cut -> merge -> split -> shards) in a fresh Python
-process. It reports the peak RSS of the build process itself and of its largest child
+process (the model stages pass rows through: their cost is one model per worker, not per
+source). It reports the peak RSS of the build process itself and of its largest child
 (pool workers and ffmpeg), from getrusage, so the figure covers every process the build ran.
 
     .venv/bin/python tools/bench_memory.py [--sources 4,12,24] [--seconds 30] [--clips 10]
@@ -24,14 +25,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_cut import cpu_model, make_source
 
-CHILD = r"""
-import json, resource, sys
-from indomer.pipeline import run_pipeline
-run_pipeline(sys.argv[1], sys.argv[2], jobs=int(sys.argv[3]), quiet=True, log=lambda m: None)
-me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"self_mb": me / 1024, "children_mb": kids / 1024}))
-"""
+
+def passthrough(item, state) -> list:
+    return [item.video, *item.segments]
+
+
+def passthrough_whole(inputs, state, ctx) -> tuple[list, list]:
+    return [r for rows in inputs.values() for r in rows], []
+
+
+def child(config: str, out: str, jobs: int) -> None:
+    """One build in this process; print its peak RSS and its largest child's."""
+    import resource
+
+    from indomer import pipeline
+    from indomer.pipeline import Stage, run_pipeline
+
+    # The model stages (align, voices, faces, speakers) load one model per worker whatever
+    # the number of sources; they pass rows through here so noise does not feed Whisper.
+    real = {s.name: s for s in pipeline.default_stages()}
+    real.update(
+        align=Stage("align", passthrough),
+        voices=Stage("voices", passthrough),
+        faces=Stage("faces", passthrough),
+        speakers=Stage("speakers", passthrough_whole, per_item=False, unit="segment"),
+    )
+    stages = tuple(real[name] for name in pipeline.STAGES)
+    run_pipeline(config, out, stages=stages, jobs=jobs, quiet=True, log=lambda m: None)
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(json.dumps({"self_mb": me / 1024, "children_mb": kids / 1024}))
 
 EMOTIONS = (("happiness", "positive", 0.6), ("sadness", "negative", -0.6),
             ("neutral", "neutral", 0.0), ("anger", "negative", -0.8))
@@ -65,6 +88,9 @@ def make_project(root: Path, n: int, seconds: float, clips: int) -> Path:
 
 
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sources", default="4,12,24")
     ap.add_argument("--seconds", type=float, default=30.0)
@@ -78,7 +104,8 @@ def main() -> None:
             cfg = make_project(Path(tmp) / "p", n, args.seconds, args.clips)
             t0 = time.perf_counter()
             res = subprocess.run(
-                [sys.executable, "-c", CHILD, str(cfg), str(Path(tmp) / "out"), str(args.jobs)],
+                [sys.executable, __file__, "--child", str(cfg), str(Path(tmp) / "out"),
+                 str(args.jobs)],
                 capture_output=True, text=True, check=False,
             )
             wall = time.perf_counter() - t0

@@ -65,6 +65,14 @@ def light_cut(item: Item, state: _Clips) -> list:
     return out
 
 
+def passthrough(item: Item, state: None) -> list:
+    return [item.video, *item.segments]
+
+
+def passthrough_whole(inputs: dict, state: None, ctx: Context) -> tuple[list, list]:
+    return [r for rows in inputs.values() for r in rows], []
+
+
 def stages() -> tuple[Stage, ...]:
     real = {s.name: s for s in pipeline.default_stages()}
     return (
@@ -77,6 +85,11 @@ def stages() -> tuple[Stage, ...]:
             inputs=pipeline._given_segments_file,
         ),
         Stage("cut", light_cut, setup=light_cut_setup),
+        # the model stages pass rows through (their models are not what is measured)
+        Stage("align", passthrough),
+        Stage("voices", passthrough),
+        Stage("faces", passthrough),
+        Stage("speakers", passthrough_whole, per_item=False, unit="segment"),
         real["merge"],
         real["split"],
         real["shards"],
