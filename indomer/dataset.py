@@ -293,6 +293,8 @@ def write_split(out: Path, split: str, df: pd.DataFrame, meta: dict | None = Non
         ) as writer:
             for g in range(0, max(len(part), 1), group):
                 writer.write_table(to_table(part.iloc[g : g + group], meta), row_group_size=group)
+                # hand the group's clip buffers back now, not when the allocator decides
+                pa.default_memory_pool().release_unused()
         written.append(name)
     for old in shard_paths(out, split):
         old.unlink()

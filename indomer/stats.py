@@ -104,6 +104,7 @@ def scan_heavy(out) -> tuple[pd.Series | None, dict[str, int]]:
                 for c in HEAVY_COLUMNS:
                     if c in names:
                         present[c] += _present(pf.read_row_group(g, columns=[c]).column(c), c)
+                        pa.default_memory_pool().release_unused()
                 ids = light["id"]
                 starts = light.get("start") or [None] * len(ids)
                 ends = light.get("end") or [None] * len(ids)
