@@ -711,6 +711,47 @@ def _intro(build: dict, stats: dict) -> list[str]:
     ]
 
 
+#: Figures drawn into the dataset folder (``indomer stats OUT --plots OUT/figures``) are
+#: published with it; ``figures.json`` records the build hash they were drawn from.
+FIGURES_DIR = "figures"
+FIGURE_TITLES = {
+    "modality_sentiment": "Per-modality sentiment against the multimodal label",
+    "emotion_long_tail": "The emotion long tail",
+    "topics": "Segments per topic",
+    "durations": "Clip durations",
+    "classes_per_split": "Class counts per split",
+}
+
+
+def fresh_figures(out: Path, build_hash: str | None) -> list[str]:
+    """The figure files under OUT/figures drawn from the current shards (else none).
+
+    Figures drawn before a re-split or rebuild describe other shards, so they are neither
+    linked from the card nor pushed until ``indomer stats --plots`` draws them again.
+    """
+    index = Path(out) / FIGURES_DIR / "figures.json"
+    try:
+        doc = json.loads(index.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return []
+    if not build_hash or doc.get("build_hash") != build_hash:
+        return []
+    names = [n for n in doc.get("files", []) if (Path(out) / FIGURES_DIR / n).is_file()]
+    return sorted(names, key=lambda n: list(FIGURE_TITLES).index(Path(n).stem)
+                  if Path(n).stem in FIGURE_TITLES else len(FIGURE_TITLES))
+
+
+def _figures_section(out: Path, build_hash: str | None) -> list[str]:
+    names = fresh_figures(out, build_hash)
+    if not names:
+        return []
+    lines = ["## Figures\n", "Drawn from these shards by `indomer stats . --plots figures`.\n"]
+    for n in names:
+        title = FIGURE_TITLES.get(Path(n).stem, Path(n).stem)
+        lines.append(f"![{title}]({FIGURES_DIR}/{n})\n")
+    return lines
+
+
 def render_card(out: Path, build: dict, stats: dict, manifest: dict, split_doc: dict | None) -> str:
     """The whole README.md: YAML header plus prose whose numbers all come from ``stats``."""
     ov = stats["overall"]
@@ -727,6 +768,7 @@ def render_card(out: Path, build: dict, stats: dict, manifest: dict, split_doc: 
     parts += _labels_section(stats)
     parts += _summary_section(stats)
     parts += _cross_modal_section(stats)
+    parts += _figures_section(out, manifest.get("build_hash"))
     if is_raw(build):
         parts += _sources_section(build)
     parts += _splits_section(build, split_doc)
@@ -747,7 +789,10 @@ def render_card(out: Path, build: dict, stats: dict, manifest: dict, split_doc: 
     parts.append(
         "`data/` the Parquet shards; `splits/` split assignments with leakage reports; "
         "`build.json` provenance (inputs with sha256, versions, shard checksums); "
-        "`croissant.json` Croissant 1.0 metadata; `rejected.jsonl` dropped rows and why.\n"
+        "`croissant.json` Croissant 1.0 metadata; `rejected.jsonl` dropped rows and why"
+        + ("; `figures/` the figures above" if fresh_figures(out, manifest.get("build_hash"))
+           else "")
+        + ".\n"
     )
     parts.append("## Citation\n")
     parts.append(f"```bibtex\n{PAPER_CITATION}\n```\n")

@@ -37,7 +37,9 @@ MAX_COMMIT_BYTES = 2 << 30
 BLOCK = 1 << 20
 #: Metadata goes out after the shards, the card last, so a reader who sees the new card
 #: sees the shards it describes.
-META_ORDER = ("splits/", "rejected.jsonl", "croissant.json", "build.json", "README.md")
+META_ORDER = (
+    "splits/", "figures/", "rejected.jsonl", "croissant.json", "build.json", "README.md"
+)
 TOKEN_RE = re.compile(r"hf_[A-Za-z0-9]{8,}")
 
 Log = Callable[[str], None]
@@ -162,6 +164,11 @@ def local_files(out: Path, build: dict) -> list[LocalFile]:
     splits = out / "splits"
     if splits.is_dir():
         paths += sorted(p for p in splits.glob("*.json") if p.is_file())
+    from indomer.card import FIGURES_DIR, fresh_figures
+
+    figures = fresh_figures(out, build.get("outputs", {}).get("build_hash"))
+    if figures:
+        paths += [out / FIGURES_DIR / n for n in figures] + [out / FIGURES_DIR / "figures.json"]
     shards = [p for s in available_splits(out) for p in shard_paths(out, s)]
     paths += shards
     files = [_local_file(p, p.relative_to(out).as_posix()) for p in paths]
@@ -486,7 +493,11 @@ def push(
             sorted(
                 p
                 for p in remote
-                if p.startswith("data/") and p.endswith(".parquet") and p not in local_paths
+                if p not in local_paths
+                and (
+                    (p.startswith("data/") and p.endswith(".parquet"))
+                    or p.startswith("figures/")  # drawn from other shards: stale now
+                )
             )
         )
         plan = PushPlan(

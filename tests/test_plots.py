@@ -126,3 +126,38 @@ def test_missing_matplotlib_names_the_extra(built, tmp_path, monkeypatch):
     assert "error: matplotlib is not installed; install it with: pip install 'indomer[plots]'" in (
         res.output
     )
+
+
+def test_figures_in_the_dataset_folder_are_linked_from_the_card_and_pushed_while_fresh(
+    built, tmp_path
+):
+    """``--plots OUT/figures`` publishes the figures; a re-split makes them stale (unlinked)."""
+    import json
+    import shutil
+
+    from indomer.card import fresh_figures
+    from indomer.push import local_files
+
+    out = tmp_path / "ds"
+    shutil.copytree(built, out)
+    res = CliRunner().invoke(main, ["stats", str(out), "--plots", str(out / "figures")])
+    assert res.exit_code == 0, res.output
+    build = json.loads((out / "build.json").read_text())
+    index = json.loads((out / "figures" / "figures.json").read_text())
+    assert index == {"build_hash": build["outputs"]["build_hash"], "files": RELEASE_FIGURES}
+    card = (out / "README.md").read_text()
+    assert "## Figures" in card
+    for name in RELEASE_FIGURES:
+        assert f"](figures/{name})" in card
+    pushed = {f.path for f in local_files(out, build)}
+    assert {f"figures/{n}" for n in RELEASE_FIGURES} | {"figures/figures.json"} <= pushed
+
+    # a re-split changes the shards: the old figures no longer describe them
+    res = CliRunner().invoke(
+        main, ["split", str(out), "--speaker-disjoint", "--ratios", "0.8,0.2", "--seed", "3"]
+    )
+    assert res.exit_code == 0, res.output
+    build = json.loads((out / "build.json").read_text())
+    assert fresh_figures(out, build["outputs"]["build_hash"]) == []
+    assert "## Figures" not in (out / "README.md").read_text()
+    assert not any(f.path.startswith("figures/") for f in local_files(out, build))

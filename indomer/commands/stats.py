@@ -47,3 +47,18 @@ def stats(out: Path, json_path: Path | None, plots_dir: Path | None) -> None:
             click.echo(f"wrote {path}")
         for note in notes:
             click.echo(f"note: {note}")
+        if plots_dir.resolve() == (out / "figures").resolve():
+            import json
+
+            from indomer import card
+
+            build = json.loads((out / "build.json").read_text(encoding="utf-8"))
+            write_json_atomic(
+                plots_dir / "figures.json",
+                {
+                    "build_hash": build.get("outputs", {}).get("build_hash"),
+                    "files": sorted(p.name for p in files),
+                },
+            )
+            card.refresh(out)
+            click.echo(f"the card {out / 'README.md'} now shows them; indomer push sends them")
