@@ -24,8 +24,8 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,17 +38,12 @@ from indomer.demo.synth import DEMO_SENTENCES, VOICES, speak, write_wav
 from indomer.rows import Segment
 from indomer.stages import align
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchutil import cpu_model
+
 VOCAB = ["<pad>", "<s>", "</s>", "<unk>", "|", *"abcdefghijklmnopqrstuvwxyz'"]
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def random_wav2vec2(folder: Path, large: bool) -> Path:

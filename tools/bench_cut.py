@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,15 +35,8 @@ from indomer import media
 from indomer.rows import Segment, Video
 from indomer.stages import cut
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchutil import cpu_model
 
 
 def make_source(path: Path, seconds: float, size: str, fps: int, seed: int) -> None:

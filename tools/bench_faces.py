@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,17 +32,12 @@ from indomer.demo.synth import talking_head
 from indomer.rows import Segment
 from indomer.stages import faces
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchutil import cpu_model
+
 FACES = ("astronaut", "hopper", "astronaut_full", "hopper_full")
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def ffmpeg_frames(path: Path, step: int, size: tuple[int, int]) -> np.ndarray:

@@ -23,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_cut import cpu_model, make_source
+from bench_cut import make_source
+from benchutil import cpu_model
 
 
 def passthrough(item, state) -> list:

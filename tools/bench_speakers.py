@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import platform
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -39,17 +39,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from indomer.speakers import RESEMBLYZER_THRESHOLD, ClipVoice, cluster_voices, normalize
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchutil import cpu_model
+
 DIM = 256
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # --------------------------------------------------------------------------- diarization

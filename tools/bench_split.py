@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -23,6 +23,9 @@ import pandas as pd
 
 from indomer.labels import label_set
 from indomer.split import max_deviation, speaker_disjoint_split
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchutil import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 EMOTIONS = label_set("emotion").names
@@ -60,14 +63,6 @@ def sizes(split) -> str:
     )
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
