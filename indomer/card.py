@@ -21,7 +21,7 @@ from indomer import __version__
 from indomer.croissant import croissant_document, write_croissant
 from indomer.dataset import SPLITS, available_splits, hf_features, shard_paths
 from indomer.errors import DataError
-from indomer.fsutil import write_json_atomic, write_text_atomic
+from indomer.fsutil import sha256_file, write_json_atomic, write_text_atomic
 from indomer.labels import MODALITY_TASKS, TASKS, emotion_to_sentiment, label_set
 from indomer.split import group_column
 from indomer.stats import compute_stats, load_data
@@ -75,16 +75,13 @@ COLUMN_MEANINGS: dict[str, str] = {
     "adjudicated": "the final label came from the expert, not a majority",
     "audio": "16 kHz mono WAV (HF `Audio`)",
     "video": "MP4, H.264/AAC (HF `Video`)",
-    "face": "face-track summary `{frames, detected, box}`",
+    "face": (
+        "face-track summary `{frames, detected, multiple, box, continuity, flagged}`: sampled "
+        "frames, frames with exactly one face, with several, the median box `[x, y, w, h]` as "
+        "fractions of the frame, the share of consecutive samples on one track, and whether "
+        "the clip does not show one face most of the time"
+    ),
 }
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def shard_manifest(out: Path) -> dict:
@@ -99,7 +96,7 @@ def shard_manifest(out: Path) -> dict:
         files = []
         for p in shard_paths(out, split):
             rel = p.relative_to(out).as_posix()
-            digest = _file_sha256(p)
+            digest = sha256_file(p)
             meta = pq.ParquetFile(p).metadata
             data_bytes = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
             files.append(

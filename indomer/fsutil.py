@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -46,3 +47,17 @@ def dumps(obj) -> str:
 def write_json_atomic(path: Path, obj) -> None:
     """Deterministic JSON, atomically."""
     write_text_atomic(path, dumps(obj))
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (videos and shards do not fit in memory)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_digest(path: Path) -> dict:
+    """``{"sha256", "size"}`` of a file: how build.json and the manifests record inputs."""
+    return {"sha256": sha256_file(path), "size": Path(path).stat().st_size}

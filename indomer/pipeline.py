@@ -43,7 +43,12 @@ from indomer.config import (
     read_sources,
 )
 from indomer.errors import DataError, RowRejected, UsageError
-from indomer.fsutil import write_bytes_atomic, write_json_atomic, write_text_atomic
+from indomer.fsutil import (
+    sha256_file,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 from indomer.rows import Segment, Video, from_json, to_json
 
 #: The pipeline, in order. align and speakers go between "cut" and "merge" when they land:
@@ -590,14 +595,6 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _canon(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
 
@@ -842,13 +839,13 @@ class Runner:
                 if stage.tools_for is not None
                 else stage.tools()
             ),
-            "inputs": {k: _file_sha(p) if p.is_file() else None for k, p in sorted(extra.items())},
+            "inputs": {k: sha256_file(p) if p.is_file() else None for k, p in sorted(extra.items())},
         }
         config_hash = _sha(_canon(config_part))
         reads = {}
         for name in self._reads(index):
             path = self.dirs[name] / "manifest.jsonl"
-            reads[name] = _file_sha(path) if path.is_file() else None
+            reads[name] = sha256_file(path) if path.is_file() else None
         record = {"config": config_part, "config_hash": config_hash, "reads": reads}
         if items_salt is not None:
             record["items_salt"] = items_salt

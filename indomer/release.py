@@ -7,7 +7,6 @@ pairs); we cross-check all of them so that a disagreement is reported, not inher
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import re
@@ -17,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from indomer.errors import DataError, UsageError
+from indomer.fsutil import file_digest
 from indomer.labels import emotion_to_sentiment, label_set
 
 CSV_NAME = "Annotations.csv"
@@ -72,14 +72,6 @@ def repair_mojibake(text: str) -> str | None:
     except (UnicodeEncodeError, UnicodeDecodeError):
         return None
     return fixed if fixed != text else None
-
-
-def _sha256(path: Path) -> dict:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return {"sha256": h.hexdigest(), "size": path.stat().st_size}
 
 
 def read_csv(path: Path) -> list[tuple[int, dict]]:
@@ -148,7 +140,7 @@ def import_release(
             "Annotations.csv, 7_Class/ and 3_Class/ (or use github:yanxm01/INDOMER@<commit>)"
         )
     result = ImportResult(splits={})
-    result.inputs[CSV_NAME] = _sha256(csv_path)
+    result.inputs[CSV_NAME] = file_digest(csv_path)
 
     def reject(where: str, seg_id: str | None, reason: str, fix: str) -> None:
         entry = {"stage": "import", "where": where, "id": seg_id, "reason": reason, "fix": fix}
@@ -163,8 +155,8 @@ def import_release(
     for (f7, f3), split in JSON_FILES.items():
         r7 = read_json_split(release / f7, JSON7_KEYS)
         r3 = read_json_split(release / f3, JSON3_KEYS)
-        result.inputs[f7] = _sha256(release / f7)
-        result.inputs[f3] = _sha256(release / f3)
+        result.inputs[f7] = file_digest(release / f7)
+        result.inputs[f3] = file_digest(release / f3)
         if set(r7) != set(r3):
             only7 = sorted(set(r7) - set(r3))
             only3 = sorted(set(r3) - set(r7))

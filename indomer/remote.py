@@ -30,7 +30,7 @@ from urllib.request import Request, urlopen
 
 from indomer import __version__
 from indomer.errors import DataError, UsageError
-from indomer.fsutil import write_json_atomic
+from indomer.fsutil import file_digest, write_json_atomic
 
 GITHUB_PREFIX = "github:"
 RAW_URL_ENV = "INDOMER_GITHUB_RAW_URL"
@@ -143,14 +143,6 @@ def raw_base_url() -> str:
             " such as https://raw.githubusercontent.com"
         )
     return base.rstrip("/")
-
-
-def _hash_file(path: Path) -> dict:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return {"sha256": h.hexdigest(), "size": path.stat().st_size}
 
 
 def _read_marker(folder: Path, gh: GithubSpec | None = None) -> dict | None:
@@ -311,7 +303,7 @@ def _resolve_github(
         target = folder / rel
         expected = pinned[rel]
         if target.is_file():
-            got = _hash_file(target)
+            got = file_digest(target)
             if expected is not None and got == expected:
                 files[rel] = got
                 continue
@@ -406,7 +398,7 @@ def release_provenance(release: Path) -> dict:
     release = Path(release)
     table = load_checksums()
     files = {
-        rel: _hash_file(release / rel)
+        rel: file_digest(release / rel)
         for rel in sorted(table["files"])
         if (release / rel).is_file()
     }

@@ -44,8 +44,6 @@ from benchutil import cpu_model
 VOCAB = ["<pad>", "<s>", "</s>", "<unk>", "|", *"abcdefghijklmnopqrstuvwxyz'"]
 
 
-
-
 def random_wav2vec2(folder: Path, large: bool) -> Path:
     """A random Wav2Vec2ForCTC with a character vocabulary, saved to ``folder``."""
     import torch

@@ -38,8 +38,6 @@ from benchutil import cpu_model
 FACES = ("astronaut", "hopper", "astronaut_full", "hopper_full")
 
 
-
-
 def ffmpeg_frames(path: Path, step: int, size: tuple[int, int]) -> np.ndarray:
     """Every ``step``-th frame as gray, through an ffmpeg pipe (explicit argument list)."""
     w, h = size

@@ -63,8 +63,6 @@ def sizes(split) -> str:
     )
 
 
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--release", type=Path, default=ROOT.parent / "shared" / "indomer-release")

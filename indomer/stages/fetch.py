@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import hashlib
 import os
 import re
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from indomer.errors import RowRejected, UsageError
+from indomer.fsutil import sha256_file
 from indomer.rows import SAFE_ID, Video
 
 #: Bump when the fetch output for the same input and settings changes.
@@ -144,15 +144,6 @@ def download_url(url: str, workdir: Path, settings: Settings, source_id: str) ->
             "check the URL, or download it and give the local path",
         )
     return files[0]
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks (videos do not fit in memory)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def place_local(src: Path, dest: Path) -> str:

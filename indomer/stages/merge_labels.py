@@ -28,7 +28,7 @@ from indomer import __version__
 from indomer.config import BuildConfig, SplitConfig, read_transcripts, reject
 from indomer.dataset import COLUMNS, SPLITS, MediaFile, remove_split, write_split
 from indomer.errors import DataError
-from indomer.fsutil import write_json_atomic
+from indomer.fsutil import file_digest, write_json_atomic
 from indomer.labels import TASKS
 
 if TYPE_CHECKING:
@@ -49,16 +49,6 @@ def _input_name(cfg: BuildConfig, path: Path) -> str:
     """A file's name for build.json: relative to the config folder, else its base name."""
     path = Path(path).absolute()
     return path.relative_to(cfg.root).as_posix() if path.is_relative_to(cfg.root) else path.name
-
-
-def _digest(path: Path) -> dict:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-            size += len(block)
-    return {"sha256": h.hexdigest(), "size": size}
 
 
 # --------------------------------------------------------------------------- merge
@@ -255,7 +245,7 @@ def shards_ok(ctx: Context, rows: list[dict]) -> bool:
         return False
     for r in rows:
         p = ctx.out / r["id"]
-        if not p.is_file() or p.stat().st_size != r["bytes"] or _digest(p)["sha256"] != r["sha256"]:
+        if not p.is_file() or p.stat().st_size != r["bytes"] or file_digest(p)["sha256"] != r["sha256"]:
             return False
     return True
 
@@ -342,7 +332,7 @@ def shards_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple
 
     labels = json.loads((ctx.dirs["merge"] / "labels.json").read_text(encoding="utf-8"))
     inputs_meta = {
-        _input_name(cfg, p) if k != "config" else cfg.path.name: _digest(p)
+        _input_name(cfg, p) if k != "config" else cfg.path.name: file_digest(p)
         for k, p in sorted(shards_inputs(cfg, ctx.dirs).items())
     }
     sources = {}
@@ -390,7 +380,7 @@ def shards_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple
 
 
 def _digest_bytes(p: Path) -> dict:
-    d = _digest(p)
+    d = file_digest(p)
     return {"sha256": d["sha256"], "bytes": d["size"]}
 
 
