@@ -1,17 +1,50 @@
-"""Thin click wrappers, one module per command; the work lives in the library modules."""
+"""Thin click wrappers, one module per command; the work lives in the library modules.
+
+Options that several commands share are defined here once, as decorators (sqlite-utils'
+``output_options`` is the model), so that they mean the same everywhere.
+"""
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import sys
+from pathlib import Path
 
 import click
 
-from indomer.errors import IndomerError
+from indomer.errors import IndomerError, UsageError
+
+#: errno -> what the user can do about it, for the one-line OS error message.
+_OS_FIXES: dict[int, str] = {
+    errno.ENOSPC: "free some space or choose another --out",
+    errno.EDQUOT: "free some space or choose another --out",
+    errno.EROFS: "the filesystem is read-only; choose a writable location",
+    errno.EACCES: "check the permissions, or choose another location",
+    errno.EPERM: "check the permissions, or choose another location",
+    errno.ENOTDIR: "a file stands where a folder is expected; move it or choose another path",
+    errno.EISDIR: "a folder stands where a file is expected; move it or choose another path",
+    errno.ENOENT: "check the path",
+    errno.EEXIST: "remove it or choose another path",
+    errno.ENAMETOOLONG: "choose a shorter path",
+    errno.ELOOP: "a symbolic link loops; fix or remove it",
+}
+
+
+def os_error_line(exc: OSError) -> str:
+    """``PATH: cause; fix`` for an operating-system error (no traceback, no repr)."""
+    where = exc.filename if exc.filename is not None else "(unknown path)"
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    cause = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__)
+    fix = _OS_FIXES.get(exc.errno or 0, "check the path and try again")
+    return f"{where}: {cause}; {fix}"
 
 
 def guarded(fn):
-    """Turn an :class:`IndomerError` into one ``error: ...`` line and its exit code."""
+    """Turn an :class:`IndomerError` or an OS error into one ``error: ...`` line and its exit
+    code (1 for data and filesystem errors, 2 for usage errors)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -20,5 +53,63 @@ def guarded(fn):
         except IndomerError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except OSError as exc:
+            click.echo(f"error: {os_error_line(exc)}", err=True)
+            sys.exit(1)
 
     return wrapper
+
+
+# --------------------------------------------------------------------------- shared options
+
+
+def json_option(help_text: str):
+    """``--json FILE``, where ``-`` means standard output (the same in every command)."""
+    return click.option(
+        "--json",
+        "json_path",
+        type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+        default=None,
+        metavar="FILE|-",
+        help=f"{help_text} Use - for standard output.",
+    )
+
+
+def seed_option(help_text: str = "Seed of the one random generator; same data and seed, "
+                "same bytes."):
+    """``--seed N`` with N >= 0 (numpy's generators refuse negative seeds)."""
+    return click.option(
+        "--seed",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help=help_text,
+    )
+
+
+def emit_json(path: Path | None, text: str, *, inputs: tuple[Path | None, ...] = ()) -> None:
+    """Write JSON ``text`` to ``path`` atomically, or to stdout when ``path`` is ``-``.
+
+    ``inputs`` are the command's input files: overwriting one of them is refused, since the
+    user would lose the very file the output was computed from.
+    """
+    if path is None:
+        return
+    if str(path) == "-":
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    for src in inputs:
+        if src is not None and str(src) != "-" and _same_file(Path(path), Path(src)):
+            raise UsageError(
+                f"--json {path}: is also an input of this command; choose another file"
+            )
+    from indomer.fsutil import write_text_atomic
+
+    write_text_atomic(Path(path), text)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return a.absolute() == b.absolute()
