@@ -1,12 +1,15 @@
 """Score a predictions file against a split: one confusion matrix per task, metrics, bootstrap.
 
 Everything is derived from one confusion matrix over the task's full label set (labels.yaml
-order), so every class counts, including classes absent from the references or the
-predictions (zero_division = 0, as scikit-learn). Predictions that name no label (invalid) or
-that are absent (missing, with ``allow_missing``) go to an extra column: they are a false
-negative of their reference class and a true or false positive of no class, which is what
-scikit-learn gives for a prediction outside ``labels=``. scikit-learn is the reference in the
-tests, not a runtime dependency; this module needs only numpy (and pandas to read refs).
+order); ``per_class`` and ``confusion`` list every class. Predictions that name no label
+(invalid) or that are absent (missing, with ``allow_missing``) go to an extra column: they are
+a false negative of their reference class and a true or false positive of no class, which is
+what scikit-learn gives for a prediction outside ``labels=``. Macro averages (macro-F1, UA) run
+over the classes *present* in the scored sample, those in the references or in the valid
+predictions, as scikit-learn's default ``labels=None`` does (an invalid answer is no class);
+a class the sample never mentions has no F1 to average, and counting it as 0 would punish a
+bootstrap resample for missing a rare class. scikit-learn is the reference in the tests, not a
+runtime dependency; this module needs only numpy (and pandas to read refs).
 
 Confidence intervals are percentile bootstraps over resampling units (the speaker by
 default, because clips of one speaker are not independent), computed for all resamples at
@@ -15,6 +18,7 @@ once with ``np.bincount`` instead of a Python loop over metric calls.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -96,11 +100,17 @@ def metrics_from_confusion(cm: Any) -> dict[str, np.ndarray]:
 
     - precision, recall, f1, support: scikit-learn's ``precision_recall_fscore_support`` with
       ``labels=`` the full label set and ``zero_division=0``; f1 = 2 TP / (support + predicted).
-    - macro_f1: unweighted mean over all K classes, absent classes included (they score 0).
+    - present: the classes with support > 0 or a valid prediction (``(..., K)`` bool).
+    - macro_f1: mean F1 over the present classes, i.e. scikit-learn's ``f1_score(...,
+      average="macro", zero_division=0)`` with ``labels=None``, the invalid/missing column
+      being no class (``labels=`` the present label ids when some prediction is invalid).
+    - unweighted_accuracy ("UA"): mean recall over the same present classes (``recall_score``
+      macro); a class predicted but never referenced has recall 0 there.
     - weighted_f1: mean weighted by support; accuracy: TP total / all references.
-    - unweighted_accuracy ("UA"): mean recall over the classes present in the references
-      (support > 0), exactly scikit-learn's ``balanced_accuracy_score``; a class nobody
-      annotated has no recall to average, so it is left out rather than counted as 0.
+
+    A class absent from both the references and the valid predictions is left out of the
+    macro averages rather than scored 0, so the rule is the same for the full sample and for
+    a bootstrap resample that happens to miss a rare class.
     """
     cm = np.asarray(cm, dtype=float)
     k = cm.shape[-2]
@@ -110,17 +120,33 @@ def metrics_from_confusion(cm: Any) -> dict[str, np.ndarray]:
     total = support.sum(axis=-1)
     recall = _div(tp, support)
     f1 = _div(2.0 * tp, support + predicted)
-    present = support > 0
+    present = (support > 0) | (predicted > 0)
+    n_present = present.sum(axis=-1)
+    # f1 and recall are 0 for an absent class, so only the denominators need the mask
     return {
         "precision": _div(tp, predicted),
         "recall": recall,
         "f1": f1,
         "support": support,
-        "macro_f1": f1.mean(axis=-1),
+        "present": present,
+        "macro_f1": _div(f1.sum(axis=-1), n_present),
         "weighted_f1": _div((f1 * support).sum(axis=-1), total),
         "accuracy": _div(tp.sum(axis=-1), total),
-        "unweighted_accuracy": _div((recall * present).sum(axis=-1), present.sum(axis=-1)),
+        "unweighted_accuracy": _div(recall.sum(axis=-1), n_present),
     }
+
+
+def lacking_classes(support: np.ndarray, boot_support: np.ndarray) -> tuple[np.ndarray, int]:
+    """How many resamples lack each class, and how many lack at least one.
+
+    A resample lacks a class when the full sample's references hold it (``support > 0``,
+    shape ``(K,)``) but the resample's references do not (``boot_support``, ``(B, K)``). Such
+    a resample leaves the class out of its macro averages unless the system predicts it
+    there; the counts say how often that happened, so a reader can judge how much a rare
+    class shapes the interval.
+    """
+    lacks = (np.asarray(support) > 0) & (np.asarray(boot_support) == 0)
+    return lacks.sum(axis=0).astype(np.int64), int(lacks.any(axis=-1).sum())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,8 +296,12 @@ def score_labels(
     Predicted ids outside the label set other than MISSING count as INVALID.
     Every task draws from a fresh ``np.random.default_rng(seed)``, so a task's interval does
     not depend on which other tasks are scored, and ``--compare`` reuses the very same draws.
+    ``bootstrap.lacking_class`` counts, for each class of the references, the resamples whose
+    references miss it (see :func:`lacking_classes`); ``n_resamples_lacking_a_class`` counts
+    the resamples that miss at least one.
     """
-    k = len(label_set(task).names)
+    names = label_set(task).names
+    k = len(names)
     t = np.asarray(y_true, dtype=np.int64)
     p = _normalise(y_pred, k)
     result, macro = _task_result(task, split, t, p)
@@ -282,19 +312,25 @@ def score_labels(
     n_units = int(unit_codes.max()) + 1 if t.size else 0
     if unit_name is None:
         unit_name = "segment" if units is None else "speaker"
-    result["bootstrap"] = {
-        "n_resamples": int(n_resamples),
-        "seed": int(seed),
-        "unit": unit_name,
-        "n_units": n_units,
-    }
+    support = np.bincount(t, minlength=k)
+    lacking = np.zeros(k, dtype=np.int64)
+    n_lacking = 0
     counts = None
     if n_resamples > 0 and t.size:
         counts = bootstrap_counts(n_units, n_resamples, np.random.default_rng(seed))
         boot = metrics_from_confusion(resampled_confusions(t, p, unit_codes, counts, k))
         result["ci95"] = {key: percentile_ci(boot[key]) for key in CI_METRICS}
+        lacking, n_lacking = lacking_classes(support, boot["support"])
     else:
         result["ci95"] = None
+    result["bootstrap"] = {
+        "n_resamples": int(n_resamples),
+        "seed": int(seed),
+        "unit": unit_name,
+        "n_units": n_units,
+        "lacking_class": {names[i]: int(lacking[i]) for i in range(k) if support[i] > 0},
+        "n_resamples_lacking_a_class": n_lacking,
+    }
     if y_other is not None:
         o = _normalise(y_other, k)
         other_cm = confusion_matrix(t, o, k)
@@ -347,7 +383,7 @@ def _release_split(path: Path) -> str | None:
 def _read_release_json(path: Path) -> pd.DataFrame:
     """A release ``7_class_*.json`` or ``3_class_*.json`` file as a frame of canonical names."""
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
+        records = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"{path}: not a readable release JSON file ({exc})") from exc
     if not isinstance(records, list) or not records or not isinstance(records[0], dict):
@@ -522,12 +558,15 @@ def read_predictions(path: str | Path) -> Predictions:
     Blank lines are skipped. Each line must be a JSON object with a string ``id`` and at
     least one task key whose value is a string (label, alias or free text) or null (no
     answer, counted invalid); other keys are kept out of scoring. Duplicate ids are errors.
+    A UTF-8 byte-order mark before the first line is dropped (Windows editors and Excel write
+    one); a mark on a later line means files were concatenated and is an error there.
     """
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read predictions ({exc.strerror or exc})") from exc
+    data = data.removeprefix(codecs.BOM_UTF8)
     validator = _validator("preds")
     rows: dict[str, dict[str, Any]] = {}
     lines: dict[str, int] = {}
@@ -536,6 +575,11 @@ def read_predictions(path: str | Path) -> Predictions:
         if not raw.strip():
             continue
         where = f"{path}:{lineno}"
+        if raw.startswith(codecs.BOM_UTF8):
+            raise DataError(
+                f"{where}: UTF-8 byte-order mark inside the file (files concatenated?); "
+                "remove it, only the first line may carry one"
+            )
         try:
             obj = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
@@ -609,13 +653,15 @@ def encode_predictions(
 # The whole command
 
 
-def _check_options(task: str, unit: str, n_resamples: int) -> None:
+def _check_options(task: str, unit: str, n_resamples: int, seed: int) -> None:
     if task != "all" and task not in TASKS:
         raise UsageError(f"unknown task {task!r}; expected one of {', '.join(TASKS)} or all")
     if unit not in UNITS:
         raise UsageError(f"unknown bootstrap unit {unit!r}; expected one of {', '.join(UNITS)}")
     if n_resamples < 0:
         raise UsageError(f"--bootstrap must be 0 (no intervals) or more, got {n_resamples}")
+    if seed < 0:
+        raise UsageError(f"--seed must be 0 or more (numpy refuses negative seeds), got {seed}")
 
 
 def _resolve_tasks(task: str, preds: Predictions, refs: References) -> list[str]:
@@ -660,7 +706,7 @@ def score_predictions(
     :class:`~indomer.errors.DataError` for bad predictions and
     :class:`~indomer.errors.UsageError` for bad options or references.
     """
-    _check_options(task, unit, n_resamples)
+    _check_options(task, unit, n_resamples, seed)
     references = load_references(refs, split)
     predictions = read_predictions(preds)
     other = read_predictions(compare) if compare is not None else None
@@ -718,6 +764,17 @@ def _fmt_ci(ci: list[float] | None) -> str:
     return f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
 
 
+def _lacking_line(boot: dict, names: Sequence[str]) -> str:
+    """One line: how many resamples missed a reference class, and which, in label order."""
+    n = boot.get("n_resamples_lacking_a_class", 0)
+    head = f"  resamples lacking a reference class: {n} of {boot['n_resamples']}"
+    lacking = boot.get("lacking_class", {})
+    which = [f"{name} {lacking[name]}" for name in names if lacking.get(name)]
+    return head + (
+        f" ({', '.join(which)}); macro averages there count it only if predicted" if which else ""
+    )
+
+
 def format_task(result: dict) -> str:
     """One task's result as a plain-text table (metrics with CIs, per class, confusion)."""
     boot = result.get("bootstrap", {})
@@ -731,6 +788,7 @@ def format_task(result: dict) -> str:
             f"  95% CI: percentile bootstrap, {boot['n_resamples']} resamples of "
             f"{boot['n_units']} {boot['unit']} units, seed {boot['seed']}"
         )
+        lines.append(_lacking_line(boot, result["confusion"]["labels"]))
     lines.append("")
     ci = result.get("ci95") or {}
     for key in HEADLINE:
@@ -780,6 +838,7 @@ __all__ = [
     "dump_json",
     "encode_predictions",
     "format_report",
+    "lacking_classes",
     "load_references",
     "metrics_from_confusion",
     "paired_p_value",

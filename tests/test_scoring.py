@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +17,14 @@ from indomer.dataset import write_split
 from indomer.errors import DataError, UsageError
 from indomer.labels import TASKS, label_set
 from indomer.scoring import (
+    HEADLINE,
     INVALID,
     MISSING,
     bootstrap_counts,
     confusion_matrix,
     dump_json,
+    format_report,
+    lacking_classes,
     load_references,
     load_schema,
     metrics_from_confusion,
@@ -81,6 +83,28 @@ def test_all_neutral_baseline_on_release(release_dir, tmp_path):
     assert lo <= emo["metrics"]["macro_f1"] <= hi
 
 
+def test_perfect_predictor_interval_is_exactly_one_on_release(release_dir, tmp_path):
+    # validation has a single surprise clip: about a third of the resamples miss its video,
+    # and with the old every-class rule they scored surprise as F1 = 0 ([0.60, 1.00])
+    records = json.loads((release_dir / "7_Class" / "7_class_val.json").read_text("utf-8"))
+    rows = [
+        {"id": r["sample_id"], "emotion": r["label"], "sentiment": r["sentiment_label"]}
+        for r in records
+    ]
+    preds = write_jsonl(tmp_path / "preds.jsonl", rows)
+    result = score_predictions(preds, release_refs(release_dir), n_resamples=1000)
+    for task in ("emotion", "sentiment"):
+        r = result[task]
+        assert r["metrics"] == dict.fromkeys(HEADLINE, 1.0)
+        assert r["ci95"] == {key: [1.0, 1.0] for key in ("macro_f1", "weighted_f1", "accuracy")}
+    boot = result["emotion"]["bootstrap"]
+    assert result["emotion"]["per_class"]["surprise"]["support"] == 1
+    assert boot["lacking_class"]["surprise"] > 100
+    assert boot["n_resamples_lacking_a_class"] >= boot["lacking_class"]["surprise"]
+    assert boot["lacking_class"]["neutral"] == 0
+    assert "resamples lacking a reference class: " in format_report(result)
+
+
 def test_modality_tasks_from_3_class_file(release_dir, tmp_path):
     records = json.loads((release_dir / "3_Class" / "3_class_val.json").read_text("utf-8"))
     rows = [{"id": r["sample_id"], "audio_sentiment": r["audio_label"]} for r in records]
@@ -115,6 +139,42 @@ def _names(ids: np.ndarray) -> list[str]:
     return [OUTSIDE if i < 0 else f"c{i}" for i in ids]
 
 
+def _sklearn_macro_labels(t: list[str], p: list[str]) -> list[str]:
+    """scikit-learn's ``labels=None`` classes (those in t or p) less the invalid marker."""
+    return sorted((set(t) | set(p)) - {OUTSIDE})
+
+
+def _assert_averages_equal_sklearn(m: dict, t: list[str], p: list[str]) -> None:
+    """macro_f1, UA and weighted_f1 equal scikit-learn's over the classes present in t or p.
+
+    Without invalid answers that is exactly ``labels=None``; with them, sklearn's default
+    would make the marker a class of its own (F1 0), so the present label set is passed.
+    """
+    tol = {"abs": 1e-9}
+    present = _sklearn_macro_labels(t, p)
+    kw = {"labels": present, "zero_division": 0}
+    assert m["macro_f1"] == pytest.approx(skm.f1_score(t, p, average="macro", **kw), **tol)
+    assert m["weighted_f1"] == pytest.approx(skm.f1_score(t, p, average="weighted", **kw), **tol)
+    ua = skm.recall_score(t, p, average="macro", **kw)
+    assert m["unweighted_accuracy"] == pytest.approx(ua, **tol)
+    if OUTSIDE not in p:
+        assert m["macro_f1"] == pytest.approx(
+            skm.f1_score(t, p, average="macro", zero_division=0), **tol
+        )
+        assert m["unweighted_accuracy"] == pytest.approx(
+            skm.recall_score(t, p, average="macro", zero_division=0), **tol
+        )
+
+
+def test_sklearn_default_counts_the_invalid_marker_as_a_class():
+    # why the reference passes labels=: labels=None would average the marker's F1 of 0 in
+    t, p = ["c0", "c1"], [OUTSIDE, "c1"]
+    assert skm.f1_score(t, p, average="macro", zero_division=0) == pytest.approx(1 / 3)
+    m = metrics_from_confusion(confusion_matrix([0, 1], [INVALID, 1], 2))
+    assert m["macro_f1"] == 0.5
+    _assert_averages_equal_sklearn(m, t, p)
+
+
 @settings(max_examples=150, deadline=None)
 @given(labelled())
 def test_metrics_equal_sklearn(case):
@@ -126,19 +186,14 @@ def test_metrics_equal_sklearn(case):
     tol = {"abs": 1e-9}
     np.testing.assert_array_equal(cm[:, :k], skm.confusion_matrix(t, p, labels=labels))
     assert cm.sum() == len(t)
-    for avg in ("macro", "weighted"):
-        want = skm.f1_score(t, p, labels=labels, average=avg, zero_division=0)
-        assert m[f"{avg}_f1"] == pytest.approx(want, **tol)
+    _assert_averages_equal_sklearn(m, t, p)
     assert m["accuracy"] == pytest.approx(skm.accuracy_score(t, p), **tol)
     prec, rec, f1, sup = skm.precision_recall_fscore_support(t, p, labels=labels, zero_division=0)
     np.testing.assert_allclose(m["precision"], prec, atol=1e-9, rtol=0)
     np.testing.assert_allclose(m["recall"], rec, atol=1e-9, rtol=0)
     np.testing.assert_allclose(m["f1"], f1, atol=1e-9, rtol=0)
     np.testing.assert_array_equal(m["support"], sup)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ua = skm.balanced_accuracy_score(t, p)
-    assert m["unweighted_accuracy"] == pytest.approx(ua, **tol)
+    assert m["present"].tolist() == [c in set(t) | set(p) for c in labels]
 
 
 @settings(max_examples=60, deadline=None)
@@ -158,7 +213,9 @@ def test_score_labels_report_equals_sklearn_report(case):
             assert result["per_class"][name][key] == pytest.approx(report[name][sk_key], abs=1e-9)
         assert result["per_class"][name]["support"] == report[name]["support"]
     assert result["n_invalid"] == int((y_pred < 0).sum())
-    assert result["metrics"]["macro_f1"] == pytest.approx(report["macro avg"]["f1-score"], abs=1e-9)
+    present = _sklearn_macro_labels(t, p)
+    macro = skm.f1_score(t, p, labels=present, average="macro", zero_division=0)
+    assert result["metrics"]["macro_f1"] == pytest.approx(macro, abs=1e-9)
     rows = np.array(result["confusion"]["matrix"]).sum(axis=1) + result["confusion"]["invalid"]
     assert rows.tolist() == [result["per_class"][n]["support"] for n in names]
 
@@ -169,8 +226,15 @@ def test_invalid_prediction_is_wrong_for_every_class():
     np.testing.assert_allclose(m["precision"], [0, 1, 0])
     np.testing.assert_allclose(m["recall"], [0, 1, 0])
     assert m["accuracy"] == 0.5
+    # class 2 is neither referenced nor predicted: left out of both macro averages, and the
+    # invalid answer is no class of its own
+    np.testing.assert_array_equal(m["present"], [True, True, False])
+    assert m["macro_f1"] == 0.5
+    assert m["unweighted_accuracy"] == 0.5
+    # a class predicted but never referenced is present: F1 0 and recall 0 in the averages
+    m = metrics_from_confusion(confusion_matrix([0, 1], [2, 1], 3))
     assert m["macro_f1"] == pytest.approx(1 / 3)
-    assert m["unweighted_accuracy"] == 0.5  # class 2 has no references: left out
+    assert m["unweighted_accuracy"] == pytest.approx(1 / 3)
     # missing and invalid both land in the extra column
     cm = confusion_matrix([0, 1], [MISSING, INVALID], 2)
     np.testing.assert_array_equal(cm, [[0, 0, 1], [0, 0, 1]])
@@ -214,6 +278,77 @@ def test_resampled_confusions_by_hand():
     np.testing.assert_array_equal(cms[2], confusion_matrix(y_true, y_pred, 2))
     acc = metrics_from_confusion(cms)["accuracy"]
     np.testing.assert_allclose(acc, [0.5, 1.0, 2 / 3])
+
+
+def test_resample_that_misses_a_class_averages_over_the_classes_it_holds():
+    # one segment per unit: (true, pred) = (0, 0), (1, 1), (2, 1)
+    y_true, y_pred, units = [0, 1, 2], [0, 1, 1], [0, 1, 2]
+    counts = np.array([[2, 1, 0], [0, 0, 3], [1, 1, 1], [0, 3, 0]])
+    cms = resampled_confusions(y_true, y_pred, units, counts, 3)
+    m = metrics_from_confusion(cms)
+    # 0: refs 0 0 1, all right, class 2 nowhere -> 1 (the old every-class rule gave 2/3)
+    # 1: refs 2 2 2 answered 1 1 1 -> classes 1 and 2 present, both F1 0
+    # 2: the original sample -> F1 (1, 2/3, 0) over three classes; recall (1, 1, 0)
+    # 3: refs 1 1 1, all right -> 1 (the old rule gave 1/3)
+    np.testing.assert_allclose(m["macro_f1"], [1, 0, 5 / 9, 1], atol=1e-12, rtol=0)
+    np.testing.assert_allclose(m["unweighted_accuracy"], [1, 0, 2 / 3, 1], atol=1e-12, rtol=0)
+    np.testing.assert_allclose(m["accuracy"], [1, 0, 2 / 3, 1], atol=1e-12, rtol=0)
+    per_class, n_any = lacking_classes(np.array([1, 1, 1]), m["support"])
+    assert per_class.tolist() == [2, 1, 2]  # class 0 missed by 1 and 3, class 1 by 1, ...
+    assert n_any == 3  # only resample 2 holds every class
+
+
+@st.composite
+def resampled(draw):
+    k, y_true, y_pred = draw(labelled())
+    n_units = draw(st.integers(1, min(6, y_true.size)))
+    units = np.array(
+        draw(st.lists(st.integers(0, n_units - 1), min_size=y_true.size, max_size=y_true.size))
+    )
+    seed = draw(st.integers(0, 2**32 - 1))
+    return k, y_true, y_pred, units, seed
+
+
+@settings(max_examples=40, deadline=None)
+@given(resampled())
+def test_every_resample_equals_sklearn_on_its_expanded_sample(case):
+    # each resample, written out segment by segment, scored by scikit-learn
+    k, y_true, y_pred, units, seed = case
+    _, codes = np.unique(units, return_inverse=True)
+    counts = bootstrap_counts(int(codes.max()) + 1, 8, np.random.default_rng(seed))
+    m = metrics_from_confusion(resampled_confusions(y_true, y_pred, codes, counts, k))
+    for b in range(counts.shape[0]):
+        take = np.repeat(np.arange(y_true.size), counts[b, codes])
+        t, p = _names(y_true[take]), _names(y_pred[take])
+        one = {key: m[key][b] for key in HEADLINE}
+        _assert_averages_equal_sklearn(one, t, p)
+        assert one["accuracy"] == pytest.approx(skm.accuracy_score(t, p), abs=1e-9)
+
+
+def test_lacking_class_counts_match_a_loop_over_the_draws():
+    rng = np.random.default_rng(5)
+    y_true = np.array([0] * 30 + [1] * 12 + [2] * 2 + [3])  # class 3 once, class 4 never
+    y_pred = rng.integers(-1, 5, y_true.size)
+    units = rng.integers(0, 12, y_true.size)
+    result = score_labels("emotion", y_true, y_pred, units, n_resamples=300, seed=11)
+    _, codes = np.unique(units.astype(str), return_inverse=True)
+    counts = bootstrap_counts(int(codes.max()) + 1, 300, np.random.default_rng(11))
+    names = label_set("emotion").names
+    want = {names[c]: 0 for c in range(4)}
+    any_lacking = 0
+    for row in counts:
+        held = {int(c) for c, u in zip(y_true, codes) if row[u] > 0}
+        missed = set(range(4)) - held
+        for c in missed:
+            want[names[c]] += 1
+        any_lacking += bool(missed)
+    boot = result["bootstrap"]
+    assert boot["lacking_class"] == want
+    assert boot["n_resamples_lacking_a_class"] == any_lacking
+    assert want[names[3]] > 0 and want[names[0]] == 0  # the seed draws some misses
+    none = score_labels("emotion", y_true, y_pred, units, n_resamples=0)["bootstrap"]
+    assert none["lacking_class"] == {n: 0 for n in want}
+    assert none["n_resamples_lacking_a_class"] == 0
 
 
 def test_bootstrap_counts_draw_every_unit_count_times():
@@ -343,7 +478,16 @@ def test_refs_as_built_dataset(tmp_path):
     assert r["n"] == 6 and r["metrics"]["accuracy"] == pytest.approx(5 / 6)
     assert r["bootstrap"]["unit"] == "speaker" and r["bootstrap"]["n_units"] == 2
     seg = score_predictions(preds, out, task="emotion", n_resamples=100, unit="segment")
-    assert seg["bootstrap"] == {"n_resamples": 100, "seed": 0, "unit": "segment", "n_units": 6}
+    boot = seg["bootstrap"]
+    assert {key: boot[key] for key in ("n_resamples", "seed", "unit", "n_units")} == {
+        "n_resamples": 100,
+        "seed": 0,
+        "unit": "segment",
+        "n_units": 6,
+    }
+    # the classes of the references, and never more resamples lacking one than lack any
+    assert set(boot["lacking_class"]) == {"anger", "happiness", "neutral", "sadness", "surprise"}
+    assert max(boot["lacking_class"].values()) <= boot["n_resamples_lacking_a_class"] <= 100
     test = score_predictions(
         write_jsonl(tmp_path / "t.jsonl", rows[:2]), out, split="test", task="emotion"
     )
@@ -442,6 +586,28 @@ def test_read_predictions_errors(tmp_path, text, message):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(DataError, match=message):
         read_predictions(path)
+
+
+def test_read_predictions_accepts_a_byte_order_mark(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(
+        '{"id": "a", "emotion": "happy"}\n{"id": "b", "emotion": "sad"}\n', encoding="utf-8-sig"
+    )
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    preds = read_predictions(path)
+    assert preds.rows == {"a": {"emotion": "happy"}, "b": {"emotion": "sad"}}
+    assert preds.lines == {"a": 1, "b": 2}
+    # a mark on a later line is two files pasted together: named, not guessed
+    path.write_bytes(b'{"id": "a", "emotion": "x"}\n\xef\xbb\xbf{"id": "b", "emotion": "y"}\n')
+    with pytest.raises(DataError, match=r"p\.jsonl:2: UTF-8 byte-order mark inside the file"):
+        read_predictions(path)
+
+
+def test_release_json_with_a_byte_order_mark(release_dir, tmp_path):
+    seven = release_dir / "7_Class" / "7_class_val.json"
+    copy = tmp_path / "7_class_val.json"
+    copy.write_bytes(b"\xef\xbb\xbf" + seven.read_bytes())
+    assert load_references([copy]).frame.equals(load_references([seven]).frame)
 
 
 def test_missing_invalid_and_unknown_ids(release_dir, tmp_path):

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from indomer.commands import guarded
-from indomer.errors import UsageError
+from indomer.commands import emit_json, guarded, json_option, seed_option
 from indomer.labels import TASKS
 
 TASK_CHOICES = " | ".join([*TASKS, "all"])
@@ -42,13 +41,7 @@ TASK_CHOICES = " | ".join([*TASKS, "all"])
     metavar="TASK",
     help=f"{TASK_CHOICES}; 'all' scores every task the predictions carry.",
 )
-@click.option(
-    "--json",
-    "json_out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the score JSON here ('-' prints it instead of the table).",
-)
+@json_option("Write the score JSON to FILE (the table is still printed unless FILE is -).")
 @click.option(
     "--compare",
     type=click.Path(path_type=Path),
@@ -69,7 +62,7 @@ TASK_CHOICES = " | ".join([*TASKS, "all"])
     metavar="N",
     help="Bootstrap resamples for the 95% intervals; 0 skips them.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@seed_option("Bootstrap seed; same predictions and seed, same intervals.")
 @click.option(
     "--bootstrap-unit",
     "unit",
@@ -87,7 +80,7 @@ def score(
     refs: tuple[Path, ...],
     split: str | None,
     task: str,
-    json_out: Path | None,
+    json_path: Path | None,
     compare: Path | None,
     allow_missing: bool,
     n_resamples: int,
@@ -112,13 +105,6 @@ def score(
         seed=seed,
         unit=unit,
     )
-    text = dump_json(result)
-    if json_out is not None and str(json_out) == "-":
-        click.echo(text, nl=False)
-        return
-    if json_out is not None:
-        try:
-            json_out.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"{json_out}: cannot write the score JSON ({exc.strerror})") from exc
-    click.echo(format_report(result), nl=False)
+    emit_json(json_path, dump_json(result), inputs=(preds, compare))
+    if json_path is None or str(json_path) != "-":
+        click.echo(format_report(result), nl=False)

@@ -84,11 +84,74 @@ def test_single_task_compare_and_json_to_stdout(val, tmp_path):
     doc = json.loads(r.stdout)
     Draft202012Validator(load_schema("score")).validate(doc)
     assert doc["task"] == "emotion"
-    assert doc["bootstrap"] == {"n_resamples": 100, "seed": 3, "unit": "segment", "n_units": 356}
+    boot = doc["bootstrap"]
+    assert {key: boot[key] for key in ("n_resamples", "seed", "unit", "n_units")} == {
+        "n_resamples": 100,
+        "seed": 3,
+        "unit": "segment",
+        "n_units": 356,
+    }
+    assert set(boot["lacking_class"]) == {
+        name for name, row in doc["per_class"].items() if row["support"] > 0
+    }
     assert doc["compare"]["other"] == "o.jsonl"
     assert doc["compare"]["delta"] == pytest.approx(
         doc["metrics"]["macro_f1"] - doc["compare"]["macro_f1"]
     )
+
+
+def test_report_says_how_many_resamples_lacked_a_class(val, tmp_path):
+    preds = write(tmp_path / "p.jsonl", answers(val))
+    out = tmp_path / "s.json"
+    r = run(preds, *refs_args(val), "--task", "emotion", "--json", str(out), "--seed", "1")
+    assert r.exit_code == 0, r.output
+    boot = json.loads(out.read_text("utf-8"))["bootstrap"]
+    n = boot["n_resamples_lacking_a_class"]
+    assert boot["lacking_class"]["surprise"] > 0  # one surprise clip in validation
+    lines = [ln for ln in r.stdout.splitlines() if "resamples lacking a reference class" in ln]
+    assert len(lines) == 1
+    assert lines[0].strip().startswith(f"resamples lacking a reference class: {n} of 1000 (")
+    assert f"surprise {boot['lacking_class']['surprise']}" in lines[0]
+
+
+def test_json_dash_writes_only_the_json_to_stdout(val, tmp_path):
+    preds = write(tmp_path / "p.jsonl", answers(val))
+    r = run(preds, *refs_args(val), "--task", "sentiment", "--json", "-", "--bootstrap", "20")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    Draft202012Validator(load_schema("score")).validate(doc)
+    assert doc["task"] == "sentiment" and doc["metrics"]["macro_f1"] == 1.0
+    assert r.stdout == json.dumps(doc, sort_keys=True, indent=2) + "\n"
+    assert not (tmp_path / "-").exists()
+
+
+def test_json_refuses_to_overwrite_an_input(val, tmp_path):
+    preds = write(tmp_path / "p.jsonl", answers(val))
+    other = write(tmp_path / "o.jsonl", answers(val, emotion="sedih"))
+    before = {path: Path(path).read_bytes() for path in (preds, other)}
+    for target in (preds, other, str(tmp_path / "." / "p.jsonl")):
+        r = run(preds, *refs_args(val), "--compare", other, "--json", target, "--bootstrap", "10")
+        assert r.exit_code == 2, r.output
+        assert r.stderr.startswith("error: --json ") and r.stderr.count("\n") == 1, r.stderr
+        assert "is also an input" in r.stderr
+        assert r.stdout == ""
+    assert {path: Path(path).read_bytes() for path in (preds, other)} == before
+
+
+def test_negative_seed_is_a_one_line_usage_error(val, tmp_path):
+    preds = write(tmp_path / "p.jsonl", answers(val))
+    r = run(preds, *refs_args(val), "--seed", "-1")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.count("\n") == 1 and "--seed" in r.stderr, r.stderr
+    assert "-1" in r.stderr and r.stdout == ""
+
+
+def test_predictions_with_a_byte_order_mark(val, tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(a) + "\n" for a in answers(val)), encoding="utf-8-sig")
+    r = run(str(path), *refs_args(val), "--task", "sentiment", "--json", "-", "--bootstrap", "0")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["metrics"]["accuracy"] == 1.0
 
 
 def test_allow_missing(val, tmp_path):
