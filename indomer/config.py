@@ -42,6 +42,11 @@ URL_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")
 #: Topic spellings that name the same topic (the release writes both).
 TOPIC_ALIASES = {"Opinions": "Opinion"}
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+#: The ``<Topic>`` of a segment id ``clip_<source>_<Topic>_<n>`` (as ``release.ID_RE`` and the
+#: scorer parse it): letters only, so the id stays a safe file name and parses back.
+TOPIC_RE = re.compile(r"^[A-Za-z]+\Z")
+#: Most values a config's YAML may expand to, aliases included (a config holds dozens).
+MAX_YAML_VALUES = 100_000
 
 
 # --------------------------------------------------------------------------- the document
@@ -137,32 +142,132 @@ def _dotted(path: typing.Iterable) -> str:
     return text
 
 
-def load_config(path: str | Path) -> BuildConfig:
-    """Read and validate a build config; a problem is one :class:`UsageError` line (exit 2)."""
-    import jsonschema
-
-    path = Path(path).absolute()
+def _read_yaml(path: Path, text: str) -> tuple[Any, dict[str, int]]:
+    """(document, line of each dotted key) of a YAML text, parsed once, refusing what cannot
+    be a config: a recursive alias, aliases that expand past :data:`MAX_YAML_VALUES` values,
+    nesting too deep for the parser."""
+    loader = yaml.SafeLoader(text)
+    lines: dict[str, int] = {}
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such config file; give the build config YAML") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read the config ({exc}); save it as UTF-8") from exc
-    try:
-        doc = yaml.safe_load(text)
-        node = yaml.compose(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None, lines
+        _check_expansion(path, node)
+        _key_lines(node, "", lines)  # before construction, which rewrites merge keys (<<)
+        doc = loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UsageError(f"{where}: not valid YAML ({problem}); fix the syntax") from None
+    except RecursionError:
+        raise UsageError(
+            f"{path}: the YAML is nested too deeply to be a build config; flatten it"
+        ) from None
+    finally:
+        loader.dispose()
+    return doc, lines
+
+
+def _check_expansion(path: Path, root: yaml.Node) -> None:
+    """Walk the node graph as the loaded document would expand it (aliases share a node):
+    a node met again below itself is a recursive alias, and the walk stops after
+    :data:`MAX_YAML_VALUES` values, so an alias bomb costs no more than that."""
+    seen = 0
+    on_path: set[int] = set()
+    # (node, dotted key, line of the key, leaving?) ; leaving marks the end of a subtree
+    stack: list[tuple[yaml.Node, str, int, bool]] = [(root, "", root.start_mark.line + 1, False)]
+    while stack:
+        node, key, line, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(node))
+            continue
+        name = key or "(top)"
+        if id(node) in on_path:
+            raise UsageError(
+                f"{path}:{line}: {name}: a YAML alias refers to a value that contains it "
+                "(recursive); write the value out instead of the alias"
+            )
+        seen += 1
+        if seen > MAX_YAML_VALUES:
+            top = re.split(r"[.\[]", key, maxsplit=1)[0] or "(top)"
+            raise UsageError(
+                f"{path}:{line}: {top}: YAML aliases expand to more than {MAX_YAML_VALUES} "
+                "values; a build config is small, write the values out instead of nesting aliases"
+            )
+        if isinstance(node, yaml.ScalarNode):
+            continue
+        on_path.add(id(node))
+        stack.append((node, key, line, True))
+        children: list[tuple[yaml.Node, str, int]] = []
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                label = k.value if isinstance(k, yaml.ScalarNode) else "?"
+                child = f"{key}.{label}" if key else str(label)
+                children += [(k, child, k.start_mark.line + 1), (v, child, k.start_mark.line + 1)]
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(v, f"{key}[{i}]", line) for i, v in enumerate(node.value)]
+        stack.extend((n, k, ln, False) for n, k, ln in reversed(children))
+
+
+def _check_finite(doc: Any, where) -> None:
+    """Refuse ``.nan`` / ``.inf`` anywhere: no setting means "not a number", and NaN passes
+    every ``<`` / ``>`` range check (``split.ratios: [.nan, ...]`` would sum to NaN)."""
+    stack: list[tuple[Any, str]] = [(doc, "")]
+    while stack:
+        value, key = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            spelled = ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+            raise UsageError(
+                f"{where(key)}: {key or '(top)'}: {spelled} is not a finite number; "
+                "give a number such as 0.5, or remove the key for the default"
+            )
+        if isinstance(value, dict):
+            stack.extend((v, f"{key}.{k}" if key else str(k)) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{key}[{i}]") for i, v in enumerate(value))
+
+
+def check_topics(path: Path) -> None:
+    """Refuse a sources.csv whose topic can never be part of a segment id.
+
+    Segment ids are ``clip_<source>_<Topic>_<n>`` and the release, the scorer and the
+    bootstrap parse them back with ``<Topic>`` = letters only (:data:`TOPIC_RE`); a topic
+    such as ``Health & Food`` or ``Q_A`` would give ids that are unsafe as file names or
+    that parse to the wrong source, so the whole config is refused before any work.
+    Blank cells and malformed rows are left to :func:`read_sources`, which rejects the row.
+    """
+    for line, cells in read_table(path, ("source_id", "url_or_path", "topic", "license")):
+        topic = (cells or {}).get("topic")
+        if topic and not TOPIC_RE.match(TOPIC_ALIASES.get(topic, topic)):
+            hint = re.sub(r"[^A-Za-z]", "", topic) or "Cooking"
+            raise DataError(
+                f"{path}:{line}: topic {topic!r} cannot be part of a segment id "
+                f"clip_<source>_<Topic>_<n>; use letters only (A-Z, a-z), e.g. {hint}"
+            )
+
+
+def load_config(path: str | Path) -> BuildConfig:
+    """Read and validate a build config; a problem is one :class:`UsageError` line (exit 2),
+    or a :class:`DataError` (exit 1) for a sources.csv topic that cannot make segment ids."""
+    import jsonschema
+
+    path = Path(path).absolute()
+    try:
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the text
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such config file; give the build config YAML") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the config ({exc}); save it as UTF-8") from exc
+    doc, lines = _read_yaml(path, text)
     if not isinstance(doc, dict):
         raise UsageError(f"{path}: expected a mapping of keys (sources:, annotations:, ...)")
-    lines: dict[str, int] = {}
-    _key_lines(node, "", lines)
 
     def cfg_where(key: str) -> str:
         return locate(path, lines, key)
+
+    _check_finite(doc, cfg_where)
 
     errors = list(jsonschema.Draft202012Validator(schema()).iter_errors(doc))
     if errors:
@@ -188,7 +293,7 @@ def load_config(path: str | Path) -> BuildConfig:
                 "give train,validation[,test] fractions summing to 1, e.g. [0.8, 0.1, 0.1]"
             )
         split["ratios"] = tuple(float(r) for r in split["ratios"])
-    return BuildConfig(
+    cfg = BuildConfig(
         path=path,
         sources=resolve("sources", doc["sources"], "file"),
         segments=resolve("segments", doc["segments"], "file") if "segments" in doc else None,
@@ -204,6 +309,8 @@ def load_config(path: str | Path) -> BuildConfig:
         document=doc,
         lines=lines,
     )
+    check_topics(cfg.sources)  # after the config's own problems (exit 2), the table's (exit 1)
+    return cfg
 
 
 def _error_rank(err) -> tuple:
@@ -520,8 +627,10 @@ def read_transcripts(path: Path) -> tuple[dict[str, str], list[dict]]:
 
 __all__ = [
     "STAGE_SECTIONS",
+    "TOPIC_RE",
     "BuildConfig",
     "SplitConfig",
+    "check_topics",
     "fingerprint_settings",
     "load_config",
     "make_settings",

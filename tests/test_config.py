@@ -103,6 +103,106 @@ def test_bad_configs_are_one_line_naming_the_key(project, text, expected):
     assert expected in message, message
 
 
+BOMB = "".join(
+    f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]\n"
+    for prev, name in zip("abcdefgh", "bcdefghi")
+)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            GOOD + "segment: &x {a: *x}\n",
+            (":10: segment.a: a YAML alias refers to a value that contains it (recursive); "
+             "write the value out instead of the alias"),
+        ),
+        ("a: &x [*x]\n" + GOOD, ":1: a[0]: a YAML alias refers to a value that contains it"),
+        # billion laughs: 10**9 values if expanded; refused after MAX_YAML_VALUES
+        ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + BOMB + GOOD,
+         ":5: e: YAML aliases expand to more than 100000 values; a build config is small"),
+        (GOOD + "segment:\n  threshold: .nan\n",
+         ":11: segment.threshold: .nan is not a finite number; give a number such as 0.5"),
+        (GOOD + "cut:\n  sizes: [1, -.inf]\n", ":11: cut.sizes[1]: -.inf is not a finite number"),
+        (GOOD.replace("[0.8, 0.2]", "[.NaN, 0.2]"), ":5: split.ratios[0]: .nan is not a finite"),
+        (GOOD.replace("seed: 3", "seed: 1.0e+999"), ":6: split.seed: .inf is not a finite number"),
+    ],
+)
+def test_recursive_aliases_bombs_and_non_finite_numbers_are_refused(project, text, expected):
+    import time
+
+    path = write(project, text)
+    started = time.monotonic()
+    with pytest.raises(UsageError) as info:
+        load_config(path)
+    assert time.monotonic() - started < 10  # bounded: neither recursion nor 10**9 values
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{path}:")
+    assert expected in message, message
+
+
+def test_anchors_and_merge_keys_within_bounds_still_load(project):
+    text = GOOD.replace("fetch:\n  max_height: 480\n", "fetch: &f\n  max_height: 480\n")
+    cfg = load_config(write(project, text + "cut:\n  <<: *f\n"))
+    assert cfg.sections["cut"] == {"max_height": 480} == cfg.sections["fetch"]
+
+
+@pytest.mark.parametrize(
+    "topic, shown, hint",
+    [
+        ("Health & Food", "'Health & Food'", "HealthFood"),
+        ("Q_A", "'Q_A'", "QA"),
+        ("Resep2", "'Resep2'", "Resep"),
+        ("Masakan-Padang", "'Masakan-Padang'", "MasakanPadang"),
+        ("Kuliner…", "'Kuliner…'", "Kuliner"),
+    ],
+)
+def test_a_topic_that_cannot_make_segment_ids_refuses_the_config(project, topic, shown, hint):
+    from indomer.release import ID_RE
+    from indomer.rows import segment_id
+
+    sources = project / "tables" / "sources.csv"
+    sources.write_text(
+        "source_id,url_or_path,topic,license\n"
+        "1,a.mp4,Cooking,CC0\n"
+        "2,b.mp4,,CC0\n"  # blank: rejected per row by read_sources, not here
+        f'3,c.mp4,"{topic}",CC0\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(DataError) as info:
+        load_config(write(project, GOOD))
+    assert info.value.exit_code == 1
+    assert str(info.value) == (
+        f"{sources}:4: topic {shown} cannot be part of a segment id clip_<source>_<Topic>_<n>; "
+        f"use letters only (A-Z, a-z), e.g. {hint}"
+    )
+    assert not ID_RE.match(segment_id("3", topic, 1))
+    sources.write_text("source_id,url_or_path,topic,license\n1,a.mp4,Opinions,CC0\n")
+    assert load_config(write(project, GOOD)).sources == sources  # the alias of Opinion is fine
+    assert ID_RE.match(segment_id("1", "Opinion", 1))
+
+
+def test_inputs_with_a_byte_order_mark_are_read(project):
+    bom = "\ufeff"
+    (project / "tables" / "sources.csv").write_text(
+        bom + "source_id,url_or_path,topic,license\n1,a.mp4,Cooking,CC0\n", encoding="utf-8"
+    )
+    path = project / "build.yaml"
+    path.write_text(bom + GOOD, encoding="utf-8")
+    cfg = load_config(path)
+    assert cfg.split == SplitConfig(ratios=(0.8, 0.2), seed=3)
+    assert cfg.where("sources") == f"{path}:1"
+    videos, rejected = read_sources(cfg.sources)
+    assert [(v.source_id, v.topic) for v in videos] == [("1", "Cooking")] and rejected == []
+    segments = project / "tables" / "segments.csv"
+    segments.write_text(bom + "id,source_id,start,end\nclip_1_Cooking_1,1,0,2.5\n")
+    given, rejected = read_segments(segments, {"1": "Cooking"})
+    assert [(s.id, s.end) for s in given["1"]] == [("clip_1_Cooking_1", 2.5)] and rejected == []
+    transcripts = project / "t.csv"
+    transcripts.write_text(bom + "id,text\nclip_1_Cooking_1,Halo semua\n", encoding="utf-8")
+    assert read_transcripts(transcripts) == ({"clip_1_Cooking_1": "Halo semua"}, [])
+
+
 def test_missing_config_file(tmp_path):
     with pytest.raises(UsageError, match="no such config file"):
         load_config(tmp_path / "nope.yaml")

@@ -145,7 +145,7 @@ def test_gated_diarization_names_the_licence_and_never_the_token(isolated, monke
     assert f"https://huggingface.co/{hub_id}" in diar.fix and "HF_TOKEN" in diar.fix
     assert "token configured: HF_TOKEN" in diar.detail
     code, out = run_cli(str(cfg))
-    code_json, out_json = run_cli(str(cfg), "--json")
+    code_json, out_json = run_cli(str(cfg), "--json", "-")
     assert code == code_json == 1
     assert SECRET not in out and SECRET not in out_json
     assert row(check(cfg), "Hugging Face token").status == OK
@@ -162,7 +162,7 @@ def test_token_file_is_reported_by_place_only(isolated):
     token.write_text(SECRET)
     tok = row(check(None), "Hugging Face token")
     assert tok.status == OK and str(token) in tok.detail
-    _, out = run_cli("--json")
+    _, out = run_cli("--json", "-")
     assert SECRET not in out
 
 
@@ -260,8 +260,8 @@ def test_exit_code_and_json_follow_the_checks(monkeypatch):
     monkeypatch.setattr(doctor, "check", lambda path=None: good)
     code, out = run_cli()
     assert code == 0 and "everything this config needs is present" in out
-    code, out = run_cli("--json")
-    data = json.loads(out)
+    code, out = run_cli("--json", "-")
+    data = json.loads(out)  # only the JSON on stdout with -, no table
     assert code == 0 and data["ok"] is True and data["config"] is None
     assert data["checks"][1] == {
         "what": "extra hf",
@@ -275,6 +275,24 @@ def test_exit_code_and_json_follow_the_checks(monkeypatch):
     )
     code, out = run_cli()
     assert code == 1 and "get x" in out
+
+
+def test_json_file_is_written_beside_the_table_and_never_over_the_config(isolated, monkeypatch):
+    checks = [Check("ffmpeg", OK, "5.1"), Check("x", MISSING, "gone", "get x")]
+    monkeypatch.setattr(doctor, "check", lambda path=None: checks)
+    report = isolated / "doctor.json"
+    code, out = run_cli("--json", str(report))
+    assert code == 1 and "get x" in out and not out.lstrip().startswith("{")
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["ok"] is False and [c["what"] for c in data["checks"]] == ["ffmpeg", "x"]
+    assert report.read_text(encoding="utf-8").endswith("}\n")
+    cfg = write_config(isolated)
+    before = cfg.read_bytes()
+    code, out = run_cli(str(cfg), "--json", str(cfg))
+    assert code == 2 and cfg.read_bytes() == before
+    assert out == f"error: --json {cfg}: is also an input of this command; choose another file\n"
+    code, out = run_cli("--json")  # the old flag form is now a usage error, on one line
+    assert code == 2 and out.count("\n") == 1 and out.startswith("error: option '--json' requires")
 
 
 def test_doctor_never_imports_torch(isolated):

@@ -297,6 +297,22 @@ def test_unreadable_sheets_raise(tmp_path: Path, content: bytes, pattern: str) -
         read_sheet(f)
 
 
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path: Path, delimiter: str) -> None:
+    """Excel's "CSV UTF-8" starts with a BOM (and uses ; in an Indonesian locale); the first
+    column is ``id``, which a kept BOM would turn into an unknown ``\\ufeffid``."""
+    rows = [r.replace(",", delimiter) for r in A1[:2]]
+    header = HEADER.replace(",", delimiter)
+    f = write(tmp_path / "bom.csv", rows, bom=True, crlf=True, header=header)
+    accepted, rejected, warnings, digest = read_sheet(f)
+    assert [(r.id, r.annotator, r.line) for r in accepted] == [
+        ("clip_1_Cooking_1", "A1", 2),
+        ("clip_1_Cooking_2", "A1", 3),
+    ]
+    assert rejected == [] and warnings == []
+    assert digest["size"] == f.stat().st_size  # the digest is of the bytes, BOM included
+
+
 def test_paths_that_are_not_sheets(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such file or folder"):
         merge_sheets([tmp_path / "nope.csv"])

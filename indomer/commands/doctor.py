@@ -1,4 +1,4 @@
-"""``indomer doctor [CONFIG.yaml] [--json]``."""
+"""``indomer doctor [CONFIG.yaml] [--json FILE|-]``."""
 
 from __future__ import annotations
 
@@ -7,21 +7,24 @@ from pathlib import Path
 
 import click
 
-from indomer.commands import guarded
+from indomer.commands import emit_json, guarded, json_option
 
 
 @click.command()
 @click.argument("config", required=False,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the checks as JSON (status, what, detail, fix, needed) instead.")
+@json_option("Write the checks as JSON (config, ok, checks) to this file, besides the table "
+             "(instead of it with -).")
 @guarded
-def doctor(config: Path | None, as_json: bool) -> None:
+def doctor(config: Path | None, json_path: Path | None) -> None:
     """Which tools, models and caches the build config (default: the default settings) needs,
     which are present offline, and the command that fetches each missing one. Exits 1 when
     something the config needs is missing. Nothing is downloaded."""
     from indomer import doctor as lib
 
     checks = lib.check(config)
-    click.echo(lib.as_json(checks, config) if as_json else lib.format_table(checks))
+    # the JSON first: a refused --json path then leaves no table half-way to a failure
+    emit_json(json_path, lib.as_json(checks, config) + "\n", inputs=(config,))
+    if json_path is None or str(json_path) != "-":
+        click.echo(lib.format_table(checks))
     sys.exit(0 if lib.all_present(checks) else 1)
