@@ -93,18 +93,35 @@ def first_line(stderr: bytes | str) -> str:
     return _ADDRESS.sub(r"[\1]", lines[0]) if lines else ""
 
 
+def fd_arg(fd: int) -> str:
+    """``file:/dev/fd/N``: the input argument for a file we hold open as descriptor ``fd``
+    (pass it with ``pass_fds``). ffmpeg then reads the very file we opened and checked, so a
+    name swapped for a link after the check is never followed (Linux and macOS)."""
+    return f"file:/dev/fd/{fd}"
+
+
 def run_ffmpeg(
-    args: list[str], *, stdout: int | IO[bytes] | None = None, strict: bool = False
+    args: list[str],
+    *,
+    stdout: int | IO[bytes] | None = None,
+    strict: bool = False,
+    pass_fds: tuple[int, ...] = (),
 ) -> bytes:
     """Run ``ffmpeg QUIET + args``; return its stdout (when piped) or b"".
 
     Raises :class:`MediaError` with ffmpeg's last stderr line when it exits non-zero, and
     with ``strict`` also when it printed any error (ffmpeg exits 0 after decode errors, so a
-    corrupt stream is only visible on stderr).
+    corrupt stream is only visible on stderr). ``pass_fds`` are open files that ``args``
+    name with :func:`fd_arg`.
     """
     cmd = [ffmpeg_exe(), *QUIET, *args]
     proc = subprocess.run(
-        cmd, check=False, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE
+        cmd,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        pass_fds=pass_fds,
     )
     detail = last_line(proc.stderr)
     if proc.returncode != 0 or (strict and detail):
@@ -113,14 +130,24 @@ def run_ffmpeg(
     return proc.stdout if isinstance(proc.stdout, bytes) else b""
 
 
-def ffprobe(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Container and stream facts as ffprobe's JSON (``format`` and ``streams``)."""
+def ffprobe(path: str | os.PathLike[str], *, fd: int | None = None) -> dict[str, Any]:
+    """Container and stream facts as ffprobe's JSON (``format`` and ``streams``); with
+    ``fd``, of the file open as that descriptor (``path`` is then only for messages)."""
     cmd = [
         ffprobe_exe(), "-hide_banner", "-loglevel", "error",
-        "-print_format", "json", "-show_format", "-show_streams", file_arg(path),
+        "-print_format", "json", "-show_format", "-show_streams",
+        file_arg(path) if fd is None else fd_arg(fd),
     ]
-    proc = subprocess.run(cmd, check=False, stdin=subprocess.DEVNULL, capture_output=True)
+    proc = subprocess.run(
+        cmd,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        pass_fds=() if fd is None else (fd,),
+    )
     detail = last_line(proc.stderr)
+    if fd is not None:
+        detail = detail.replace(fd_arg(fd), os.fspath(path))
     if proc.returncode != 0:
         raise MediaError(f"ffprobe failed: {detail or f'exit status {proc.returncode}'}", detail)
     try:

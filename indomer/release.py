@@ -2,6 +2,11 @@
 
 The release ships the same labels three times (``Annotations.csv`` and two JSON split
 pairs); we cross-check all of them so that a disagreement is reported, not inherited.
+
+Clip media (``--media-dir``) are checked before they are embedded: only regular files are
+read (never through a link, so a link named like a clip cannot smuggle another file into the
+shards), and only audio and video that decode are kept; a bad file is rejected with its
+reason, and its row is kept without that medium.
 """
 
 from __future__ import annotations
@@ -9,13 +14,26 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import shutil
+import stat
+import tempfile
+import threading
+import wave
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from subprocess import PIPE
+from typing import BinaryIO, Self
 
+import numpy as np
 import pandas as pd
 
-from indomer.errors import DataError, UsageError
+from indomer import media
+from indomer.dataset import AUDIO_SAMPLING_RATE, MediaFile
+from indomer.errors import DataError, IndomerError, UsageError
 from indomer.fsutil import file_digest
 from indomer.labels import emotion_to_sentiment, label_set
 
@@ -45,7 +63,14 @@ TOPIC_ALIASES = {"Opinions": "Opinion"}
 
 @dataclass
 class ImportResult:
-    """Rows per split plus everything build.json and the card report about the import."""
+    """Rows per split plus everything build.json and the card report about the import.
+
+    With media, the ``audio``/``video`` columns hold :class:`~indomer.dataset.MediaFile`
+    values read when a shard is written. A WAV that had to be converted to 16 kHz mono lives
+    in a temporary folder owned by this result (``scratch``): write the shards before
+    :meth:`close` (or before the end of ``with import_release(...) as result:``); an
+    unclosed result removes the folder when it is garbage-collected.
+    """
 
     splits: dict[str, pd.DataFrame]
     rejected: list[dict] = field(default_factory=list)
@@ -54,6 +79,19 @@ class ImportResult:
     warnings: list[str] = field(default_factory=list)
     inputs: dict[str, dict] = field(default_factory=dict)
     media: dict | None = None
+    scratch: tempfile.TemporaryDirectory | None = field(default=None, repr=False, compare=False)
+
+    def close(self) -> None:
+        """Remove the converted WAVs; the ``audio`` values that point there become unusable."""
+        if self.scratch is not None:
+            self.scratch.cleanup()
+            self.scratch = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def parse_id(seg_id: str) -> tuple[str, str, int] | None:
@@ -102,6 +140,41 @@ def read_csv(path: Path) -> list[tuple[int, dict]]:
     return rows
 
 
+def ends_mid_line(path: Path) -> bool:
+    """True when the file's last line has no line break: the release ends every line with
+    CRLF, so a copy that stops mid-line was cut (an interrupted download or copy)."""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() == 0:
+            return False
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
+
+
+def check_not_truncated(path: Path, csv_rows: list[tuple[int, dict]], json_ids) -> None:
+    """Raise one clear error when Annotations.csv looks cut short, instead of one "add the
+    row" rejection per segment it lost.
+
+    It looks truncated when its last line is cut off (no line break) and either some JSON
+    ids lack a CSV row or that last row lacks fields, or when most (over half) of the JSON
+    ids lack a row: a hand edit drops a few rows, a cut drops the tail. A few missing rows
+    in a whole file stay per-row rejections.
+    """
+    present = {(row.get("video_name") or "").strip().removesuffix(".mp4") for _, row in csv_rows}
+    absent = set(json_ids) - present
+    cut = ends_mid_line(path)
+    short_last = bool(csv_rows) and any(v is None for v in csv_rows[-1][1].values())
+    if not ((cut and (absent or short_last)) or 2 * len(absent) > len(json_ids)):
+        return
+    why = [f"{len(absent):,} of them have no row"] if absent else []
+    why += ["its last line is cut off"] if cut else []
+    raise DataError(
+        f"{path}: looks truncated: {len(csv_rows):,} rows against {len(json_ids):,} segments "
+        f"in the JSON splits ({'; '.join(why)}); download {CSV_NAME} again "
+        "(or build from github:yanxm01/INDOMER@<commit>)"
+    )
+
+
 def read_json_split(path: Path, keys: tuple[str, ...]) -> dict[str, dict]:
     """A release JSON split file as {sample_id: record}; structural problems are DataErrors."""
     try:
@@ -125,12 +198,22 @@ def read_json_split(path: Path, keys: tuple[str, ...]) -> dict[str, dict]:
 
 
 def import_release(
-    release: Path, media_dir: Path | None = None, *, strict: bool = False
+    release: Path,
+    media_dir: Path | None = None,
+    *,
+    strict: bool = False,
+    scratch_dir: Path | None = None,
 ) -> ImportResult:
     """Read and cross-check a release directory; return the rows of train and validation.
 
     Bad rows are collected in ``rejected`` (with file:line and the fix) and the rest kept;
-    with ``strict`` the first bad row raises instead.
+    with ``strict`` the first bad row (or bad media file) raises instead. A CSV that looks
+    truncated raises one :class:`DataError` instead of one rejection per missing row.
+
+    ``media_dir`` clips are checked as :func:`attach_media` says. WAVs converted to 16 kHz
+    mono go to a temporary folder inside ``scratch_dir`` (the system's default without it;
+    give a folder on disk, not a RAM-backed /tmp, for a large media folder), owned by the
+    result: call ``result.close()`` (or use ``with``) once the shards are written.
     """
     release = Path(release)
     csv_path = release / CSV_NAME
@@ -142,8 +225,10 @@ def import_release(
     result = ImportResult(splits={})
     result.inputs[CSV_NAME] = file_digest(csv_path)
 
-    def reject(where: str, seg_id: str | None, reason: str, fix: str) -> None:
-        entry = {"stage": "import", "where": where, "id": seg_id, "reason": reason, "fix": fix}
+    def reject(
+        where: str, seg_id: str | None, reason: str, fix: str, *, stage: str = "import"
+    ) -> None:
+        entry = {"stage": stage, "where": where, "id": seg_id, "reason": reason, "fix": fix}
         if strict:
             raise DataError(f"{where}: {seg_id or ''}: {reason}; {fix}".replace(": : ", ": "))
         result.rejected.append(entry)
@@ -180,6 +265,7 @@ def import_release(
     seen: dict[str, int] = {}
     rows: dict[str, list[dict]] = {s: [] for s in JSON_FILES.values()}
     csv_rows = read_csv(csv_path)
+    check_not_truncated(csv_path, csv_rows, rec7)
     for line, row in csv_rows:
         where = f"{CSV_NAME}:{line}"
         video_name = (row.get("video_name") or "").strip()
@@ -300,37 +386,338 @@ def import_release(
     for split, split_rows in rows.items():
         result.splits[split] = pd.DataFrame(split_rows)
     if media_dir is not None:
-        result.media = attach_media(result.splits, Path(media_dir))
+        try:
+            result.media = attach_media(
+                result.splits, Path(media_dir), result, reject, scratch_dir=scratch_dir
+            )
+        except BaseException:
+            result.close()
+            raise
     return result
 
 
-def attach_media(splits: dict[str, pd.DataFrame], media_dir: Path) -> dict:
-    """Embed each clip's ``<id>.wav`` / ``<id>.mp4`` bytes where present; report the missing."""
-    if not media_dir.is_dir():
+# ---------------------------------------------------------------------------------------
+# Clip media: only regular files, never through a link, and only what decodes.
+
+#: What a wav must be to be embedded as it is (DESIGN §3); anything else is converted.
+WAV_CHANNELS, WAV_SAMPLE_WIDTH = 1, 2
+#: Open a clip without following a link, and without blocking on a FIFO swapped in.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_FD_ARG = re.compile(r"file:/dev/fd/\d+")
+#: The fix for a clip that is there but cannot be read as media.
+REEXPORT = "export the clip again (16 kHz mono wav; H.264/AAC mp4) or remove it"
+LINK_FIX = (
+    "put the clip file itself in the media folder (cp --dereference), not a link; "
+    "links are never followed"
+)
+
+
+class MediaToolMissing(media.MissingProgramError):
+    """ffmpeg/ffprobe are needed to check a clip and are not installed."""
+
+    def __init__(self, program: str, clip: str) -> None:
+        IndomerError.__init__(
+            self,
+            f"{clip}: checking it needs {program}, which is not on PATH; install ffmpeg "
+            "(tools/install.sh media, or apt-get install ffmpeg), or leave the mp4 files and "
+            "every wav that is not 16 kHz mono 16-bit PCM out of --media-dir",
+        )
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class CheckedMediaFile(MediaFile):
+    """A clip from --media-dir embedded as it is. When its shard is written it is opened
+    again without following links and refused unless it is still the file that was checked
+    (same device, inode, size and modification time), so nothing swapped in meanwhile is read.
+    """
+
+    identity: tuple[int, int, int, int]
+
+    @property
+    def size(self) -> int:
+        return self.identity[2]
+
+    def load(self) -> dict:
+        try:
+            fd = os.open(self.file, _OPEN_FLAGS)
+        except OSError as exc:
+            raise DataError(
+                f"{self.file}: cannot be read again ({exc.strerror}); it changed after it was "
+                "checked; run the build again"
+            ) from None
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            data = fh.read() if stat.S_ISREG(st.st_mode) else b""
+        if _identity(st) != self.identity or len(data) != self.identity[2]:
+            raise DataError(f"{self.file}: changed after it was checked; run the build again")
+        return {"bytes": data, "path": self.name}
+
+
+@dataclass(frozen=True)
+class ClipCheck:
+    """What the check made of one ``<id>.<ext>``: embed ``value``, reject (``reason``,
+    ``fix``), or neither (no such file)."""
+
+    value: MediaFile | None = None
+    converted: bool = False
+    reason: str | None = None
+    fix: str | None = None
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device file"
+    return "a special file"
+
+
+def _detail(exc: media.MediaError, name: str, *, first: bool = False) -> str:
+    """ffmpeg's message with the descriptor path replaced by the clip's name (reproducible)."""
+    text = _FD_ARG.sub(name, exc.first if first else exc.detail)
+    return text.removeprefix(f"{name}: ") or "no detail"
+
+
+def _need_tools(clip: str) -> None:
+    for program in ("ffprobe", "ffmpeg"):
+        if shutil.which(program) is None:
+            raise MediaToolMissing(program, clip)
+
+
+def wav_status(fh: BinaryIO) -> tuple[str, str]:
+    """Pure-Python check of an open WAV: ("ok", "") for a complete 16 kHz mono 16-bit PCM
+    WAV, ("bad", why) for one whose header says so but whose data is short or empty, and
+    ("other", why) for anything else (which ffmpeg may still convert)."""
+    fh.seek(0)
+    try:
+        with wave.open(fh, "rb") as w:
+            facts = (w.getnchannels(), w.getsampwidth(), w.getframerate())
+            if facts != (WAV_CHANNELS, WAV_SAMPLE_WIDTH, AUDIO_SAMPLING_RATE):
+                return "other", "{} ch, {} bytes/sample, {} Hz".format(*facts)
+            n = w.getnframes()
+            if n == 0:
+                return "bad", "a WAV without samples"
+            got = len(w.readframes(n)) // WAV_SAMPLE_WIDTH
+    except (wave.Error, EOFError, ValueError) as exc:
+        return "other", str(exc)
+    if got != n:
+        return "bad", f"truncated WAV (its header announces {n:,} samples, it holds {got:,})"
+    return "ok", ""
+
+
+def _check_audio(fh: BinaryIO, name: str, convert_dir: Callable[[], Path]) -> ClipCheck:
+    status, why = wav_status(fh)
+    if status == "ok":
+        return ClipCheck()  # caller embeds the file itself
+    if status == "bad":
+        return ClipCheck(reason=f"{name}: {why}", fix=REEXPORT)
+    _need_tools(name)
+    fd = fh.fileno()
+    try:
+        info = media.ffprobe(name, fd=fd)
+    except media.MediaError as exc:
+        return ClipCheck(
+            reason=f"{name}: not decodable audio (ffprobe: {_detail(exc, name)})", fix=REEXPORT
+        )
+    if media.pick_stream(info, "audio") is None:
+        return ClipCheck(reason=f"{name}: not decodable audio (no audio stream)", fix=REEXPORT)
+    args = [
+        "-threads", "1", "-i", media.fd_arg(fd),
+        "-map", "0:a:0", "-vn", "-sn", "-dn",
+        "-ac", str(WAV_CHANNELS), "-ar", str(AUDIO_SAMPLING_RATE),
+        "-c:a", "pcm_s16le", "-f", "s16le", "pipe:1",
+    ]  # fmt: skip
+    with tempfile.TemporaryFile() as pcm:
+        try:
+            media.run_ffmpeg(args, stdout=pcm, strict=True, pass_fds=(fd,))
+        except media.MediaError as exc:
+            why = _detail(exc, name, first=True)
+            return ClipCheck(reason=f"{name}: not decodable audio (ffmpeg: {why})", fix=REEXPORT)
+        pcm.seek(0)
+        samples = np.fromfile(pcm, dtype="<i2")
+    if not len(samples):
+        return ClipCheck(reason=f"{name}: not decodable audio (no samples decode)", fix=REEXPORT)
+    out = convert_dir() / name
+    out.write_bytes(media.wav_bytes(samples, AUDIO_SAMPLING_RATE))
+    return ClipCheck(value=MediaFile(out, name), converted=True)
+
+
+def _check_video(fh: BinaryIO, name: str) -> ClipCheck:
+    _need_tools(name)
+    fd = fh.fileno()
+    try:
+        info = media.ffprobe(name, fd=fd)
+    except media.MediaError as exc:
+        return ClipCheck(
+            reason=f"{name}: not a readable MP4 (ffprobe: {_detail(exc, name)})", fix=REEXPORT
+        )
+    container = str(info["format"].get("format_name", ""))
+    if "mp4" not in container.split(","):
+        return ClipCheck(reason=f"{name}: not an MP4 (ffprobe reads {container})", fix=REEXPORT)
+    streams = {k: media.pick_stream(info, k) for k in ("video", "audio")}
+    lacking = [k for k, st in streams.items() if st is None]
+    if lacking:
+        return ClipCheck(
+            reason=f"{name}: MP4 without {' and '.join(lacking)} stream",
+            fix="export the clip with both its picture and its sound (H.264/AAC mp4)",
+        )
+    # Every packet is read (a cut file reports "partial file"), every audio frame and every
+    # video key frame decoded: a tenth of a full decode, and garbage data shows at once.
+    maps = [a for k in ("video", "audio") for a in ("-map", f"0:{streams[k]['index']}")]
+    args = ["-threads", "1", "-skip_frame", "nokey", "-i", media.fd_arg(fd), *maps]
+    try:
+        out = media.run_ffmpeg(
+            [*args, "-f", "framecrc", "pipe:1"], stdout=PIPE, strict=True, pass_fds=(fd,)
+        )
+    except media.MediaError as exc:
+        if "partial file" in exc.detail:  # the demuxer found packets past the end
+            reason = f"{name}: truncated MP4 (ffmpeg: {_detail(exc, name)})"
+        else:
+            reason = f"{name}: does not decode (ffmpeg: {_detail(exc, name, first=True)})"
+        return ClipCheck(reason=reason, fix=REEXPORT)
+    seen = {ln.split(b",", 1)[0].strip() for ln in out.splitlines() if ln[:1] != b"#"}
+    for n, kind in enumerate(("video", "audio")):
+        if str(n).encode() not in seen:
+            return ClipCheck(reason=f"{name}: does not decode (no {kind} frame)", fix=REEXPORT)
+    return ClipCheck()
+
+
+def check_clip(
+    media_dir: Path, dir_fd: int, name: str, convert_dir: Callable[[], Path]
+) -> ClipCheck:
+    """Check ``media_dir/name`` (looked up through ``dir_fd``) and say what to embed.
+
+    Only a regular file is opened, with O_NOFOLLOW, and its checks read the open file (the
+    tools get it as ``/dev/fd/N``), so a name swapped for a link after ``lstat`` is never
+    followed.
+    """
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return ClipCheck()
+    except OSError as exc:
+        return ClipCheck(
+            reason=f"{name}: cannot be read ({exc.strerror})", fix="check its permissions"
+        )
+    if not stat.S_ISREG(st.st_mode):
+        kind = _kind_of(st.st_mode)
+        fix = LINK_FIX if stat.S_ISLNK(st.st_mode) else "replace it by the clip file, or remove it"
+        return ClipCheck(reason=f"{name}: {kind}, not a regular file", fix=fix)
+    try:
+        fd = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        return ClipCheck(
+            reason=f"{name}: cannot be opened as a regular file ({exc.strerror})", fix=LINK_FIX
+        )
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return ClipCheck(
+                reason=f"{name}: {_kind_of(st.st_mode)}, not a regular file", fix=LINK_FIX
+            )
+        if st.st_size == 0:
+            return ClipCheck(reason=f"{name}: empty file (0 bytes)", fix=REEXPORT)
+        if name.endswith(".wav"):
+            found = _check_audio(fh, name, convert_dir)
+        else:
+            found = _check_video(fh, name)
+        if found.reason is None and found.value is None:
+            found = ClipCheck(value=CheckedMediaFile(media_dir / name, name, _identity(st)))
+        return found
+
+
+def attach_media(
+    splits: dict[str, pd.DataFrame],
+    media_dir: Path,
+    result: ImportResult,
+    reject: Callable[..., None],
+    *,
+    scratch_dir: Path | None = None,
+) -> dict:
+    """Put each clip's ``<id>.wav`` / ``<id>.mp4`` in the ``audio``/``video`` columns as a
+    :class:`MediaFile` (read when its shard is written); report what is missing.
+
+    A name that is not a regular file (a link, a directory, a FIFO), a wav that does not
+    decode as audio, an mp4 without a decodable video and audio stream is rejected through
+    ``reject`` and counted as missing; its row stays. A 16 kHz mono 16-bit PCM wav is
+    embedded as it is (a pure-Python check, no ffmpeg needed); any other decodable audio is
+    converted to that (ffmpeg, one thread, a fixed WAV header: the same bytes every time)
+    into ``result.scratch``. Without ffmpeg/ffprobe, a clip that needs them stops the import
+    with :class:`MediaToolMissing` rather than being embedded unchecked or dropped.
+    """
+    try:
+        dir_fd = os.open(media_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
         raise UsageError(
             f"{media_dir}: --media-dir is not a folder; give the folder holding <id>.wav/.mp4"
-        )
+        ) from None
+    media_dir = media_dir.absolute()
+    lock = threading.Lock()
+
+    def convert_dir() -> Path:
+        with lock:
+            if result.scratch is None:
+                base = None if scratch_dir is None else os.fspath(scratch_dir)
+                result.scratch = tempfile.TemporaryDirectory(prefix="indomer-media-", dir=base)
+            return Path(result.scratch.name)
+
     report: dict = {
         "dir": media_dir.name,
         "audio": 0,
         "video": 0,
+        "converted_audio": [],
+        "rejected_audio": [],
+        "rejected_video": [],
         "missing_audio": [],
         "missing_video": [],
     }
+    cols = (("wav", "audio"), ("mp4", "video"))
+    # seg_id already matched ID_RE, so a name cannot climb out of media_dir.
+    jobs = [
+        (seg_id, ext, col)
+        for df in splits.values()
+        for seg_id in df.get("id", [])
+        for ext, col in cols
+    ]
+    try:
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            checks = list(
+                pool.map(
+                    lambda j: check_clip(media_dir, dir_fd, f"{j[0]}.{j[1]}", convert_dir), jobs
+                )
+            )
+    finally:
+        os.close(dir_fd)
+    found = {(seg_id, col): check for (seg_id, _, col), check in zip(jobs, checks)}
     for df in splits.values():
-        audio, video = [], []
+        values: dict[str, list] = {col: [] for _, col in cols}
         for seg_id in df["id"] if len(df) else []:
-            # seg_id already matched ID_RE, so it cannot climb out of media_dir.
-            for ext, col, out in (("wav", "audio", audio), ("mp4", "video", video)):
-                path = media_dir / f"{seg_id}.{ext}"
-                if path.is_file():
-                    out.append({"bytes": path.read_bytes(), "path": path.name})
-                    report[col] += 1
-                else:
-                    out.append(None)
+            for ext, col in cols:
+                check = found[(seg_id, col)]
+                if check.reason is not None:
+                    where = f"{media_dir.name}/{seg_id}.{ext}"
+                    reject(where, seg_id, check.reason, check.fix or REEXPORT, stage="media")
+                    report[f"rejected_{col}"].append(seg_id)
+                if check.value is None:
                     report[f"missing_{col}"].append(seg_id)
-        df["audio"] = audio
-        df["video"] = video
-    for key in ("missing_audio", "missing_video"):
-        report[key] = sorted(report[key])
+                else:
+                    report[col] += 1
+                    if check.converted:
+                        report["converted_audio"].append(seg_id)
+                values[col].append(check.value)
+        for col, column in values.items():
+            df[col] = column
+    for key, value in report.items():
+        if isinstance(value, list):
+            report[key] = sorted(value)
     return report

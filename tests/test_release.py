@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from indomer.dataset import MediaFile
 from indomer.errors import DataError, UsageError
 from indomer.release import import_release, parse_id, repair_mojibake
 
@@ -170,16 +171,24 @@ def test_media_dir_embeds_present_clips_and_reports_missing(release_dir, tmp_pat
     media = tmp_path / "media"
     media.mkdir()
     (media / "clip_2_Cooking_1.wav").write_bytes(_wav(1.5))
+    # an ftyp box and nothing else: named like a clip, but no media in it
     (media / "clip_2_Cooking_1.mp4").write_bytes(
         b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
     )
     (media / "clip_1_Cooking_1.wav").write_bytes(_wav(0.25))
     result = import_release(release_dir, media)
-    assert result.media["audio"] == 2 and result.media["video"] == 1
-    assert len(result.media["missing_audio"]) == 1942 and len(result.media["missing_video"]) == 1943
+    assert result.media["audio"] == 2 and result.media["video"] == 0
+    assert len(result.media["missing_audio"]) == 1942 and len(result.media["missing_video"]) == 1944
+    assert result.media["rejected_video"] == ["clip_2_Cooking_1"]
+    [bad] = result.rejected
+    assert bad["stage"] == "media" and bad["where"] == "media/clip_2_Cooking_1.mp4"
+    assert bad["reason"].startswith("clip_2_Cooking_1.mp4: not a readable MP4 (ffprobe: ")
     val = result.splits["validation"].set_index("id")
-    assert val.loc["clip_2_Cooking_1", "audio"] == {
+    assert isinstance(val.loc["clip_2_Cooking_1", "audio"], MediaFile)
+    assert val.loc["clip_2_Cooking_1", "audio"].load() == {
         "bytes": _wav(1.5),
         "path": "clip_2_Cooking_1.wav",
     }
+    assert val.loc["clip_2_Cooking_1", "video"] is None
     assert val.loc["clip_2_Cooking_3", "audio"] is None
+    assert sum(len(d) for d in result.splits.values()) == 1944
