@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 from collections.abc import Callable
@@ -10,9 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from indomer import __version__
-from indomer.dataset import SPLITS, remove_split, write_split
-from indomer.errors import UsageError
-from indomer.fsutil import write_json_atomic, write_text_atomic
+from indomer.dataset import SPLITS, write_split
 from indomer.labels import labels_sha256
 from indomer.release import import_release
 
@@ -30,16 +29,6 @@ def _versions() -> dict:
         "pyarrow": pyarrow.__version__,
         "numpy": numpy.__version__,
     }
-
-
-def check_out_dir(out: Path) -> None:
-    """Refuse to write into a non-empty folder that is not an indomer build (no clobbering)."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: exists and is not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not (out / "build.json").is_file():
-        raise UsageError(
-            f"{out}: not empty and holds no build.json; choose an empty or new --out folder"
-        )
 
 
 def apply_annotations(
@@ -110,85 +99,85 @@ def build_release(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Build the dataset from a release folder or ``github:OWNER/REPO@COMMIT``; return build.json."""
-    from indomer import card
+    from indomer.generation import check_target, writing
     from indomer.remote import release_provenance, resolve_release
     from indomer.split import leakage_report, validate_document
 
     out = Path(out)
-    check_out_dir(out)
+    check_target(out)  # before any download: a wrong --out costs nothing
     release = resolve_release(spec, log=log)
     result = import_release(release, media_dir, strict=strict)
-    warnings = list(result.warnings)
-    agreement = None
-    if annotations:
-        agreement, rej, warn, violations, sheet_inputs = apply_annotations(
-            result.splits, annotations
+    with contextlib.ExitStack() as stack:
+        if hasattr(result, "close"):
+            stack.callback(result.close)
+        warnings = list(result.warnings)
+        agreement = None
+        if annotations:
+            agreement, rej, warn, violations, sheet_inputs = apply_annotations(
+                result.splits, annotations
+            )
+            result.rejected.extend(rej)
+            warnings.extend(warn)
+            result.rule_violations = violations
+            result.inputs.update(sheet_inputs)
+        meta = {
+            "indomer": __version__,
+            "command": "build --release",
+            "source": release_provenance(release),
+            "annotations": sorted(Path(p).name for p in annotations or []),
+        }
+        whole = pd.concat(
+            [df.assign(split=s) for s, df in result.splits.items() if len(df)], ignore_index=True
         )
-        result.rejected.extend(rej)
-        warnings.extend(warn)
-        result.rule_violations = violations
-        result.inputs.update(sheet_inputs)
-
-    out.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "indomer": __version__,
-        "command": "build --release",
-        "source": release_provenance(release),
-        "annotations": sorted(Path(p).name for p in annotations or []),
-    }
-    for split in SPLITS:
-        if split in result.splits and len(result.splits[split]):
-            write_split(out, split, result.splits[split], meta)
-        else:
-            remove_split(out, split)
-
-    whole = pd.concat(
-        [df.assign(split=s) for s, df in result.splits.items() if len(df)], ignore_index=True
-    )
-    report = leakage_report(whole, split_col="split", group_key="source_id")
-    assignment: dict[str, list[str]] = {}
-    for s, df in result.splits.items():
-        assignment[s] = sorted(set(df["source_id"]), key=lambda g: (len(g), g)) if len(df) else []
-    official = {
-        "name": OFFICIAL_SPLIT,
-        "method": "official",
-        "description": "the release's own train/val split (val -> validation)",
-        "group_key": "source_id",
-        "assignment": assignment,
-        "report": report,
-    }
-    validate_document(official)
-    write_json_atomic(out / "splits" / f"{OFFICIAL_SPLIT}.json", official)
-    rejected_lines = "".join(
-        json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in result.rejected
-    )
-    write_text_atomic(out / "rejected.jsonl", rejected_lines)
-    source = {
-        "kind": "the public IndoMER annotation release",
-        "spec": spec if spec.startswith("github:") else Path(spec).name,
-        **release_provenance(release),
-    }
-    build = {
-        "indomer": __version__,
-        "command": "build --release",
-        "source": source,
-        "inputs": result.inputs,
-        "config": {
-            "media_dir": None if media_dir is None else Path(media_dir).name,
-            "annotations": [Path(p).name for p in annotations or []],
-            "strict": strict,
-        },
-        "labels_sha256": labels_sha256(),
-        "versions": _versions(),
-        "repaired_texts": result.repaired_texts,
-        "rule_violations": result.rule_violations,
-        "rejected": len(result.rejected),
-        "warnings": warnings,
-        "media": result.media,
-        "agreement": agreement,
-    }
-    write_json_atomic(out / "build.json", build)
-    build = card.refresh(out)
+        report = leakage_report(whole, split_col="split", group_key="source_id")
+        assignment: dict[str, list[str]] = {}
+        for s, df in result.splits.items():
+            assignment[s] = (
+                sorted(set(df["source_id"]), key=lambda g: (len(g), g)) if len(df) else []
+            )
+        official = {
+            "name": OFFICIAL_SPLIT,
+            "method": "official",
+            "description": "the release's own train/val split (val -> validation)",
+            "group_key": "source_id",
+            "assignment": assignment,
+            "report": report,
+        }
+        validate_document(official)
+        rejected_lines = "".join(
+            json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in result.rejected
+        )
+        source = {
+            "kind": "the public IndoMER annotation release",
+            "spec": spec if spec.startswith("github:") else Path(spec).name,
+            **release_provenance(release),
+        }
+        provenance = {
+            "indomer": __version__,
+            "command": "build --release",
+            "source": source,
+            "inputs": result.inputs,
+            "config": {
+                "media_dir": None if media_dir is None else Path(media_dir).name,
+                "annotations": [Path(p).name for p in annotations or []],
+                "strict": strict,
+            },
+            "labels_sha256": labels_sha256(),
+            "versions": _versions(),
+            "repaired_texts": result.repaired_texts,
+            "rule_violations": result.rule_violations,
+            "rejected": len(result.rejected),
+            "warnings": warnings,
+            "media": result.media,
+            "agreement": agreement,
+        }
+        with writing(out, base=False) as gen:
+            for split in SPLITS:
+                if split in result.splits and len(result.splits[split]):
+                    write_split(gen.path, split, result.splits[split], meta)
+            gen.write_json(f"splits/{OFFICIAL_SPLIT}.json", official)
+            gen.write_text("rejected.jsonl", rejected_lines)
+            build = gen.commit(provenance)
     for w in warnings:
         log(f"warning: {w}")
     for r in result.rejected[:10]:

@@ -1,30 +1,24 @@
-"""The dataset card (README.md), croissant.json and build.json's outputs, from the shards.
+"""The dataset card (README.md) and the Croissant document, rendered from the shards' numbers.
 
-``refresh(out)`` is called after every command that changes shards (build, split), so the
-card can never quote a number that the files do not support. Release builds
+:func:`indomer.generation.finalize` computes the shard manifest and statistics of every new
+generation and hands them here, so the card can never quote a number that the files do not
+support. Release builds
 (``indomer build --release``) and raw builds (``indomer build CONFIG``) get different prose:
 each says only what is true of how its rows were made (``build.json["command"]``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
 
-import pandas as pd
-import pyarrow.parquet as pq
 import yaml
 
 from indomer import __version__
-from indomer.croissant import croissant_document, write_croissant
-from indomer.dataset import SPLITS, available_splits, hf_features, shard_paths
-from indomer.errors import DataError
-from indomer.fsutil import sha256_file, write_json_atomic, write_text_atomic
+from indomer.croissant import croissant_document
+from indomer.dataset import SPLITS, hf_features
 from indomer.labels import MODALITY_TASKS, TASKS, emotion_to_sentiment, label_set
-from indomer.split import group_column
-from indomer.stats import compute_stats, load_data
 
 PAPER_CITATION = """@article{omnimer2025,
   title   = {OmniMER: Indonesian Multimodal Emotion Recognition via Auxiliary-Enhanced LLM Adaptation},
@@ -82,64 +76,6 @@ COLUMN_MEANINGS: dict[str, str] = {
         "the clip does not show one face most of the time"
     ),
 }
-
-
-def shard_manifest(out: Path) -> dict:
-    """Per-split shard files with sha256, bytes and rows, and one hash over them all.
-
-    ``bytes`` is the file size (what a download costs); ``data_bytes`` the uncompressed size
-    Parquet records for its row groups, which is what the Hub's ``num_bytes`` means.
-    """
-    splits = {}
-    lines = []
-    for split in available_splits(out):
-        files = []
-        for p in shard_paths(out, split):
-            rel = p.relative_to(out).as_posix()
-            digest = sha256_file(p)
-            meta = pq.ParquetFile(p).metadata
-            data_bytes = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-            files.append(
-                {
-                    "path": rel,
-                    "sha256": digest,
-                    "bytes": p.stat().st_size,
-                    "data_bytes": data_bytes,
-                    "rows": meta.num_rows,
-                }
-            )
-            lines.append(f"{rel} {digest}")
-        splits[split] = {
-            "files": files,
-            "rows": sum(f["rows"] for f in files),
-            "bytes": sum(f["bytes"] for f in files),
-            "data_bytes": sum(f["data_bytes"] for f in files),
-        }
-    return {"splits": splits, "build_hash": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
-
-
-def current_split_file(out: Path, df: pd.DataFrame) -> str | None:
-    """The ``splits/*.json`` whose assignment matches the shards now on disk (first by name)."""
-    folder = Path(out) / "splits"
-    if not folder.is_dir():
-        return None
-    for path in sorted(folder.glob("*.json")):
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            key = doc["group_key"]
-            where = {str(g): s for s, groups in doc["assignment"].items() for g in groups}
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-            continue
-        if key not in df.columns:
-            continue
-        groups = (
-            group_column(df)[1].astype("string")
-            if key == "speaker_id"
-            else df[key].astype("string")
-        )
-        if all(where.get(g) == s for g, s in zip(groups, df["split"])):
-            return path.relative_to(out).as_posix()
-    return None
 
 
 # --------------------------------------------------------------------------- mode and licence
@@ -738,8 +674,7 @@ def fresh_figures(out: Path, build_hash: str | None) -> list[str]:
                   if Path(n).stem in FIGURE_TITLES else len(FIGURE_TITLES))
 
 
-def _figures_section(out: Path, build_hash: str | None) -> list[str]:
-    names = fresh_figures(out, build_hash)
+def _figures_section(names: list[str]) -> list[str]:
     if not names:
         return []
     lines = ["## Figures\n", "Drawn from these shards by `indomer stats . --plots figures`.\n"]
@@ -749,8 +684,14 @@ def _figures_section(out: Path, build_hash: str | None) -> list[str]:
     return lines
 
 
-def render_card(out: Path, build: dict, stats: dict, manifest: dict, split_doc: dict | None) -> str:
-    """The whole README.md: YAML header plus prose whose numbers all come from ``stats``."""
+def render_card(
+    build: dict, stats: dict, manifest: dict, split_doc: dict | None, figures: list[str]
+) -> str:
+    """The whole README.md: YAML header plus prose whose numbers all come from ``stats``.
+
+    It renders what it is given (:func:`indomer.generation.finalize` computes it all) and
+    reads nothing from disk.
+    """
     ov = stats["overall"]
     header = yaml.safe_dump(
         card_header(manifest, ov["segments"], build), sort_keys=False, allow_unicode=True
@@ -765,7 +706,7 @@ def render_card(out: Path, build: dict, stats: dict, manifest: dict, split_doc: 
     parts += _labels_section(stats)
     parts += _summary_section(stats)
     parts += _cross_modal_section(stats)
-    parts += _figures_section(out, manifest.get("build_hash"))
+    parts += _figures_section(figures)
     if is_raw(build):
         parts += _sources_section(build)
     parts += _splits_section(build, split_doc)
@@ -778,7 +719,7 @@ def render_card(out: Path, build: dict, stats: dict, manifest: dict, split_doc: 
         "```\nindomer score preds.jsonl --refs . --split validation --task all --json scores.json\n"
         "```\n"
         '`preds.jsonl` holds one `{"id": ..., "emotion": ..., "sentiment": ...}` per line (label '
-        "names, release strings or free model text). Macro-F1 over every class is the headline "
+        "names, release strings or free model text). Macro-F1 (over the classes present in the references or the predictions, as scikit-learn's default) is the headline "
         "metric, with weighted F1, accuracy, unweighted accuracy and bootstrap 95% intervals "
         "resampled by speaker (source video when speaker ids are absent).\n"
     )
@@ -787,8 +728,7 @@ def render_card(out: Path, build: dict, stats: dict, manifest: dict, split_doc: 
         "`data/` the Parquet shards; `splits/` split assignments with leakage reports; "
         "`build.json` provenance (inputs with sha256, versions, shard checksums); "
         "`croissant.json` Croissant 1.0 metadata; `rejected.jsonl` dropped rows and why"
-        + ("; `figures/` the figures above" if fresh_figures(out, manifest.get("build_hash"))
-           else "")
+        + ("; `figures/` the figures above" if figures else "")
         + ".\n"
     )
     parts.append("## Citation\n")
@@ -821,38 +761,10 @@ def croissant_for(build: dict, stats: dict, manifest: dict) -> dict:
     )
 
 
-def refresh(out: Path) -> dict:
-    """Recompute build.json's outputs, rewrite README.md and croissant.json from the shards."""
-    out = Path(out)
-    build_path = out / "build.json"
-    build = json.loads(build_path.read_text(encoding="utf-8")) if build_path.is_file() else {}
-    if not available_splits(out):
-        raise DataError(f"{out}: no shards under data/; build the dataset first")
-    manifest = shard_manifest(out)
-    data = load_data(out)
-    stats = compute_stats(out, data)
-    df = data.df
-    split_file = current_split_file(out, df)
-    split_doc = None
-    if split_file:
-        split_doc = json.loads((out / split_file).read_text(encoding="utf-8"))
-        build["split"] = {"name": split_doc.get("name"), "file": split_file}
-    else:
-        build.pop("split", None)
-    build["outputs"] = manifest
-    build["rows"] = {k: v["rows"] for k, v in manifest["splits"].items()}
-    write_json_atomic(build_path, build)
-    write_text_atomic(out / "README.md", render_card(out, build, stats, manifest, split_doc))
-    write_croissant(out, croissant_for(build, stats, manifest))
-    return build
-
-
 __all__ = [
     "TASKS",
     "card_header",
     "croissant_for",
     "licence",
-    "refresh",
     "render_card",
-    "shard_manifest",
 ]

@@ -288,13 +288,18 @@ def write_split(out: Path, split: str, df: pd.DataFrame, meta: dict | None = Non
         name = f"{split}-{i:05d}-of-{n:05d}.parquet"
         # One row group at a time: only that group's clip bytes are ever in memory.
         schema = to_table(part.iloc[:0], meta).schema
-        with pq.ParquetWriter(
-            tmp / name, schema, compression="zstd", write_statistics=True
-        ) as writer:
-            for g in range(0, max(len(part), 1), group):
-                writer.write_table(to_table(part.iloc[g : g + group], meta), row_group_size=group)
-                # hand the group's clip buffers back now, not when the allocator decides
-                pa.default_memory_pool().release_unused()
+        try:
+            with pq.ParquetWriter(
+                tmp / name, schema, compression="zstd", write_statistics=True
+            ) as writer:
+                for g in range(0, max(len(part), 1), group):
+                    writer.write_table(
+                        to_table(part.iloc[g : g + group], meta), row_group_size=group
+                    )
+                    # hand the group's clip buffers back now, not when the allocator decides
+                    pa.default_memory_pool().release_unused()
+        except OSError as exc:
+            raise _with_path(exc, tmp / name) from None
         written.append(name)
     for old in shard_paths(out, split):
         old.unlink()
@@ -304,6 +309,17 @@ def write_split(out: Path, split: str, df: pd.DataFrame, meta: dict | None = Non
         final.append(data / name)
     shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _with_path(exc: OSError, path: Path) -> OSError:
+    """Arrow's OS errors name no file and hide errno in the text: give both back."""
+    if exc.filename is not None:
+        return exc
+    code = exc.errno
+    if code is None:
+        m = re.search(r"\[errno (\d+)\]", str(exc))
+        code = int(m.group(1)) if m else None
+    return OSError(code, os.strerror(code) if code else str(exc), str(path))
 
 
 def remove_split(out: Path, split: str) -> None:

@@ -19,7 +19,6 @@ Adding a stage (align, speakers): write the module with ``Settings`` and ``proce
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -1006,9 +1005,12 @@ class Runner:
 
     def run(self, start: str | None = None, stop: str | None = None) -> dict:
         """Run the stages from ``start`` to ``stop`` (names; default all) under a build lock."""
-        check_out_dir(self.out)
-        (self.out / WORK).mkdir(parents=True, exist_ok=True)
-        with _build_lock(self.out / WORK / "lock"):
+        from indomer.generation import DatasetLock, check_links, check_target
+
+        check_target(self.out)
+        with DatasetLock(self.out):
+            check_links(self.out)
+            (self.out / WORK).mkdir(parents=True, exist_ok=True)
             return self._run(start, stop)
 
     def _run(self, start: str | None, stop: str | None) -> dict:
@@ -1035,7 +1037,10 @@ class Runner:
         reports = [StageReport(n) for n in names]
         for i in range(i0, i1 + 1):
             reports[i] = self.run_stage(i)
-            write_bytes_atomic(self.out / "rejected.jsonl", manifest_bytes(self.rejected_all(i)))
+            # The dataset's rejected.jsonl changes only with a new generation (shards stage).
+            write_bytes_atomic(
+                self.out / WORK / "rejected.jsonl", manifest_bytes(self.rejected_all(i))
+            )
         for i in range(i0):
             prev = self._complete(names[i]) or {}
             reports[i].status = "kept"
@@ -1071,40 +1076,6 @@ def reason_key(reason: str) -> str:
     """A reason with its particulars (quoted values, hashes, numbers) masked, for counting."""
     head = reason.split(":", 1)[0] if ":" in reason else reason
     return re.sub(r"\s+", " ", _REASON_NOISE.sub("…", head)).strip()
-
-
-@contextlib.contextmanager
-def _build_lock(path: Path) -> Iterator[None]:
-    """One build per folder at a time; the OS drops the lock when the process dies (kill -9)."""
-    import fcntl
-
-    with open(path, "a+b") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(
-                f"{path.parent.parent}: another indomer build is running in this folder; "
-                "wait for it or use another --out"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-def check_out_dir(out: Path) -> None:
-    """Refuse a non-empty folder that is not an indomer build (finished, or raw in progress)."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: exists and is not a folder; choose another --out")
-    if (
-        out.is_dir()
-        and any(out.iterdir())
-        and not (out / "build.json").is_file()
-        and not (out / WORK / "pipeline.json").is_file()
-    ):
-        raise UsageError(
-            f"{out}: not empty and holds no build.json; choose an empty or new --out folder"
-        )
 
 
 def run_pipeline(

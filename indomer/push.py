@@ -441,9 +441,20 @@ def push(
             "drop --create-pr to add to it"
         )
     check_repo_id(repo_id)
+    from indomer.generation import snapshot
+    from indomer.validate import validate
+
     build = read_build(out)
+    # One committed generation, read as a whole even if a writer switches meanwhile.
+    root = snapshot(out)
+    problems, _ = validate(out)
+    if problems:
+        raise DataError(
+            f"{out}: not a valid dataset ({len(problems)} problem(s); first: {problems[0]}); "
+            f"run 'indomer validate {out}' and rebuild before pushing"
+        )
     build_hash = build["outputs"]["build_hash"]
-    files = local_files(out, build)
+    files = local_files(root, build)
 
     endpoint = endpoint_url()
     token = get_token()

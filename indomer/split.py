@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -50,6 +49,8 @@ NO_SPEAKER_WARNING = (
 #: Prefix of the group id of a row without speaker id when other rows have one, so that a
 #: source id can never collide with a speaker id.
 SOURCE_PREFIX = "source:"
+#: Split names that a re-split may not take: ``official`` records the release's own split.
+RESERVED_NAMES: frozenset[str] = frozenset({"official"})
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 _RATIO_HINT = (
     "expected 2 or 3 comma-separated numbers (train,validation[,test]), each > 0, "
@@ -90,6 +91,10 @@ def check_name(name: str) -> str:
         raise UsageError(
             f"--name {name!r}: use letters, digits, '.', '_' or '-' (not starting with '.' "
             "or '-'), at most 100 characters"
+        )
+    if name.lower() in RESERVED_NAMES:
+        raise UsageError(
+            f"--name {name!r}: reserved for the release's own split record; choose another name"
         )
     return name
 
@@ -599,31 +604,8 @@ def dumps(doc: dict) -> str:
     return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def refresh_card(out: Path) -> bool:
-    """Re-render the dataset card and build.json when ``indomer.card.refresh`` exists."""
-    import importlib
-
-    try:
-        card = importlib.import_module("indomer.card")
-    except ModuleNotFoundError as exc:
-        if exc.name != "indomer.card":
-            raise
-        return False
-    if not hasattr(card, "refresh"):
-        return False
-    card.refresh(Path(out))
-    return True
-
-
-def resplit(
-    out: Path,
+def plan_split(
+    df: pd.DataFrame,
     ratios: Sequence[float] = DEFAULT_RATIOS,
     seed: int = 0,
     stratify: str = "emotion",
@@ -632,17 +614,14 @@ def resplit(
     size_tolerance: float = SIZE_TOLERANCE,
     warn: Callable[[str], None] | None = None,
     split_fn: Callable[..., pd.Series] | None = None,
-    card: bool = True,
-) -> dict:
-    """Re-split the built dataset at ``out`` and return the ``splits/NAME.json`` document.
+) -> tuple[pd.DataFrame, dict]:
+    """Assign every row of ``df`` to a split; return (rows with a ``split`` column, document).
 
-    The assignment is checked again, independently of the search, before anything is
-    written; a leak writes nothing. Splits that no longer exist (3 -> 2) are removed.
+    The assignment is checked again, independently of the search, and a leak raises before
+    anything could be written. Nothing here touches the disk.
     """
-    out = Path(out)
     ratios = check_ratios(ratios)
     name = check_name(name if name is not None else default_name(seed))
-    df = read_all(out)
     key, _, missing = group_column(df)
     message = fallback_warning(key, missing, len(df))
     if message and warn is not None:
@@ -673,16 +652,50 @@ def resplit(
         "indomer_version": __version__,
     }
     validate_document(doc)
-    before = available_splits(out)
-    meta = read_meta(out)
-    for s in names:
-        write_split(out, s, checked[checked["split"] == s].drop(columns="split"), meta)
-    for s in before:
-        if s not in names:
-            remove_split(out, s)
-    _write_text(out / "splits" / f"{name}.json", dumps(doc))
-    if card:
-        refresh_card(out)
+    return checked, doc
+
+
+def resplit(
+    out: Path,
+    ratios: Sequence[float] = DEFAULT_RATIOS,
+    seed: int = 0,
+    stratify: str = "emotion",
+    name: str | None = None,
+    *,
+    size_tolerance: float = SIZE_TOLERANCE,
+    warn: Callable[[str], None] | None = None,
+    split_fn: Callable[..., pd.Series] | None = None,
+) -> dict:
+    """Re-split the built dataset at ``out`` as one new generation; return the split document.
+
+    Options are checked before the lock is taken; the shards, ``splits/NAME.json`` and the
+    refreshed card and provenance appear together or not at all (:mod:`indomer.generation`).
+    """
+    from indomer.generation import read_build, writing
+
+    out = Path(out)
+    ratios = check_ratios(ratios)
+    name = check_name(name if name is not None else default_name(seed))
+    with writing(out, base=True, must_exist=True) as gen:
+        df = read_all(gen.path)
+        checked, doc = plan_split(
+            df,
+            ratios,
+            seed,
+            stratify,
+            name,
+            size_tolerance=size_tolerance,
+            warn=warn,
+            split_fn=split_fn,
+        )
+        meta = read_meta(gen.path)
+        build = read_build(gen.path)
+        for s in available_splits(gen.path):
+            remove_split(gen.path, s)
+        for s in split_names(len(ratios)):
+            write_split(gen.path, s, checked[checked["split"] == s].drop(columns="split"), meta)
+        gen.write_text(f"splits/{name}.json", dumps(doc))
+        gen.commit(build)
     return doc
 
 

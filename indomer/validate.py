@@ -31,100 +31,176 @@ def _check_wav(data: bytes) -> str | None:
     return None
 
 
+def _show(out: Path, root: Path, path: Path) -> Path:
+    """A path of the snapshot as the user knows it (under OUT, not under .indomer/gen)."""
+    try:
+        return Path(out) / Path(path).relative_to(root)
+    except ValueError:
+        return Path(path)
+
+
+def _recorded_files(build: dict, build_path: Path, problems: list[str]) -> dict[str, dict]:
+    """``outputs.splits.*.files`` of build.json as {path: entry}, malformed parts reported."""
+    outputs = build.get("outputs")
+    if not isinstance(outputs, dict) or not isinstance(outputs.get("splits"), dict):
+        problems.append(f"{build_path}: no outputs.splits shard list; rebuild the dataset")
+        return {}
+    files: dict[str, dict] = {}
+    for split, part in sorted(outputs["splits"].items()):
+        entries = part.get("files") if isinstance(part, dict) else None
+        if not isinstance(entries, list):
+            problems.append(f"{build_path}: outputs.splits.{split}.files is not a list; rebuild")
+            continue
+        for e in entries:
+            ok = (
+                isinstance(e, dict)
+                and isinstance(e.get("path"), str)
+                and isinstance(e.get("sha256"), str)
+                and isinstance(e.get("rows"), int)
+                and e["path"].startswith("data/")
+                and SHARD_RE.match(e["path"][5:]) is not None
+            )
+            if not ok:
+                problems.append(
+                    f"{build_path}: outputs.splits.{split}.files holds a malformed entry "
+                    f"({str(e)[:80]}); rebuild the dataset"
+                )
+                continue
+            files[e["path"]] = e
+    return files
+
+
+def _check_integrity(
+    out: Path, root: Path, build: dict, build_path: Path, problems: list[str]
+) -> tuple[set[str], set[str]]:
+    """Every shard's sha256 and row count against build.json.
+
+    Returns (unreadable or unlisted shards, shards whose bytes changed).
+    """
+    from indomer.fsutil import sha256_file
+
+    recorded = _recorded_files(build, build_path, problems)
+    on_disk = {
+        p.relative_to(root).as_posix(): p for s in available_splits(root) for p in shard_paths(root, s)
+    }
+    bad: set[str] = set()
+    damaged: set[str] = set()
+    for rel in sorted(recorded.keys() - on_disk.keys()):
+        problems.append(
+            f"{out / rel}: listed in build.json but missing; rebuild the dataset (or restore "
+            "the file)"
+        )
+    for rel in sorted(on_disk.keys() - recorded.keys()):
+        bad.add(rel)
+        problems.append(
+            f"{out / rel}: not listed in build.json (not part of this build); remove it or rebuild"
+        )
+    for rel in sorted(recorded.keys() & on_disk.keys()):
+        entry, path = recorded[rel], on_disk[rel]
+        changed = sha256_file(path) != entry["sha256"]
+        try:
+            rows = pq.ParquetFile(path).metadata.num_rows
+        except (pa.ArrowException, OSError) as exc:
+            bad.add(rel)
+            problems.append(
+                f"{out / rel}: {'sha256 differs from build.json and ' if changed else ''}"
+                f"unreadable Parquet ({exc}); rebuild the dataset or restore the file"
+            )
+            continue
+        if changed:
+            damaged.add(rel)
+            problems.append(
+                f"{out / rel}: sha256 differs from build.json (changed or damaged since the "
+                "build); rebuild the dataset or restore the file"
+            )
+        if rows != entry["rows"]:
+            problems.append(
+                f"{out / rel}: {rows} rows, build.json says {entry['rows']}; rebuild the dataset"
+            )
+    return bad, damaged
+
+
 def validate(out: Path) -> tuple[list[str], list[str]]:
-    """Return (problems, warnings); a dataset is valid when ``problems`` is empty."""
+    """Return (problems, warnings); a dataset is valid when ``problems`` is empty.
+
+    Never raises for a damaged dataset: every problem is one line naming the file.
+    """
+    from indomer.errors import IndomerError
+    from indomer.generation import MANAGED, check_links, is_generational, snapshot
+
     out = Path(out)
     problems: list[str] = []
     warnings: list[str] = []
+    if is_generational(out):
+        try:
+            check_links(out)
+        except IndomerError as exc:
+            problems.append(str(exc))
+        for name in MANAGED:
+            if name != "build.json" and not (out / name).exists():
+                problems.append(
+                    f"{out / name}: missing (indomer's link into .indomer/current); rebuild"
+                )
+    root = snapshot(out)
     build_path = out / "build.json"
     build: dict = {}
-    if not build_path.is_file():
+    if not (root / "build.json").is_file() or not build_path.exists():
         problems.append(f"{build_path}: missing; rebuild with 'indomer build'")
     else:
         try:
-            build = json.loads(build_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            problems.append(f"{build_path}: not valid JSON ({exc})")
-    data = out / "data"
+            doc = json.loads((root / "build.json").read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            problems.append(f"{build_path}: not valid JSON ({exc}); rebuild the dataset")
+        else:
+            if isinstance(doc, dict):
+                build = doc
+            else:
+                problems.append(
+                    f"{build_path}: expected a JSON object, found {type(doc).__name__}; "
+                    "rebuild the dataset"
+                )
+    data = root / "data"
     if data.is_dir():
         for p in sorted(data.iterdir()):
             if p.is_file() and not SHARD_RE.match(p.name):
                 problems.append(
-                    f"{p}: not named {{split}}-NNNNN-of-NNNNN.parquet; remove or rename it"
+                    f"{_show(out, root, p)}: not named {{split}}-NNNNN-of-NNNNN.parquet; "
+                    "remove or rename it"
                 )
-    splits = available_splits(out)
+    splits = available_splits(root)
     if not splits:
         problems.append(f"{out}: no shards under data/")
         return problems, warnings
-    expected_features = hf_features()
-    names = {t: label_set(t).names for t in TASKS}
-    rule = emotion_to_sentiment()
-    seen: dict[str, str] = {}
-    groups: dict[str, dict[str, set[str]]] = {
-        "speaker_id": defaultdict(set),
-        "source_id": defaultdict(set),
+    bad, damaged = (
+        _check_integrity(out, root, build, build_path, problems) if build else (set(), set())
+    )
+    ctx: dict = {
+        "features": hf_features(),
+        "names": {t: label_set(t).names for t in TASKS},
+        "rule": emotion_to_sentiment(),
+        "seen": {},
+        "groups": {"speaker_id": defaultdict(set), "source_id": defaultdict(set)},
+        "missing_speaker": 0,
+        "duplicates": [],
+        "bad_ids": [],
+        "rule_breaks": [],
     }
-    missing_speaker = 0
-    duplicates, bad_ids, rule_breaks = [], [], []
     for split in splits:
-        paths = shard_paths(out, split)
+        paths = shard_paths(root, split)
         counts = {int(SHARD_RE.match(p.name)["n"]) for p in paths}
         if len(counts) != 1 or len(paths) != counts.pop():
             problems.append(f"{out}/data: split '{split}' has an incomplete shard set; rebuild")
         for path in paths:
+            if path.relative_to(root).as_posix() in bad:
+                continue  # already reported; its contents cannot be trusted
             try:
-                pf = pq.ParquetFile(path)
-            except (pa.ArrowInvalid, OSError) as exc:
-                problems.append(f"{path}: unreadable Parquet ({exc})")
-                continue
-            schema = pf.schema_arrow
-            if schema.remove_metadata() != SCHEMA.remove_metadata():
-                problems.append(f"{path}: columns/types differ from the indomer schema; rebuild")
-                continue
-            meta = (schema.metadata or {}).get(b"huggingface")
-            feats = json.loads(meta).get("info", {}).get("features") if meta else None
-            if feats != expected_features:
-                problems.append(f"{path}: Hugging Face feature metadata missing or out of date")
-            for batch in pf.iter_batches(batch_size=256):
-                for row in batch.to_pylist():
-                    rid = row["id"]
-                    where = f"{path.name}: {rid}"
-                    if not isinstance(rid, str) or not SAFE_ID.match(rid):
-                        bad_ids.append(repr(rid))
-                        continue
-                    if rid in seen:
-                        duplicates.append(f"{rid} ({seen[rid]} and {split})")
-                    seen[rid] = split
-                    for task in TASKS:
-                        v = row[task]
-                        if v is not None and not 0 <= v < len(names[task]):
-                            problems.append(
-                                f"{where}: {task} id {v} outside 0..{len(names[task]) - 1}"
-                            )
-                    e, s = row["emotion"], row["sentiment"]
-                    in_range = (
-                        e is not None
-                        and s is not None
-                        and 0 <= e < len(names["emotion"])
-                        and 0 <= s < len(names["sentiment"])
-                    )
-                    if in_range and rule[names["emotion"][e]] != names["sentiment"][s]:
-                        rule_breaks.append(rid)
-                    if row["audio"] and row["audio"].get("bytes"):
-                        err = _check_wav(row["audio"]["bytes"])
-                        if err:
-                            problems.append(f"{where}: audio {err}")
-                    if (
-                        row["video"]
-                        and row["video"].get("bytes")
-                        and row["video"]["bytes"][4:8] != b"ftyp"
-                    ):
-                        problems.append(f"{where}: video bytes are not an MP4 (no ftyp box)")
-                    if row["speaker_id"] is None:
-                        missing_speaker += 1
-                    else:
-                        groups["speaker_id"][row["speaker_id"]].add(split)
-                    groups["source_id"][row["source_id"]].add(split)
+                _check_shard(path, _show(out, root, path), split, ctx, problems)
+            except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as exc:
+                if path.relative_to(root).as_posix() not in damaged:  # else said already
+                    problems.append(f"{_show(out, root, path)}: unreadable Parquet ({exc})")
+    duplicates, bad_ids, rule_breaks = ctx["duplicates"], ctx["bad_ids"], ctx["rule_breaks"]
+    missing_speaker = ctx["missing_speaker"]
+    groups = ctx["groups"]
     if bad_ids:
         problems.append(f"ids with unsafe characters: {first_few(bad_ids)}")
     if duplicates:
@@ -141,23 +217,58 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
     leaks = sorted(g for g, where in groups[key].items() if len(where) > 1)
     if leaks:
         problems.append(f"{key} in more than one split (leakage): {first_few(leaks)}")
-    recorded = {
-        f["path"]: f["sha256"]
-        for s in build.get("outputs", {}).get("splits", {}).values()
-        for f in s["files"]
-    }
-    if build and recorded:
-        from indomer.card import shard_manifest
-
-        actual = {
-            f["path"]: f["sha256"]
-            for s in shard_manifest(out)["splits"].values()
-            for f in s["files"]
-        }
-        if actual != recorded:
-            changed = sorted(set(actual.items()) ^ set(recorded.items()))
-            problems.append(
-                f"build.json does not match the shards ({first_few(sorted({p for p, _ in changed}))}); "
-                "run 'indomer split' or rebuild so provenance and card are recomputed"
-            )
     return problems, warnings
+
+
+def _check_shard(path: Path, shown: Path, split: str, ctx: dict, problems: list[str]) -> None:
+    """Schema, metadata, ids, labels and media of one shard; findings go to ``ctx``."""
+    pf = pq.ParquetFile(path)
+    schema = pf.schema_arrow
+    if schema.remove_metadata() != SCHEMA.remove_metadata():
+        problems.append(f"{shown}: columns/types differ from the indomer schema; rebuild")
+        return
+    meta = (schema.metadata or {}).get(b"huggingface")
+    feats = json.loads(meta).get("info", {}).get("features") if meta else None
+    if feats != ctx["features"]:
+        problems.append(f"{shown}: Hugging Face feature metadata missing or out of date")
+    for batch in pf.iter_batches(batch_size=256):
+        for row in batch.to_pylist():
+            rid = row["id"]
+            where = f"{shown}: {rid}"
+            if not isinstance(rid, str) or not SAFE_ID.match(rid):
+                ctx["bad_ids"].append(repr(rid))
+                continue
+            if rid in ctx["seen"]:
+                ctx["duplicates"].append(f"{rid} ({ctx['seen'][rid]} and {split})")
+            ctx["seen"][rid] = split
+            for task in TASKS:
+                v = row[task]
+                if v is not None and not 0 <= v < len(ctx["names"][task]):
+                    problems.append(
+                        f"{where}: {task} id {v} outside 0..{len(ctx['names'][task]) - 1}"
+                    )
+            e, s = row["emotion"], row["sentiment"]
+            in_range = (
+                e is not None
+                and s is not None
+                and 0 <= e < len(ctx["names"]["emotion"])
+                and 0 <= s < len(ctx["names"]["sentiment"])
+            )
+            names = ctx["names"]
+            if in_range and ctx["rule"][names["emotion"][e]] != names["sentiment"][s]:
+                ctx["rule_breaks"].append(rid)
+            if row["audio"] and row["audio"].get("bytes"):
+                err = _check_wav(row["audio"]["bytes"])
+                if err:
+                    problems.append(f"{where}: audio {err}")
+            if (
+                row["video"]
+                and row["video"].get("bytes")
+                and row["video"]["bytes"][4:8] != b"ftyp"
+            ):
+                problems.append(f"{where}: video bytes are not an MP4 (no ftyp box)")
+            if row["speaker_id"] is None:
+                ctx["missing_speaker"] += 1
+            else:
+                ctx["groups"]["speaker_id"][row["speaker_id"]].add(split)
+            ctx["groups"]["source_id"][row["source_id"]].add(split)

@@ -13,8 +13,9 @@ import pytest
 from click.testing import CliRunner
 from demo_build import demo_dataset
 
-from indomer.card import is_raw, licence, refresh
+from indomer.card import is_raw, licence
 from indomer.cli import main
+from indomer.generation import current_generation, finalize
 
 EMOTION = {
     "kemarahan": "anger",
@@ -202,7 +203,7 @@ def test_release_card_prose_split_annotation_and_known_issues(built):
 
 def test_resplit_rewrites_the_card_with_the_new_split(built, tmp_path):
     out = tmp_path / "ds"
-    shutil.copytree(built, out)
+    shutil.copytree(built, out, symlinks=True)
     res = CliRunner().invoke(main, ["split", str(out), "--speaker-disjoint", "--seed", "3"])
     assert res.exit_code == 0, res.output
     card = _card(out)
@@ -334,14 +335,17 @@ def test_licence_follows_the_sources():
     assert licence({})["license_name"] == "indomer-upstream-unspecified"
 
 
-def test_refresh_is_deterministic_and_needs_shards(built, tmp_path):
+def test_finalize_is_deterministic_and_needs_shards(built, tmp_path):
     out = tmp_path / "ds"
-    shutil.copytree(built, out)
-    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    refresh(out)
-    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    shutil.copytree(built, out, symlinks=True)
+    gen = current_generation(out)
+    before = {p.name: p.read_bytes() for p in gen.iterdir() if p.is_file()}
+    build = json.loads((gen / "build.json").read_text(encoding="utf-8"))
+    finalize(gen, build)
+    after = {p.name: p.read_bytes() for p in gen.iterdir() if p.is_file()}
     assert after == before and {"README.md", "croissant.json", "build.json"} <= set(after)
     from indomer.errors import DataError
 
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no shards under data/"):
-        refresh(tmp_path / "empty")
+        finalize(tmp_path / "empty", {})

@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from indomer import pipeline
 from indomer.cli import main
 from indomer.errors import DataError, RowRejected, UsageError
+from indomer.generation import LockedError
 from indomer.pipeline import Stage, run_pipeline
 
 EMOTIONS = ("happiness", "sadness", "neutral", "anger")
@@ -206,19 +207,22 @@ def make_project(
 
 
 def _files(folder: Path, under: str = "") -> dict[str, bytes]:
+    """Every file as a reader sees it: through the dataset's links, not under .indomer/."""
     base = folder / under if under else folder
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(base.rglob("*"))
-        if p.is_file()
-    }
+    found = {}
+    for dirpath, dirs, files in os.walk(base, followlinks=True):
+        dirs[:] = [d for d in dirs if d != ".indomer"]
+        for name in files:
+            p = Path(dirpath) / name
+            found[p.relative_to(folder).as_posix()] = p.read_bytes()
+    return dict(sorted(found.items()))
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
     """What must not depend on how the build got there: shards, manifests, clips, rejects."""
     keep = {}
     for rel, data in _files(out).items():
-        top = rel.startswith(("data/", "splits/")) or rel == "rejected.jsonl"
+        top = rel.startswith(("data/", "splits/")) or rel in ("rejected.jsonl", "build.json")
         manifest = rel.startswith("work/") and rel.endswith(("manifest.jsonl", "rejected.jsonl"))
         media = "/clips/" in rel or "/media/" in rel
         if top or manifest or media:
@@ -438,9 +442,9 @@ def test_a_second_build_into_the_same_folder_waits_its_turn(tmp_path):
     cfg = make_project(tmp_path / "p")
     out = tmp_path / "out"
     _build(cfg, out, stop="fetch")
-    with open(out / "work" / "lock", "a+b") as fh:
+    with open(out / ".indomer" / "lock", "a+b") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # as a running build holds it
-        with pytest.raises(UsageError, match="another indomer build is running"):
+        with pytest.raises(LockedError, match="locked by another indomer command"):
             _build(cfg, out)
     assert _build(cfg, out)["rows"]  # the lock went with its holder
 
@@ -450,7 +454,7 @@ def test_out_dir_that_is_not_a_build_is_refused(tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep")
-    with pytest.raises(UsageError, match="not empty and holds no build.json"):
+    with pytest.raises(UsageError, match=r"not empty \(notes.txt\) and not an indomer dataset"):
         _build(cfg, mine)
     assert (mine / "notes.txt").read_text() == "keep"
 
@@ -498,7 +502,7 @@ def test_kill_9_mid_stage_redoes_only_items_in_flight(tmp_path):
 
     clean = tmp_path / "clean"
     _build(cfg, clean)
-    assert _outputs(out) == _outputs(clean)
+    assert _outputs(out) == _outputs(clean)  # build.json included: it describes the dataset
 
 
 def test_cli_raw_mode(tmp_path, monkeypatch):

@@ -139,7 +139,7 @@ def test_figures_in_the_dataset_folder_are_linked_from_the_card_and_pushed_while
     from indomer.push import local_files
 
     out = tmp_path / "ds"
-    shutil.copytree(built, out)
+    shutil.copytree(built, out, symlinks=True)
     res = CliRunner().invoke(main, ["stats", str(out), "--plots", str(out / "figures")])
     assert res.exit_code == 0, res.output
     build = json.loads((out / "build.json").read_text())

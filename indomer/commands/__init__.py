@@ -39,6 +39,10 @@ def os_error_line(exc: OSError) -> str:
         where = f"{where} -> {exc.filename2}"
     cause = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__)
     fix = _OS_FIXES.get(exc.errno or 0, "check the path and try again")
+    if exc.errno == errno.EEXIST and exc.filename is not None:
+        path = Path(os.fsdecode(exc.filename))
+        if path.exists() and not path.is_dir():  # mkdir over a file
+            cause, fix = "a file, where a folder is expected", _OS_FIXES[errno.ENOTDIR]
     return f"{where}: {cause}; {fix}"
 
 

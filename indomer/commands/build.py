@@ -121,11 +121,13 @@ def build(
         for line in summary(report):
             click.echo(line, err=True)
     ran = sum(s["status"] == "ran" for s in report["stages"])
+    finished = report["last_stage"] == STAGES[-1]
+    listing = Path(out) / ("rejected.jsonl" if finished else "work/rejected.jsonl")
     tail = (
-        f"{report['rejected']} rejected (see {Path(out) / 'rejected.jsonl'}); "
+        f"{report['rejected']} rejected (see {listing}); "
         f"{ran} stage(s) ran in {report['seconds']:.1f} s"
     )
-    if report["last_stage"] == STAGES[-1]:
+    if finished:
         rows = report.get("rows", {})
         split_text = ", ".join(f"{k} {v}" for k, v in rows.items())
         click.echo(f"built {sum(rows.values())} rows ({split_text}) in {out}; {tail}")

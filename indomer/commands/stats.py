@@ -1,4 +1,4 @@
-"""``indomer stats OUT [--json FILE] [--plots DIR]``."""
+"""``indomer stats OUT [--json FILE|-] [--plots DIR]``."""
 
 from __future__ import annotations
 
@@ -6,22 +6,19 @@ from pathlib import Path
 
 import click
 
-from indomer.commands import guarded
+from indomer.commands import emit_json, guarded, json_option
 
 
 @click.command()
 @click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the statistics (cross-modal agreement included) as JSON to this file.",
-)
+@json_option("Also write the statistics (cross-modal agreement included) as JSON to FILE.")
 @click.option(
     "--plots",
     "plots_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Also draw the figures as PNG files into this folder (needs matplotlib).",
+    help="Also draw the figures as PNG files into this folder (needs matplotlib). "
+    "OUT/figures draws them into the dataset, as one new generation: the card shows them "
+    "and push sends them.",
 )
 @guarded
 def stats(out: Path, json_path: Path | None, plots_dir: Path | None) -> None:
@@ -29,36 +26,82 @@ def stats(out: Path, json_path: Path | None, plots_dir: Path | None) -> None:
     agreement and, with --plots, the figures."""
     from indomer.dataset import available_splits
     from indomer.errors import UsageError
-    from indomer.fsutil import write_json_atomic
+    from indomer.fsutil import dumps
+    from indomer.generation import snapshot
     from indomer.stats import compute_stats, format_table, load_data
 
-    if not available_splits(out):
+    root = snapshot(out)
+    if not available_splits(root):
         raise UsageError(f"{out}: no shards under data/; build the dataset first")
-    data = load_data(out)
-    result = compute_stats(out, data)
-    click.echo(format_table(result))
-    if json_path:
-        write_json_atomic(json_path, result)
+    into_dataset = plots_dir is not None and _inside(plots_dir, out / "figures")
+    if (
+        plots_dir is not None
+        and not into_dataset
+        and Path(plots_dir).absolute().resolve().is_relative_to(out.absolute().resolve())
+    ):
+        raise UsageError(
+            f"--plots {plots_dir}: inside the dataset folder; use {out / 'figures'} (drawn "
+            "into the dataset, shown on the card) or a folder outside it"
+        )
+    if into_dataset:
+        _plots_into_dataset(out, json_path)
+        return
+    data = load_data(root)
+    result = compute_stats(root, data)
+    if str(json_path) == "-":
+        emit_json(json_path, dumps(result))
+    else:
+        click.echo(format_table(result))
+        emit_json(json_path, dumps(result))
     if plots_dir:
         from indomer.plots import write_plots
 
-        files, notes = write_plots(out, plots_dir, data, result)
+        files, notes = write_plots(root, plots_dir, data, result)
         for path in files:
-            click.echo(f"wrote {path}")
+            click.echo(f"wrote {path}", err=str(json_path) == "-")
         for note in notes:
-            click.echo(f"note: {note}")
-        if plots_dir.resolve() == (out / "figures").resolve():
-            import json
+            click.echo(f"note: {note}", err=str(json_path) == "-")
 
-            from indomer import card
 
-            build = json.loads((out / "build.json").read_text(encoding="utf-8"))
-            write_json_atomic(
-                plots_dir / "figures.json",
-                {
-                    "build_hash": build.get("outputs", {}).get("build_hash"),
-                    "files": sorted(p.name for p in files),
-                },
-            )
-            card.refresh(out)
-            click.echo(f"the card {out / 'README.md'} now shows them; indomer push sends them")
+def _inside(path: Path, target: Path) -> bool:
+    """Whether ``path`` names ``target`` (OUT/figures), spelled any way."""
+    return Path(path).absolute().resolve(strict=False) == Path(target).absolute().resolve(
+        strict=False
+    ) or Path(path).absolute() == Path(target).absolute()
+
+
+def _plots_into_dataset(out: Path, json_path: Path | None) -> None:
+    """Draw the figures into a new generation of ``out`` and commit it with the card."""
+    from indomer.fsutil import dumps
+    from indomer.generation import read_build, writing
+    from indomer.plots import write_plots
+    from indomer.stats import compute_stats, format_table, load_data
+
+    with writing(out, base=True, must_exist=True) as gen:
+        data = load_data(gen.path)
+        result = compute_stats(gen.path, data)
+        to_stdout = str(json_path) == "-"
+        if not to_stdout:
+            click.echo(format_table(result))
+        emit_json(json_path, dumps(result))
+        build = read_build(gen.path)
+        folder = gen.path / "figures"
+        for old in folder.iterdir():
+            if old.is_file():
+                old.unlink()
+        files, notes = write_plots(gen.path, folder, data, result)
+        gen.write_json(
+            "figures/figures.json",
+            {
+                "build_hash": (build.get("outputs") or {}).get("build_hash"),
+                "files": sorted(p.name for p in files),
+            },
+        )
+        gen.commit(build)
+    for path in files:
+        click.echo(f"wrote {out / 'figures' / path.name}", err=to_stdout)
+    for note in notes:
+        click.echo(f"note: {note}", err=to_stdout)
+    click.echo(
+        f"the card {out / 'README.md'} now shows them; indomer push sends them", err=to_stdout
+    )

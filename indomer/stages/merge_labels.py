@@ -8,9 +8,10 @@ seconds):
   sheet or transcript ids matching no segment are listed too. Nothing disappears silently.
 - **split**: :func:`indomer.split.speaker_disjoint_split` (grouped by source video until
   the speakers stage provides speaker ids), checked by the leakage guard.
-- **shards**: :func:`indomer.dataset.write_split` with the clip wav/mp4 bytes embedded,
-  ``splits/NAME.json``, ``build.json`` (config, inputs with sha256, versions, stage stats)
-  and :func:`indomer.card.refresh`. Same inputs, same bytes.
+- **shards**: one new dataset generation (:mod:`indomer.generation`): the shards with the
+  clip wav/mp4 bytes embedded, ``splits/NAME.json``, ``rejected.jsonl`` and ``build.json``
+  (config, inputs with sha256, versions, stage counts, never run times), committed at once.
+  Same inputs, same bytes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pandas as pd
 
 from indomer import __version__
 from indomer.config import BuildConfig, SplitConfig, read_transcripts, reject
-from indomer.dataset import COLUMNS, SPLITS, MediaFile, remove_split, write_split
+from indomer.dataset import COLUMNS, SPLITS, MediaFile, write_split
 from indomer.errors import DataError
 from indomer.fsutil import file_digest, write_json_atomic
 from indomer.labels import TASKS
@@ -158,20 +159,7 @@ def split_config(cfg: BuildConfig) -> SplitConfig:
 
 def split_run(inputs: dict[str, list[dict]], cfg: SplitConfig, ctx: Context) -> tuple[list, list]:
     """One split name per example, speaker-disjoint; the document goes to ``split.json``."""
-    from indomer.split import (
-        METHOD,
-        SIZE_TOLERANCE,
-        check_ratios,
-        default_name,
-        fallback_warning,
-        group_column,
-        leakage_report,
-        natural_key,
-        require_disjoint,
-        speaker_disjoint_split,
-        split_names,
-        validate_document,
-    )
+    from indomer.split import default_name, fallback_warning, group_column, plan_split
 
     rows = [r for rs in inputs.values() for r in rs if r.get("kind") == EXAMPLE]
     if not rows:
@@ -182,31 +170,10 @@ def split_run(inputs: dict[str, list[dict]], cfg: SplitConfig, ctx: Context) -> 
             for k in ("id", "source_id", "speaker_id", *TASKS)
         }
     )
-    ratios = check_ratios(cfg.ratios)
-    names = split_names(len(ratios))
-    assignment = speaker_disjoint_split(df, ratios, cfg.seed, cfg.stratify)
-    checked = df.assign(split=assignment.reindex(df.index))
-    report = leakage_report(checked, "split")
-    require_disjoint(report)
-    empty = [s for s in names if report["sizes"].get(s, 0) == 0]
-    if empty:
-        raise DataError(f"split(s) {', '.join(empty)} would be empty; add sources or change ratios")
-    key, groups, missing = group_column(checked)
-    doc = {
-        "name": cfg.name or default_name(cfg.seed),
-        "method": METHOD,
-        "seed": int(cfg.seed),
-        "ratios": dict(zip(names, ratios)),
-        "stratify": cfg.stratify,
-        "size_tolerance": SIZE_TOLERANCE,
-        "group_key": key,
-        "assignment": {
-            s: sorted(set(groups[checked["split"] == s].tolist()), key=natural_key) for s in names
-        },
-        "report": report,
-        "indomer_version": __version__,
-    }
-    validate_document(doc)
+    checked, doc = plan_split(
+        df, cfg.ratios, cfg.seed, cfg.stratify, cfg.name or default_name(cfg.seed)
+    )
+    key, _, missing = group_column(checked)
     warning = fallback_warning(key, missing, len(df))
     write_json_atomic(ctx.workdir / "split.json", {"document": doc, "warning": warning})
     return [{"id": i, "split": s} for i, s in zip(checked["id"], checked["split"])], []
@@ -272,6 +239,9 @@ def _stage_records(ctx: Context) -> dict:
         # Wall-clock time stays in work/ and the summary: build.json must be byte-identical
         # across builds of the same inputs.
         stats.pop("seconds", None)
+        # What this run redid is history of the run, not of the dataset: a resumed build
+        # must write the same build.json as a clean one.
+        stats.pop("redone", None)
         stages[name] = {
             "settings": fp["config"]["settings"],
             "tools": fp["config"]["tools"],
@@ -281,9 +251,10 @@ def _stage_records(ctx: Context) -> dict:
 
 
 def shards_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple[list, list]:
-    """Write data/*.parquet, splits/NAME.json, build.json and the card; list what it wrote."""
-    from indomer import card
+    """Commit one generation (data/*.parquet, splits/NAME.json, rejected.jsonl, build.json,
+    card, Croissant; :mod:`indomer.generation`) and list the files it holds."""
     from indomer.build import _versions
+    from indomer.generation import writing
     from indomer.labels import labels_sha256
 
     cfg, out = ctx.config, ctx.out
@@ -304,32 +275,8 @@ def shards_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple
         per_split[where[r["id"]]].append(rec)
     media["missing_audio"].sort()
     media["missing_video"].sort()
-    previous = (
-        {r["id"] for r in ctx.manifest(ctx.name)}
-        if (ctx.workdir / "manifest.jsonl").is_file()
-        else set()
-    )
-    written: list[Path] = []
-    for split in SPLITS:
-        if per_split[split]:
-            df = pd.DataFrame(
-                {c: pd.Series([rec[c] for rec in per_split[split]], dtype=object) for c in COLUMNS}
-            )
-            written += write_split(
-                out, split, df, {"indomer": __version__, "config": cfg.document}
-            )
-        else:
-            remove_split(out, split)
     split_info = json.loads((ctx.dirs["split"] / "split.json").read_text(encoding="utf-8"))
     doc = split_info["document"]
-    split_file = out / "splits" / f"{doc['name']}.json"
-    write_json_atomic(split_file, doc)
-    written.append(split_file)
-    kept = {p.relative_to(out).as_posix() for p in written}
-    for rel in sorted(previous - kept):
-        if rel.startswith("splits/"):
-            (out / rel).unlink(missing_ok=True)
-
     labels = json.loads((ctx.dirs["merge"] / "labels.json").read_text(encoding="utf-8"))
     inputs_meta = {
         _input_name(cfg, p) if k != "config" else cfg.path.name: file_digest(p)
@@ -371,11 +318,32 @@ def shards_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple
         "rule_violations": labels["rule_violations"],
         "repaired_texts": [],
     }
-    write_json_atomic(out / "build.json", build)
-    card.refresh(out)
-    listing = []
-    for p in sorted(written):
-        listing.append({"id": p.relative_to(out).as_posix(), **_digest_bytes(p)})
+    with writing(out, base=False, keep_new=True) as gen:
+        for split in SPLITS:
+            if per_split[split]:
+                df = pd.DataFrame(
+                    {
+                        c: pd.Series([rec[c] for rec in per_split[split]], dtype=object)
+                        for c in COLUMNS
+                    }
+                )
+                write_split(gen.path, split, df, {"indomer": __version__, "config": cfg.document})
+        gen.write_json(f"splits/{doc['name']}.json", doc)
+        gen.write_text(
+            "rejected.jsonl",
+            "".join(
+                json.dumps(e, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+                for e in ctx.rejected_before()
+            ),
+        )
+        build = gen.commit(build)
+    listing = [
+        {"id": f["path"], "sha256": f["sha256"], "bytes": f["bytes"]}
+        for part in build["outputs"]["splits"].values()
+        for f in part["files"]
+    ]
+    split_file = f"splits/{doc['name']}.json"
+    listing.append({"id": split_file, **_digest_bytes(out / split_file)})
     return listing, []
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -16,9 +18,14 @@ from indomer.cli import main
 
 
 def _files(out):
-    return {
-        p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()
-    }
+    """Every file as a reader sees it: through the dataset's links, not under .indomer/."""
+    found = {}
+    for dirpath, dirs, files in os.walk(out, followlinks=True):
+        dirs[:] = [d for d in dirs if d != ".indomer"]
+        for name in files:
+            p = Path(dirpath) / name
+            found[p.relative_to(out).as_posix()] = p.read_bytes()
+    return dict(sorted(found.items()))
 
 
 def test_build_writes_the_documented_layout(built):
@@ -126,7 +133,7 @@ def test_rebuild_in_place_replaces_and_refuses_foreign_folders(release_dir, tmp_
     res = runner.invoke(main, ["build", "--release", str(release_dir), "--out", str(foreign)])
     assert res.exit_code == 2
     assert res.output.strip().endswith(
-        "not empty and holds no build.json; choose an empty or new --out folder"
+        "not empty (notes.txt) and not an indomer dataset; choose an empty or new --out folder"
     )
     assert (foreign / "notes.txt").read_text() == "keep me"
 

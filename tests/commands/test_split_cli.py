@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-import types
 from importlib import resources
 
 import jsonschema
@@ -15,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from indomer.cli import main
-from indomer.dataset import available_splits, read_split, write_split
+from indomer.dataset import available_splits, read_split
+from indomer.generation import write_dataset
 from indomer.labels import emotion_to_sentiment
 from indomer.split import NO_SPEAKER_WARNING, natural_key
 
@@ -48,9 +47,15 @@ def make_dataset(out, n_groups: int = 40, seed: int = 0, speakers: bool = True):
             )
     df = pd.DataFrame(rows)
     first = df["source_id"].astype(int) < n_groups * 3 // 4
-    write_split(out, "train", df[first])
-    write_split(out, "validation", df[~first])
+    write_dataset(out, {"train": df[first], "validation": df[~first]})
     return df
+
+
+def _rewrite(out, split, df):
+    """Replace one split's rows, as one committed generation."""
+    splits = {s: read_split(out, s) for s in available_splits(out)}
+    splits[split] = df
+    write_dataset(out, splits)
 
 
 def _bytes(out) -> dict[str, bytes]:
@@ -105,7 +110,7 @@ def test_split_writes_a_leak_free_document_and_shards(tmp_path):
 def test_same_seed_gives_identical_bytes_and_another_seed_another_split(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     make_dataset(a, n_groups=80, seed=1)  # 40 speakers: many near-optimal splits to pick from
-    shutil.copytree(a, b)
+    shutil.copytree(a, b, symlinks=True)
     assert _run(a, "--speaker-disjoint", "--seed", 3).exit_code == 0
     assert _run(b, "--speaker-disjoint", "--seed", 3).exit_code == 0
     first = _bytes(a)
@@ -161,7 +166,7 @@ def test_some_missing_speaker_ids_warn_with_a_count(tmp_path):
     df = make_dataset(out)
     train = read_split(out, "train")
     train.loc[train["source_id"] == "0", "speaker_id"] = None
-    write_split(out, "train", train)
+    _rewrite(out, "train", train)
     n = int((df["source_id"] == "0").sum())
     res = _run(out, "--speaker-disjoint")
     assert res.exit_code == 0, res.output
@@ -206,23 +211,22 @@ def test_a_leaking_assignment_is_refused_and_nothing_is_written(tmp_path, monkey
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "refusing to write a leaking split: speaker_id spk0 in both train and test" in lines[0]
-    assert _bytes(out) == before and not (out / "splits").exists()
+    assert _bytes(out) == before and not list((out / "splits").glob("*.json"))
 
 
-def test_the_dataset_card_is_refreshed_when_available(tmp_path, monkeypatch):
+def test_the_card_and_provenance_describe_the_new_split(tmp_path):
     out = tmp_path / "ds"
     make_dataset(out, n_groups=12)
-    calls = []
-    fake = types.ModuleType("indomer.card")
-    fake.refresh = lambda path: calls.append(path)
-    monkeypatch.setitem(sys.modules, "indomer.card", fake)
-    assert _run(out, "--speaker-disjoint").exit_code == 0
-    assert calls == [out]
+    assert _run(out, "--speaker-disjoint", "--name", "mine").exit_code == 0
+    build = json.loads((out / "build.json").read_text())
+    assert build["split"] == {"name": "mine", "file": "splits/mine.json"}
+    assert build["rows"] == {s: len(read_split(out, s)) for s in available_splits(out)}
+    assert "mine" in (out / "README.md").read_text()
 
 
 def test_split_of_the_built_release_passes_validate(built, tmp_path):
     out = tmp_path / "release"
-    shutil.copytree(built, out)
+    shutil.copytree(built, out, symlinks=True)
     res = _run(out, "--speaker-disjoint", "--seed", 1)
     assert res.exit_code == 0, res.output
     assert NO_SPEAKER_WARNING in res.stderr
