@@ -166,7 +166,8 @@ def build_release(
             "versions": _versions(),
             "repaired_texts": result.repaired_texts,
             "rule_violations": result.rule_violations,
-            "rejected": len(result.rejected),
+            # rows dropped; a rejected clip file leaves its row (listed under media)
+            "rejected": sum(1 for r in result.rejected if r.get("stage") != "media"),
             "warnings": warnings,
             "media": result.media,
             "agreement": agreement,

@@ -599,6 +599,14 @@ def _known_issues(build: dict, stats: dict) -> list[str]:
             f"- Missing media: {len(media.get('missing_audio', []))} audio and "
             f"{len(media.get('missing_video', []))} video clips (ids in `build.json`)."
         )
+    bad_files = len(media.get("rejected_audio", [])) + len(media.get("rejected_video", []))
+    if bad_files:
+        lines.append(
+            f"- Clip files refused (not a regular file in the media folder, or not decodable): "
+            f"{len(media.get('rejected_audio', []))} audio and "
+            f"{len(media.get('rejected_video', []))} video; their rows are kept without that "
+            "medium (reasons in `rejected.jsonl`)."
+        )
     lines.append(
         f"- Rows rejected by the build: {build.get('rejected', 0)} (see `rejected.jsonl`)."
     )

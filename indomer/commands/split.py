@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from indomer.commands import guarded
+from indomer.commands import guarded, seed_option
 from indomer.errors import UsageError
 
 
@@ -24,13 +24,7 @@ from indomer.errors import UsageError
     show_default=True,
     help="train,validation[,test] fractions of rows; each > 0, summing to 1.",
 )
-@click.option(
-    "--seed",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Seed of the one random generator; the same data and seed give the same bytes.",
-)
+@seed_option()
 @click.option(
     "--stratify",
     type=click.Choice(["emotion", "sentiment", "none"]),
