@@ -380,7 +380,9 @@ def _splits_section(build: dict, split_doc: dict | None) -> list[str]:
         return lines + ["No split report in `splits/` matches these shards.\n"]
     rep = split_doc.get("report", {})
     key = split_doc.get("group_key")
-    unit = "speaker" if key == "speaker_id" else "source video"
+    unit = {"speaker_id": "speaker", "speaker_group": "group of linked speakers"}.get(
+        key, "source video"
+    )
     if split_doc.get("method") == "official":
         lines.append(
             f"Split `{split_doc.get('name')}` is the release's own train/val split (val is "
@@ -403,7 +405,10 @@ def _splits_section(build: dict, split_doc: dict | None) -> list[str]:
         f"groups in two splits: {overlap} (leak-free: {str(rep.get('leak_free')).lower()}). "
         f"Full report: `{build.get('split', {}).get('file')}`.\n"
     )
-    if key != "speaker_id" and rep.get("rows_without_speaker"):
+    link = split_doc.get("linking")
+    if link:
+        lines += _linking_lines(link)
+    if key not in ("speaker_id", "speaker_group") and rep.get("rows_without_speaker"):
         lines.append(
             f"{rep['rows_without_speaker']} rows have no speaker id, so the unit is the source "
             "video: a person who appears in two videos could sit in two splits.\n"
@@ -419,6 +424,41 @@ def _splits_section(build: dict, split_doc: dict | None) -> list[str]:
             [[t, f"{d['value']:.4f}", d.get("class"), d.get("split")] for t, d in devs.items()],
         )
     return lines
+
+
+def _linking_lines(link: dict) -> list[str]:
+    """How the split groups were linked, and what that operating point measured."""
+    op = link.get("operating_point") or {}
+    cal = op.get("calibration") or {}
+    text = (
+        f"Speaker ids are a best guess (voice cosine >= {op.get('threshold')} with "
+        f"`{op.get('embedding')}`). A split keeps apart *groups*, linked conservatively: two "
+        f"source videos share a group whenever their voices reach cosine "
+        f"{op.get('link_threshold')}"
+        + (
+            f" or their faces match (face cosine >= {op.get('face_same')}), unless their faces "
+            f"clearly differ (< {op.get('face_different')})"
+            if op.get("face_same") is not None
+            else ""
+        )
+        + f". {link.get('n_speakers')} speaker ids form {link.get('n_groups')} groups."
+    )
+    if cal.get("miss_rate") is not None:
+        text += (
+            f" That operating point was measured on {cal.get('source')} "
+            f"({cal.get('n_same')} same-person and {cal.get('n_different')} different-person "
+            f"pairs across recordings): miss rate {cal.get('miss_rate'):.3f} (a person split "
+            f"across groups), false-merge rate {cal.get('false_merge_rate'):.3f} (two people "
+            "in one group, which only makes the groups coarser)."
+        )
+    else:
+        text += f" The operating point is {cal.get('source', 'user-set')}: not calibrated here."
+    if link.get("disagreements"):
+        text += (
+            f" {link['disagreements']} source pairs where voice and face disagree are listed "
+            "by `indomer speakers review`."
+        )
+    return [text + "\n"]
 
 
 def _agreement_table(agreement: dict) -> list[str]:

@@ -546,7 +546,7 @@ def shard_manifest(out: Path) -> dict:
 
 def current_split_file(out: Path, df) -> str | None:
     """The ``splits/*.json`` whose assignment matches the shards now on disk (first by name)."""
-    from indomer.split import group_column
+    from indomer.split import GROUP_KEY, group_column, with_groups
 
     folder = Path(out) / "splits"
     if not folder.is_dir():
@@ -558,13 +558,17 @@ def current_split_file(out: Path, df) -> str | None:
             where = {str(g): s for s, groups in doc["assignment"].items() for g in groups}
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             continue
-        if key not in df.columns:
+        if key == GROUP_KEY:
+            members = (doc.get("linking") or {}).get("members") or {}
+            groups = group_column(with_groups(df, {"groups": members}))[1].astype("string")
+        elif key not in df.columns:
             continue
-        groups = (
-            group_column(df)[1].astype("string")
-            if key == "speaker_id"
-            else df[key].astype("string")
-        )
+        else:
+            groups = (
+                group_column(df)[1].astype("string")
+                if key == "speaker_id"
+                else df[key].astype("string")
+            )
         if all(where.get(g) == s for g, s in zip(groups, df["split"])):
             return path.relative_to(out).as_posix()
     return None

@@ -429,9 +429,11 @@ def _speakers_run(inputs: dict[str, list[dict]], settings: Any, ctx: Context) ->
     from indomer.stages import speakers
 
     rows = [from_json(o) for rs in inputs.values() for o in rs]
-    out = speakers.assign(
+    out, record = speakers.identify(
         rows, settings=settings, root=ctx.config.root, log=lambda m: print(m, file=sys.stderr)
     )
+    # the split groups, operating point and review queue: read by the split and shards stages
+    write_json_atomic(ctx.workdir / "identity.json", record)
     return [to_json(r) for r in out], []
 
 

@@ -46,18 +46,60 @@ from indomer.errors import DataError, UsageError
 from indomer.rows import SAFE_ID
 
 SPEAKER_PREFIX = "spk_"
+GROUP_PREFIX = "grp_"
 ID_HEX = 12
 #: resemblyzer's "same speaker" cosine between source voices: halfway between one voice in
 #: two demo sources (0.995) and the closest two demo voices (0.899 on the exact sentences,
 #: 0.908 on the clips the pipeline cuts); FIXTURES.md section 5 finds 0.95 too on 10 s clips
 #: (one voice >= 0.976, different voices <= 0.910). Calibrate on real data.
 RESEMBLYZER_THRESHOLD = 0.95
+#: Split-safe voice link (resemblyzer, source voices): two sources whose voices reach this
+#: cosine are plausibly one person and stay on one side of a split. Calibrated on real speech
+#: (``indomer speakers calibrate`` on the AMI excerpt in pyannote.audio 4.0.7's sdist, the
+#: record shipped in ``indomer/data/calibration/``): the lowest same-person cosine across
+#: recordings minus a margin, so no same-person pair there is missed.
+RESEMBLYZER_LINK_THRESHOLD = 0.64
+#: Face identity (dlib ResNet, mean of a source's clip descriptors): at or above FACE_SAME two
+#: sources show one face; below FACE_DIFFERENT they clearly show two (between: no opinion).
+FACE_SAME = 0.9
+FACE_DIFFERENT = 0.8
+#: The shipped calibration record of the resemblyzer defaults.
+CALIBRATION_FILE = "calibration/resemblyzer-ami.json"
 #: Similarities held at once when searching the similarity graph (2M float32 = 8 MB).
 BLOCK = 1 << 21
 #: Largest component clustered with a dense similarity matrix (4096^2 float64 = 134 MB).
 DENSE_MAX = 4096
 #: float32 screening may miss an edge by rounding; a margin keeps the components a superset.
 SCREEN_MARGIN = 1e-4
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def shipped_calibration(link_threshold: float) -> dict | None:
+    """What the shipped calibration measured at ``link_threshold``: its source, the numbers
+    of same- and different-person pairs, the miss and false-merge rates (None if absent)."""
+    import json
+    from importlib import resources
+
+    try:
+        text = resources.files("indomer").joinpath("data", *CALIBRATION_FILE.split("/"))
+        doc = json.loads(text.read_text(encoding="utf-8"))
+    except (FileNotFoundError, OSError, ValueError):
+        return None
+    scores = doc.get("scores") or {}
+    same, diff = scores.get("same") or [], scores.get("different") or []
+    if not same or not diff:
+        return None
+    return {
+        "source": doc.get("source", "shipped calibration"),
+        "file": f"indomer/data/{CALIBRATION_FILE}",
+        "n_same": len(same),
+        "n_different": len(diff),
+        "miss_rate": round(sum(v < link_threshold for v in same) / len(same), 6),
+        "false_merge_rate": round(sum(v >= link_threshold for v in diff) / len(diff), 6),
+        "min_same": round(min(same), 6),
+    }
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -93,50 +135,84 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Pins:
-    """Known identities from ``speakers.csv``: source id or clip id -> (speaker id, where)."""
+    """Known identities from ``speakers.csv``: source id or clip id -> (speaker id, where);
+    must-link (``same``) and cannot-link (``different``) pairs of sources, with where."""
 
     sources: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     clips: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    same: tuple[tuple[str, str, str], ...] = ()
+    different: tuple[tuple[str, str, str], ...] = ()
 
 
 def read_overrides(path: str | Path) -> Pins:
-    """Read ``speakers.csv``: a ``speaker_id`` column and ``source_id`` and/or ``id``.
+    """Read ``speakers.csv``: ``source_id`` and/or ``id``, then ``speaker_id``, ``same_as``
+    and/or ``not_same_as``.
 
     Each row fills exactly one of ``source_id`` (every clip of that source video) and ``id``
-    (one clip; it wins over its source's row). Ids must be safe ids (letters, digits, ``_``,
-    ``-``); one source or clip pinned to two different speakers is an error naming both lines.
+    (one clip; it wins over its source's row), and at least one of: ``speaker_id`` (a
+    must-link by name: every row with that name is one person), ``same_as`` (a source id of
+    the same person: must-link without a name) and ``not_same_as`` (a source id of another
+    person: cannot-link, honoured even when the voices match). Ids must be safe ids; one
+    source or clip pinned to two different speakers is an error naming both lines.
     """
     from indomer.config import read_table
 
     path = Path(path)
-    rows = read_table(path, ("speaker_id",), ("source_id", "id"))
     header = _header(path)
     if "source_id" not in header and "id" not in header:
         raise DataError(f"{path}:1: needs a source_id or an id column next to speaker_id; "
-                        "expected header source_id,speaker_id (or id,speaker_id)")
+                        "expected header source_id,speaker_id (or id,speaker_id), optionally "
+                        "with same_as and not_same_as")
+    if not {"speaker_id", "same_as", "not_same_as"} & set(header):
+        raise DataError(f"{path}:1: needs a speaker_id, same_as or not_same_as column; "
+                        "expected header source_id,speaker_id[,same_as,not_same_as]")
+    known = ("source_id", "id", "speaker_id", "same_as", "not_same_as")
+    unknown = [h for h in header if h not in known]
+    if unknown:
+        raise DataError(f"{path}:1: unknown column(s) {', '.join(unknown)}; expected some of "
+                        f"{','.join(known)}")
+    rows = read_table(path, (), known)
     sources: dict[str, tuple[str, str]] = {}
     clips: dict[str, tuple[str, str]] = {}
+    same: list[tuple[str, str, str]] = []
+    different: list[tuple[str, str, str]] = []
     for line, row in rows:
         where = f"{path}:{line}"
         if row is None:
             raise DataError(f"{where}: wrong number of cells; expected {','.join(header)}")
         speaker = row.get("speaker_id")
         source, clip = row.get("source_id"), row.get("id")
+        link, unlink = row.get("same_as"), row.get("not_same_as")
         if (source is None) == (clip is None):
             raise DataError(f"{where}: fill exactly one of source_id and id (found "
                             f"{'both' if source else 'neither'})")
-        if speaker is None:
-            raise DataError(f"{where}: speaker_id is empty; give the person's id")
-        for name, value in (("speaker_id", speaker), ("source_id", source), ("id", clip)):
+        if speaker is None and link is None and unlink is None:
+            raise DataError(f"{where}: speaker_id is empty; give the person's id (or a "
+                            "source id in same_as / not_same_as)")
+        for name, value in (("speaker_id", speaker), ("source_id", source), ("id", clip),
+                            ("same_as", link), ("not_same_as", unlink)):
             if value is not None and not SAFE_ID.match(value):
                 raise DataError(f"{where}: {name} {value!r} is not a safe id (letters, digits, "
                                 "_ and -, not starting with _ or -); rename it")
+        if (link is not None or unlink is not None) and source is None:
+            raise DataError(f"{where}: same_as / not_same_as link source videos; fill "
+                            "source_id, not id")
+        for other in (link, unlink):
+            if other is not None and other == source:
+                raise DataError(f"{where}: source {source} is linked to itself; name another "
+                                "source")
+        if link is not None:
+            same.append((source, link, where))
+        if unlink is not None:
+            different.append((source, unlink, where))
+        if speaker is None:
+            continue
         table, key = (sources, source) if source is not None else (clips, clip)
         if key in table and table[key][0] != speaker:
             raise DataError(f"{where}: {key} is pinned to {speaker!r} here and to "
                             f"{table[key][0]!r} at {table[key][1]}; keep one")
         table.setdefault(key, (speaker, where))
-    return Pins(sources, clips)
+    return Pins(sources, clips, tuple(same), tuple(different))
 
 
 def _header(path: Path) -> list[str]:
@@ -163,16 +239,40 @@ class ClipVoice:
     embedding: np.ndarray | None = None
     label: str | None = None
     flagged: bool = False
+    face: np.ndarray | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Linking:
+    """How sources are linked, beyond the best guess: the thresholds that decide it.
+
+    ``threshold``: voice cosine of the best identity guess (``speaker_id``);
+    ``link_threshold``: voice cosine at which two sources are *plausibly* one person, so the
+    split keeps them together (chosen with no missed same-person pair on real speech, minus a
+    margin); ``face_same`` / ``face_different``: face cosine at or above which two faces are
+    one person, and below which they are clearly two (None: faces are not used).
+    """
+
+    threshold: float
+    link_threshold: float | None = None
+    face_same: float | None = None
+    face_different: float | None = None
+    review_margin: float = 0.05
 
 
 @dataclass(frozen=True)
 class Clustering:
     """Result of :func:`cluster_voices`: clip id -> speaker id (None: no voice in the source),
-    and the pins that matched nothing (``where: what``), for the caller to report."""
+    the pins that matched nothing (``where: what``), for the caller to report, and, when
+    linking ran, clip id -> split group, the voice/face disagreements and the review queue."""
 
     speaker_ids: dict[str, str | None]
     unused_pins: tuple[str, ...] = ()
     n_speakers: int = 0
+    groups: dict[str, str | None] = field(default_factory=dict)
+    disagreements: tuple[dict, ...] = ()
+    review: tuple[dict, ...] = ()
 
 
 def derived_id(key: str) -> str:
@@ -182,10 +282,16 @@ def derived_id(key: str) -> str:
 
 def cluster_voices(
     clips: Sequence[ClipVoice],
-    threshold: float,
+    threshold: float | Linking,
     pins: Pins | None = None,
 ) -> Clustering:
-    """Global speaker ids for ``clips`` (see the module docstring for the method)."""
+    """Global speaker ids for ``clips`` (see the module docstring for the method).
+
+    ``threshold`` is the voice cosine of the best guess, or a :class:`Linking` that also
+    asks for split groups, face fusion and the review queue (see :func:`_link`).
+    """
+    linking = threshold if isinstance(threshold, Linking) else Linking(float(threshold))
+    threshold = linking.threshold
     if not 0.0 < threshold <= 1.0:
         raise UsageError(f"speakers.threshold must be in (0, 1], got {threshold}")
     pins = pins or Pins()
@@ -203,13 +309,19 @@ def cluster_voices(
             out[c.id] = pins.clips[c.id][0]
         else:
             rest.append(c)
-    voices = _voices(rest, pins)
+    known_sources = {c.source_id for c in clips}
+    source_pins = _source_pins(pins, known_sources)
+    voices = _voices(rest, source_pins)
     with_vec = [v for v in voices if v.vector is not None]
-    labels = agglomerate(
-        np.stack([v.vector for v in with_vec]) if with_vec else np.zeros((0, 1)),
-        threshold,
-        [v.pin for v in with_vec],
-    )
+    x = np.stack([v.vector for v in with_vec]) if with_vec else np.zeros((0, 1))
+    cannot = _cannot_pairs(with_vec, pins)
+    faces = [v.face for v in with_vec]
+    fused = linking.face_same is not None and any(f is not None for f in faces)
+    if (fused or cannot) and len(with_vec) <= DENSE_MAX:
+        sim = _fused_similarity(x, faces, linking, cannot)
+        labels = _agglomerate_matrix(sim, threshold, [v.pin for v in with_vec])
+    else:
+        labels = agglomerate(x, threshold, [v.pin for v in with_vec])
     members: dict[int, list[_Voice]] = {}
     for v, lab in zip(with_vec, labels.tolist()):
         members.setdefault(lab, []).append(v)
@@ -217,7 +329,8 @@ def cluster_voices(
     owners: dict[str, str] = {}  # speaker id -> the smallest clip id behind it
     pinned_names = {p for p, _ in (*pins.sources.values(), *pins.clips.values())}
     for group in members.values():
-        pin = next((v.pin for v in group if v.pin is not None), None)
+        pin = next((v.pin for v in group if v.pin is not None and not _is_link_pin(v.pin)),
+                   None)
         first = min(v.key for v in group)
         name = pin if pin is not None else derived_id(first)
         if pin is None and (name in pinned_names or name in owners):
@@ -233,7 +346,7 @@ def cluster_voices(
     for v in voices:
         if v.key in names:
             continue
-        if v.pin is not None:
+        if v.pin is not None and not _is_link_pin(v.pin):
             names[v.key] = v.pin
             continue
         donors = [d for d in by_source[v.source_id] if d.key in names]
@@ -243,13 +356,264 @@ def cluster_voices(
     for v in voices:
         for cid in v.clip_ids:
             out[cid] = names.get(v.key)
-    known_sources = {c.source_id for c in clips}
     unused = [f"{where}: source {s} is not in this build" for s, (_, where)
               in sorted(pins.sources.items()) if s not in known_sources]
     unused += [f"{where}: clip {c} is not in this build" for c, (_, where)
                in sorted(pins.clips.items()) if c not in seen]
+    for a, b, where in (*pins.same, *pins.different):
+        for src in (a, b):
+            if src not in known_sources:
+                unused.append(f"{where}: source {src} is not in this build")
     n = len({s for s in out.values() if s is not None})
-    return Clustering(dict(sorted(out.items())), tuple(unused), n)
+    groups: dict[str, str | None] = {}
+    disagreements: tuple[dict, ...] = ()
+    review: tuple[dict, ...] = ()
+    if linking.link_threshold is not None:
+        voice_group, disagreements, review = _link(with_vec, x, names, linking, cannot)
+        group_of_speaker: dict[str, str] = {}
+        for v in with_vec:
+            group_of_speaker.setdefault(names[v.key], voice_group[v.key])
+        for cid, spk in out.items():
+            groups[cid] = None if spk is None else group_of_speaker.get(spk, spk)
+        groups = _name_groups(groups)
+    return Clustering(dict(sorted(out.items())), tuple(unused), n, dict(sorted(groups.items())),
+                      disagreements, review)
+
+
+#: Prefix of the synthetic pin that joins sources linked by ``same_as`` without a name.
+_LINK_PIN = "\0same:"
+
+
+def _is_link_pin(pin: str) -> bool:
+    return pin.startswith(_LINK_PIN)
+
+
+def _source_pins(pins: Pins, known: set[str]) -> dict[str, tuple[str, str]]:
+    """Named source pins plus ``same_as`` links: sources linked together share one pin (the
+    name of any of them, else a synthetic one); two names linked together is an error."""
+    parent: dict[str, str] = {}
+
+    def find(a: str) -> str:
+        while parent.setdefault(a, a) != a:
+            a = parent[a]
+        return a
+
+    for a, b, _ in pins.same:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    out = dict(pins.sources)
+    comps: dict[str, list[str]] = {}
+    for src in list(parent):
+        comps.setdefault(find(src), []).append(src)
+    for members in comps.values():
+        named = {out[m][0]: out[m][1] for m in members if m in out}
+        if len(named) > 1:
+            (n1, w1), (n2, w2) = sorted(named.items())[:2]
+            raise DataError(f"{w2}: same_as links sources pinned to {n1!r} ({w1}) and {n2!r}; "
+                            "one person cannot have two ids: fix the pins")
+        pin = next(iter(named.items())) if named else (_LINK_PIN + min(members), "same_as")
+        for m in members:
+            out.setdefault(m, pin)
+    for a, b, where in pins.different:
+        pa, pb = out.get(a), out.get(b)
+        if pa is not None and pb is not None and pa[0] == pb[0]:
+            raise DataError(f"{where}: not_same_as {a} and {b}, but both are pinned to one "
+                            f"person ({pa[1]}, {pb[1]}); fix the pins")
+    return out
+
+
+def _cannot_pairs(voices: Sequence[_Voice], pins: Pins) -> set[tuple[int, int]]:
+    """Index pairs of voices whose sources are pinned ``not_same_as`` (either order)."""
+    if not pins.different:
+        return set()
+    by_source: dict[str, list[int]] = {}
+    for i, v in enumerate(voices):
+        by_source.setdefault(v.source_id, []).append(i)
+    out = set()
+    for a, b, _ in pins.different:
+        for i in by_source.get(a, []):
+            for j in by_source.get(b, []):
+                out.add((min(i, j), max(i, j)))
+    return out
+
+
+#: A cannot-link as a similarity: finite (an average over a cluster stays hugely negative,
+#: where -inf would turn into NaN through 0 * -inf).
+_CANNOT = -1e6
+
+
+def _face_matrix(faces: Sequence[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+    """(face cosine matrix, mask of pairs where both sources have a face vector)."""
+    n = len(faces)
+    dim = next((f.size for f in faces if f is not None), 1)
+    f = np.zeros((n, dim))
+    known = np.zeros(n, dtype=bool)
+    for i, v in enumerate(faces):
+        if v is not None:
+            f[i] = v
+            known[i] = True
+    both = known[:, None] & known[None, :]
+    return f @ f.T, both
+
+
+def _fused_similarity(
+    x: np.ndarray, faces: Sequence[np.ndarray | None], linking: Linking, cannot: set
+) -> np.ndarray:
+    """Voice cosine, corrected by the faces where both sources show one, and the pins.
+
+    Faces that match raise a plausible voice pair (``>= link_threshold``) to the best-guess
+    threshold: two signals agreeing. Faces that clearly differ cap the pair just under it: a
+    matching voice alone does not make one person of two faces (the pair is listed as a
+    disagreement for review). A cannot-link pin forbids the merge outright.
+    """
+    sim = x @ x.T
+    t = linking.threshold
+    if linking.face_same is not None:
+        fsim, both = _face_matrix(faces)
+        plausible = sim >= (linking.link_threshold if linking.link_threshold is not None else t)
+        agree = both & (fsim >= linking.face_same) & plausible
+        differ = both & (fsim < (linking.face_different if linking.face_different is not None
+                                 else linking.face_same))
+        sim = np.where(agree, np.maximum(sim, t), sim)
+        sim = np.where(differ, np.minimum(sim, np.nextafter(t, -np.inf)), sim)
+    for i, j in cannot:
+        sim[i, j] = sim[j, i] = _CANNOT
+    return sim
+
+
+def _agglomerate_matrix(sim: np.ndarray, threshold: float, pins: Sequence[str | None]) -> np.ndarray:
+    """Average linkage on a precomputed similarity matrix (dense), pins as in
+    :func:`agglomerate`; returns per row the first row of its cluster."""
+    m = sim.shape[0]
+    if m == 0:
+        return np.zeros(0, dtype=np.int64)
+    pin_ids = _pin_codes(list(pins))
+    start = np.arange(m)
+    first_of_pin: dict[int, int] = {}
+    for i, p in enumerate(pin_ids.tolist()):
+        if p >= 0:
+            start[i] = first_of_pin.setdefault(p, i)
+    heads = np.flatnonzero(start == np.arange(m))
+    k = heads.size
+    index_of = np.full(m, -1)
+    index_of[heads] = np.arange(k)
+    member = index_of[start]
+    a = np.zeros((k, m))
+    a[member, np.arange(m)] = 1.0
+    sizes = a.sum(axis=1)
+    avg = (a @ sim @ a.T) / np.outer(sizes, sizes)
+    merged = _nn_chain(np.zeros((k, 1)), sizes, pin_ids[heads].copy(), threshold, dense=True,
+                       sim=avg)
+    final = merged[member]
+    out = np.empty(m, dtype=np.int64)
+    firsts: dict[int, int] = {}
+    for i, f in enumerate(final.tolist()):
+        out[i] = firsts.setdefault(f, i)
+    return out
+
+
+def _link(
+    voices: Sequence[_Voice],
+    x: np.ndarray,
+    names: Mapping[str, str],
+    linking: Linking,
+    cannot: set,
+) -> tuple[dict[str, str], tuple[dict, ...], tuple[dict, ...]]:
+    """Split groups, voice/face disagreements and the review queue.
+
+    A split keeps apart groups, not guesses: two voices are in one group whenever linking them
+    is plausible (voice cosine ``>= link_threshold`` unless their faces clearly differ, or
+    matching faces), and every speaker id stays inside one group. A wrong merge only makes the
+    groups coarser; a missed link would put one person on both sides of a split. Pairs are
+    never joined through a cannot-link pin directly.
+    """
+    n = len(voices)
+    parent = np.arange(n)
+    keys = [v.key for v in voices]
+    disagreements: list[dict] = []
+    review: list[dict] = []
+    link_t = float(linking.link_threshold)
+    dense = n <= DENSE_MAX
+    if dense and n:
+        sim = x @ x.T
+        faces = [v.face for v in voices]
+        fsim, both = _face_matrix(faces)
+        use_faces = linking.face_same is not None and bool(both.any())
+        same_face = both & (fsim >= linking.face_same) if use_faces else np.zeros_like(both)
+        diff_t = linking.face_different if linking.face_different is not None else (
+            linking.face_same if linking.face_same is not None else -2.0)
+        diff_face = both & (fsim < diff_t) if use_faces else np.zeros_like(both)
+        edges = ((sim >= link_t) & ~diff_face) | same_face
+        for i, j in cannot:
+            edges[i, j] = edges[j, i] = False
+        iu, ju = np.nonzero(np.triu(edges, 1))
+        if iu.size:
+            _union(parent, iu, ju)
+        m = linking.review_margin
+        flagged = both & (((sim >= linking.threshold) & diff_face) | (same_face & (sim < link_t)))
+        # near either decision point: the best guess or the split-safe link
+        near = (np.abs(sim - linking.threshold) <= m) | (np.abs(sim - link_t) <= m)
+        cand_i, cand_j = np.nonzero(np.triu(near | flagged, 1))
+        for i, j in zip(cand_i.tolist(), cand_j.tolist()):
+            v = float(sim[i, j])
+            f = float(fsim[i, j]) if both[i, j] else None
+            same_id = names[keys[i]] == names[keys[j]]
+            flag = None
+            if use_faces and both[i, j]:
+                if v >= linking.threshold and diff_face[i, j]:
+                    flag = "voices match, faces differ"
+                elif same_face[i, j] and v < link_t:
+                    flag = "faces match, voices do not"
+            entry = {
+                "a": voices[i].source_id,
+                "b": voices[j].source_id,
+                "voice_a": keys[i],
+                "voice_b": keys[j],
+                "voice_cosine": round(v, 4),
+                "face_cosine": None if f is None else round(f, 4),
+                "seconds_a": round(voices[i].seconds, 2),
+                "seconds_b": round(voices[j].seconds, 2),
+                "same_speaker_id": same_id,
+                "same_group": None,
+                "pinned_apart": (min(i, j), max(i, j)) in cannot,
+            }
+            if flag is not None:
+                entry["flag"] = flag
+                disagreements.append(entry)
+            review.append(entry)
+    else:
+        x = np.asarray(x, dtype=np.float64)
+        if n:
+            parent = _components(x, link_t, np.full(n, -1), BLOCK)
+    # every speaker id inside one group
+    first_of: dict[str, int] = {}
+    u, w = [], []
+    for i, k in enumerate(keys):
+        j = first_of.setdefault(names[k], i)
+        if j != i:
+            u.append(j)
+            w.append(i)
+    if u:
+        _union(parent, np.array(u), np.array(w))
+    roots = _roots(parent, np.arange(n)) if n else np.zeros(0, dtype=np.int64)
+    group = {k: keys[int(r)] for k, r in zip(keys, roots.tolist())}
+    for e in review:
+        e["same_group"] = group[e["voice_a"]] == group[e["voice_b"]]
+    review.sort(key=lambda e: (abs(e["voice_cosine"] - linking.threshold), e["a"], e["b"]))
+    return group, tuple(disagreements), tuple(review)
+
+
+def _name_groups(groups: Mapping[str, str | None]) -> dict[str, str | None]:
+    """Group names from their members: the smallest speaker id of the group's clips is not
+    known here, so a group is named ``grp_`` + hash of its smallest clip id (stable when
+    unrelated sources are added, like speaker ids)."""
+    smallest: dict[str, str] = {}
+    for cid, g in groups.items():
+        if g is not None and (g not in smallest or cid < smallest[g]):
+            smallest[g] = cid
+    return {cid: None if g is None else GROUP_PREFIX + hashlib.sha256(
+        smallest[g].encode("utf-8")).hexdigest()[:ID_HEX] for cid, g in groups.items()}
 
 
 @dataclass
@@ -261,9 +625,11 @@ class _Voice:
     clip_ids: list[str]
     vector: np.ndarray | None
     pin: str | None
+    face: np.ndarray | None = None
+    seconds: float = 0.0
 
 
-def _voices(clips: Iterable[ClipVoice], pins: Pins) -> list[_Voice]:
+def _voices(clips: Iterable[ClipVoice], pins: Mapping[str, tuple[str, str]]) -> list[_Voice]:
     groups: dict[tuple[str, str], list[ClipVoice]] = {}
     for c in clips:
         groups.setdefault((c.source_id, c.label or ""), []).append(c)
@@ -286,9 +652,13 @@ def _voices(clips: Iterable[ClipVoice], pins: Pins) -> list[_Voice]:
                                     "stage with --force")
                 vecs.append(e)
             vector = normalize(normalize(np.stack(vecs)).mean(axis=0))
-        pin = pins.sources.get(source, (None, ""))[0]
+        pin = pins.get(source, (None, ""))[0]
         ids = [c.id for c in group]
-        voices.append(_Voice(ids[0], source, ids, vector, pin))
+        faces = [np.asarray(c.face, dtype=np.float64).ravel() for c in group
+                 if c.face is not None and np.any(c.face)]
+        face = normalize(normalize(np.stack(faces)).mean(axis=0)) if faces else None
+        seconds = float(sum(c.seconds for c in group))
+        voices.append(_Voice(ids[0], source, ids, vector, pin, face, seconds))
     voices.sort(key=lambda v: v.key)
     return voices
 
@@ -422,7 +792,13 @@ def _link_component(
 
 
 def _nn_chain(
-    means: np.ndarray, sizes: np.ndarray, pins: np.ndarray, threshold: float, *, dense: bool
+    means: np.ndarray,
+    sizes: np.ndarray,
+    pins: np.ndarray,
+    threshold: float,
+    *,
+    dense: bool,
+    sim: np.ndarray | None = None,
 ) -> np.ndarray:
     """Nearest-neighbour-chain average linkage, stopping at ``threshold``.
 
@@ -439,7 +815,7 @@ def _nn_chain(
     sizes = sizes.copy()
     pins = pins.copy()
     if dense:
-        sim = means @ means.T
+        sim = means @ means.T if sim is None else np.array(sim, dtype=np.float64)
         conflict = (pins[:, None] >= 0) & (pins[None, :] >= 0) & (pins[:, None] != pins[None, :])
         sim[conflict] = -np.inf
         np.fill_diagonal(sim, -np.inf)

@@ -43,6 +43,8 @@ REPORT_TASKS: tuple[str, ...] = ("emotion", "sentiment")
 #: A split may differ from ratio x rows by this fraction of its target before it costs.
 SIZE_TOLERANCE = 0.02
 METHOD = "speaker-disjoint"
+#: The group key when the speakers stage linked sources into split-safe groups.
+GROUP_KEY = "speaker_group"
 NO_SPEAKER_WARNING = (
     "no speaker ids: grouping by source video; a speaker appearing in two videos may leak"
 )
@@ -139,6 +141,16 @@ def group_column(df: pd.DataFrame) -> tuple[str, pd.Series, int]:
     else:
         has_speaker = pd.Series(False, index=df.index)
     missing = int((~has_speaker).sum())
+    if "speaker_group" in df.columns and _present(df["speaker_group"]).any():
+        # split-safe groups (linked speakers): coarser than speaker ids, never finer
+        has_group = _present(df["speaker_group"])
+        if has_group.all():
+            return GROUP_KEY, df["speaker_group"].astype(str).astype(object), missing
+        source = df["source_id"].astype(str).astype(object)
+        groups = df["speaker_group"].astype(str).astype(object).where(
+            has_group, SOURCE_PREFIX + source
+        )
+        return GROUP_KEY, groups, missing
     if missing == 0:
         return "speaker_id", df["speaker_id"].astype(str).astype(object), 0
     if "source_id" in df.columns:
@@ -614,6 +626,7 @@ def plan_split(
     size_tolerance: float = SIZE_TOLERANCE,
     warn: Callable[[str], None] | None = None,
     split_fn: Callable[..., pd.Series] | None = None,
+    linking: dict | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Assign every row of ``df`` to a split; return (rows with a ``split`` column, document).
 
@@ -622,6 +635,7 @@ def plan_split(
     """
     ratios = check_ratios(ratios)
     name = check_name(name if name is not None else default_name(seed))
+    df = with_groups(df, linking)
     key, _, missing = group_column(df)
     message = fallback_warning(key, missing, len(df))
     if message and warn is not None:
@@ -651,8 +665,40 @@ def plan_split(
         "report": report,
         "indomer_version": __version__,
     }
+    if key == GROUP_KEY and linking is not None:
+        doc["linking"] = linking_summary(linking, checked)
     validate_document(doc)
     return checked, doc
+
+
+def with_groups(df: pd.DataFrame, linking: dict | None) -> pd.DataFrame:
+    """``df`` with a ``speaker_group`` column from an identity record's ``groups`` (group ->
+    speaker ids), unless it has one already; unchanged without a record."""
+    if linking is None or not linking.get("groups"):
+        return df
+    if "speaker_group" in df.columns and _present(df["speaker_group"]).any():
+        return df
+    if "speaker_id" not in df.columns:
+        return df
+    of = {spk: g for g, spks in linking["groups"].items() for spk in spks}
+    groups = df["speaker_id"].map(lambda s: of.get(s, s) if isinstance(s, str) and s else None)
+    return df.assign(speaker_group=groups.astype(object))
+
+
+def linking_summary(linking: dict, checked: pd.DataFrame) -> dict:
+    """What the split report says about its groups: the operating point they were linked at,
+    its measured miss and false-merge rates, and which speakers each group holds."""
+    members: dict[str, set[str]] = {}
+    for g, spk in zip(checked["speaker_group"], checked.get("speaker_id", [])):
+        if isinstance(spk, str) and spk:
+            members.setdefault(str(g), set()).add(spk)
+    return {
+        "operating_point": linking.get("operating_point"),
+        "n_speakers": len({s for v in members.values() for s in v}),
+        "n_groups": len(members),
+        "members": {g: sorted(v) for g, v in sorted(members.items())},
+        "disagreements": len(linking.get("disagreements", [])),
+    }
 
 
 def resplit(
@@ -678,6 +724,7 @@ def resplit(
     name = check_name(name if name is not None else default_name(seed))
     with writing(out, base=True, must_exist=True) as gen:
         df = read_all(gen.path)
+        build = read_build(gen.path)
         checked, doc = plan_split(
             df,
             ratios,
@@ -687,9 +734,9 @@ def resplit(
             size_tolerance=size_tolerance,
             warn=warn,
             split_fn=split_fn,
+            linking=build.get("speakers") if isinstance(build.get("speakers"), dict) else None,
         )
         meta = read_meta(gen.path)
-        build = read_build(gen.path)
         for s in available_splits(gen.path):
             remove_split(gen.path, s)
         for s in split_names(len(ratios)):
@@ -723,6 +770,20 @@ def summary_table(doc: dict) -> str:
         where = f" ({dev['split']}, {dev['class']})" if dev["split"] else ""
         lines.append(f"max |proportion deviation| {t}: {dev['value']:.4f}{where}")
     lines.append(f"groups by {report['group_key']}; leak-free: {report['leak_free']}")
+    link = doc.get("linking")
+    if link:
+        op = link.get("operating_point") or {}
+        cal = op.get("calibration") or {}
+        rates = (
+            f"measured on {cal.get('source')}: miss rate {cal.get('miss_rate')}, false-merge "
+            f"rate {cal.get('false_merge_rate')}"
+            if cal.get("miss_rate") is not None
+            else "not calibrated here"
+        )
+        lines.append(
+            f"{link['n_speakers']} speakers linked into {link['n_groups']} groups at voice "
+            f"cosine {op.get('link_threshold')} ({rates})"
+        )
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ from indomer.errors import DataError, UsageError
 from indomer.speakers import (
     RESEMBLYZER_THRESHOLD,
     ClipVoice,
+    Linking,
     Pins,
     agglomerate,
     cluster_voices,
@@ -265,7 +266,10 @@ def test_read_overrides(tmp_path):
         ("source_id,speaker_id\n1,\n", r":2: speaker_id is empty"),
         ("source_id,speaker_id\n1,alice,extra\n", r":2: wrong number of cells"),
         ("speaker_id\nalice\n", r":1: needs a source_id or an id column"),
-        ("source_id,name\n1,alice\n", r":1: missing column\(s\) speaker_id"),
+        ("source_id,name\n1,alice\n", r":1: needs a speaker_id, same_as or not_same_as column"),
+        ("source_id,speaker_id,nme\n1,alice,x\n", r":1: unknown column\(s\) nme"),
+        ("source_id,same_as\n1,1\n", r":2: source 1 is linked to itself"),
+        ("id,not_same_as\nclip_1_A_1,2\n", r":2: same_as / not_same_as link source videos"),
     ],
 )
 def test_read_overrides_errors_name_the_line(tmp_path, text, error):
@@ -299,3 +303,75 @@ def test_demo_ids_survive_an_unrelated_source():
     assert {k: after[k] for k in before} == before
     assert {after[v.id] for v in extra} == {derived_id(min(v.id for v in extra))}
     assert after[extra[0].id] not in before.values()
+
+
+# --------------------------------------------------------------------------- linking
+
+
+LINK = Linking(0.95, 0.7, 0.9, 0.8)
+F1, F2 = unit(1, 0, 0), unit(0, 1, 0)  # two people's faces (cosine 0)
+
+
+def test_groups_link_plausible_voices_while_ids_stay_the_best_guess():
+    clips = [clip("a1", "A", at(0)), clip("b1", "B", at(20)), clip("c1", "C", at(0, 4))]
+    res = cluster_voices(clips, LINK)
+    ids, groups = res.speaker_ids, res.groups
+    assert ids["a1"] != ids["b1"]  # cosine 0.940: not the same person by the best guess
+    assert groups["a1"] == groups["b1"] == "grp_" + derived_id("a1")[4:]  # but plausibly
+    assert groups["c1"] not in (groups["a1"], None)
+    # the review queue holds the pair near a decision point, with its evidence
+    (pair,) = [r for r in res.review if {r["a"], r["b"]} == {"A", "B"}]
+    assert pair["voice_cosine"] == pytest.approx(np.cos(np.radians(20)), abs=1e-4)
+    assert pair["same_group"] and not pair["same_speaker_id"] and pair["face_cosine"] is None
+
+
+def test_faces_confirm_a_plausible_voice_and_veto_a_different_face():
+    clips = [
+        clip("a1", "A", at(0), face=F1),
+        clip("b1", "B", at(30), face=F1),  # plausible voice, same face: one person
+        clip("c1", "C", at(10), face=F2),  # matching voice (0.985), another face
+        clip("d1", "D", at(0, 4), face=F1),  # same face, unrelated voice
+    ]
+    res = cluster_voices(clips, LINK)
+    ids, groups = res.speaker_ids, res.groups
+    assert ids["a1"] == ids["b1"] != ids["c1"]
+    assert groups["c1"] != groups["a1"]  # clearly different faces: not linked by voice
+    assert groups["d1"] == groups["a1"] and ids["d1"] != ids["a1"]  # faces link, ids do not
+    flags = {frozenset((d["a"], d["b"])): d["flag"] for d in res.disagreements}
+    assert flags[frozenset("AC")] == "voices match, faces differ"
+    assert flags[frozenset("AD")] == "faces match, voices do not"
+    # without face thresholds the faces are ignored: C joins A by voice
+    plain = cluster_voices(clips, Linking(0.95, 0.7))
+    assert plain.speaker_ids["c1"] == plain.speaker_ids["a1"] and not plain.disagreements
+
+
+def test_a_cannot_link_pin_wins_over_matching_voices(tmp_path):
+    p = tmp_path / "speakers.csv"
+    p.write_text("source_id,not_same_as\nA,B\n", encoding="utf-8")
+    pins = read_overrides(p)
+    clips = [clip("a1", "A", at(0)), clip("b1", "B", at(2)), clip("c1", "C", at(1))]
+    res = cluster_voices(clips, LINK, pins)
+    assert res.speaker_ids["a1"] != res.speaker_ids["b1"]
+    assert res.speaker_ids["c1"] in (res.speaker_ids["a1"], res.speaker_ids["b1"])
+    (pair,) = [r for r in res.review if {r["a"], r["b"]} == {"A", "B"}]
+    assert pair["pinned_apart"]
+    # a must-link without a name: two unrelated voices become one person and one group
+    p.write_text("source_id,same_as\nA,C\n", encoding="utf-8")
+    far = [clip("a1", "A", at(0)), clip("c1", "C", at(0, 4))]
+    res = cluster_voices(far, LINK, read_overrides(p))
+    assert res.speaker_ids["a1"] == res.speaker_ids["c1"] == derived_id("a1")
+    assert res.groups["a1"] == res.groups["c1"]
+
+
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        ("source_id,speaker_id,same_as\nA,siti,\nB,ani,\nA,,B\n", "one person cannot have two"),
+        ("source_id,speaker_id,not_same_as\nA,siti,\nB,siti,\nA,,B\n", ":4: not_same_as A and B"),
+    ],
+)
+def test_contradicting_pins_name_the_line(tmp_path, text, error):
+    p = tmp_path / "speakers.csv"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError, match=error):
+        cluster_voices([clip("a1", "A", at(0)), clip("b1", "B", at(0, 4))], LINK, read_overrides(p))

@@ -121,6 +121,7 @@ def merge_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple[
         row.update(
             kind=EXAMPLE,
             speaker_id=seg.get("speaker_id"),
+            speaker_group=(seg.get("speaker") or {}).get("group"),
             text=texts.get(seg["id"], seg.get("text")),
             text_source=(
                 "manual"
@@ -152,6 +153,15 @@ def merge_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple[
 # --------------------------------------------------------------------------- split
 
 
+def _identity(ctx: Context) -> dict | None:
+    """The speakers stage's identity record (split groups, operating point), if it ran."""
+    d = ctx.dirs.get("speakers")
+    path = d / "identity.json" if d is not None else None
+    if path is None or not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def split_config(cfg: BuildConfig) -> SplitConfig:
     """The split stage's settings are the config's ``split:`` section."""
     return cfg.split
@@ -167,11 +177,17 @@ def split_run(inputs: dict[str, list[dict]], cfg: SplitConfig, ctx: Context) -> 
     df = pd.DataFrame(
         {
             k: pd.Series([r.get(k) for r in rows], dtype=object)
-            for k in ("id", "source_id", "speaker_id", *TASKS)
+            for k in ("id", "source_id", "speaker_id", "speaker_group", *TASKS)
         }
     )
+    identity = _identity(ctx)
     checked, doc = plan_split(
-        df, cfg.ratios, cfg.seed, cfg.stratify, cfg.name or default_name(cfg.seed)
+        df,
+        cfg.ratios,
+        cfg.seed,
+        cfg.stratify,
+        cfg.name or default_name(cfg.seed),
+        linking=identity,
     )
     key, _, missing = group_column(checked)
     warning = fallback_warning(key, missing, len(df))
@@ -182,6 +198,12 @@ def split_run(inputs: dict[str, list[dict]], cfg: SplitConfig, ctx: Context) -> 
 # --------------------------------------------------------------------------- shards
 
 
+def identity_input(cfg: BuildConfig, dirs: dict[str, Path]) -> dict[str, Path]:
+    """The speakers stage's identity record, hashed into the split's fingerprint."""
+    d = dirs.get("speakers")
+    return {"identity": d / "identity.json"} if d is not None else {}
+
+
 def shards_inputs(cfg: BuildConfig, dirs: dict[str, Path]) -> dict[str, Path]:
     """Everything build.json records by hash: the config and every input table and sheet."""
     files = {"config": cfg.path, "sources": cfg.sources}
@@ -189,6 +211,11 @@ def shards_inputs(cfg: BuildConfig, dirs: dict[str, Path]) -> dict[str, Path]:
         files["segments"] = cfg.segments
     files.update(merge_inputs(cfg, dirs))
     return files
+
+
+def shards_stage_inputs(cfg: BuildConfig, dirs: dict[str, Path]) -> dict[str, Path]:
+    """What the shards stage's fingerprint hashes: the inputs and the identity record."""
+    return {**shards_inputs(cfg, dirs), **identity_input(cfg, dirs)}
 
 
 def media_salt(inputs: dict[str, list[dict]], out: Path) -> str:
@@ -318,6 +345,9 @@ def shards_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple
         "rule_violations": labels["rule_violations"],
         "repaired_texts": [],
     }
+    identity = _identity(ctx)
+    if identity is not None:
+        build["speakers"] = identity
     with writing(out, base=False, keep_new=True) as gen:
         for split in SPLITS:
             if per_split[split]:
@@ -358,13 +388,20 @@ def tail_stages() -> dict[str, Stage]:
 
     return {
         "merge": Stage("merge", merge_run, per_item=False, inputs=merge_inputs, unit="segment"),
-        "split": Stage("split", split_run, per_item=False, configure=split_config, unit="segment"),
+        "split": Stage(
+            "split",
+            split_run,
+            per_item=False,
+            configure=split_config,
+            inputs=identity_input,
+            unit="segment",
+        ),
         "shards": Stage(
             "shards",
             shards_run,
             per_item=False,
             reads=("merge", "split"),
-            inputs=shards_inputs,
+            inputs=shards_stage_inputs,
             salt=media_salt,
             outputs_ok=shards_ok,
             unit="segment",

@@ -36,14 +36,19 @@ import numpy as np
 from indomer.errors import RowRejected, UsageError
 from indomer.rows import Segment, Video
 from indomer.speakers import (
+    FACE_DIFFERENT,
+    FACE_SAME,
+    RESEMBLYZER_LINK_THRESHOLD,
     RESEMBLYZER_THRESHOLD,
     ClipVoice,
     Clustering,
+    Linking,
     cluster_voices,
     decode_embedding,
     encode_embedding,
     read_overrides,
     report_unused,
+    shipped_calibration,
 )
 
 SAMPLE_RATE = 16_000
@@ -52,7 +57,7 @@ MIN_SOLO_SECONDS = 1.0
 #: Settings that change what :func:`process` writes; the others only change :func:`assign`.
 ITEM_FIELDS = ("embedding", "diarization", "min_primary_share", "max_overlap",
                "min_speaker_time", "on_mixed", "device", "threads")
-CLUSTER_FIELDS = ("embedding", "threshold", "overrides")
+CLUSTER_FIELDS = ("embedding", "threshold", "link_threshold", "faces", "overrides")
 
 
 @dataclass(frozen=True)
@@ -62,8 +67,15 @@ class Settings:
     ``embedding``: ``resemblyzer`` (bundled, offline) or a pyannote embedding model (hub id or
     local path). ``diarization``: a pyannote pipeline (hub id such as
     ``pyannote/speaker-diarization-community-1``, or a local folder); null skips diarization.
-    ``threshold``: cosine similarity at which two source voices are one speaker (null: 0.95
-    for resemblyzer; required for other models, whose scale differs). ``min_primary_share``,
+    ``threshold``: cosine similarity at which two source voices are one speaker, the best
+    guess behind ``speaker_id`` (null: the resemblyzer default; required for other models,
+    whose scale differs: measure it with ``indomer speakers calibrate``).
+    ``link_threshold``: voice cosine at which two sources are plausibly one person, so a split
+    keeps them on one side (null: the resemblyzer default, calibrated on real speech with no
+    missed same-person pair and a margin; required with ``threshold`` for other models).
+    ``faces``: use the face identity embeddings of the faces stage, when present, as a second
+    signal (agreeing faces confirm a plausible voice match; clearly different faces veto one
+    and the pair is listed for review). ``min_primary_share``,
     ``max_overlap``: when a clip's main speaker dominates. ``min_speaker_time``: seconds a
     diarization label needs in a clip to count in ``n_speakers``. ``on_mixed``: ``flag``
     keeps a clip that fails the test (``speaker.flagged``), ``reject`` drops it.
@@ -77,6 +89,8 @@ class Settings:
     embedding: str = "resemblyzer"
     diarization: str | None = None
     threshold: float | None = None
+    link_threshold: float | None = None
+    faces: bool = True
     min_primary_share: float = 0.8
     max_overlap: float = 0.2
     min_speaker_time: float = 0.25
@@ -91,9 +105,18 @@ class Settings:
             raise UsageError("speakers.embedding is empty; use resemblyzer or a pyannote model")
         if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
             raise UsageError(f"speakers.threshold must be in (0, 1], got {self.threshold}")
-        if self.threshold is None and self.embedding != "resemblyzer":
-            raise UsageError(f"speakers.threshold: required with embedding {self.embedding!r} "
-                             "(0.95 is measured for resemblyzer only); set a cosine threshold")
+        if self.link_threshold is not None and not 0.0 < self.link_threshold <= 1.0:
+            raise UsageError(f"speakers.link_threshold must be in (0, 1], got "
+                             f"{self.link_threshold}")
+        if self.embedding != "resemblyzer" and (self.threshold is None
+                                                or self.link_threshold is None):
+            raise UsageError(f"speakers.threshold and speakers.link_threshold: required with "
+                             f"embedding {self.embedding!r} (the defaults are measured for "
+                             "resemblyzer only); measure both with 'indomer speakers calibrate'")
+        if self.cluster_link_threshold > self.cluster_threshold:
+            raise UsageError(f"speakers.link_threshold ({self.cluster_link_threshold:g}) must "
+                             f"not exceed speakers.threshold ({self.cluster_threshold:g}): the "
+                             "split groups must be at least as coarse as the speaker ids")
         for name in ("min_primary_share", "max_overlap"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UsageError(f"speakers.{name} must be in [0, 1], got {getattr(self, name)}")
@@ -109,11 +132,45 @@ class Settings:
     def cluster_threshold(self) -> float:
         return self.threshold if self.threshold is not None else RESEMBLYZER_THRESHOLD
 
+    @property
+    def cluster_link_threshold(self) -> float:
+        if self.link_threshold is not None:
+            return self.link_threshold
+        return min(RESEMBLYZER_LINK_THRESHOLD, self.cluster_threshold)
+
+    def linking(self) -> Linking:
+        """The thresholds :func:`indomer.speakers.cluster_voices` links sources with."""
+        return Linking(
+            self.cluster_threshold,
+            self.cluster_link_threshold,
+            FACE_SAME if self.faces else None,
+            FACE_DIFFERENT if self.faces else None,
+        )
+
+    def operating_point(self) -> dict:
+        """The thresholds in force and where they come from (the split report and the card
+        state them): the shipped calibration on real speech for the defaults."""
+        calibration = None
+        if self.embedding == "resemblyzer" and self.link_threshold is None:
+            calibration = shipped_calibration(self.cluster_link_threshold)
+        lk = self.linking()
+        return {
+            "embedding": self.embedding,
+            "threshold": lk.threshold,
+            "link_threshold": lk.link_threshold,
+            "face_same": lk.face_same,
+            "face_different": lk.face_different,
+            "calibration": calibration
+            or {"source": "set in the build config (speakers.link_threshold)",
+                "miss_rate": None, "false_merge_rate": None},
+        }
+
     def for_items(self) -> Settings:
         """These settings with the clustering-only fields neutral (``threshold`` 1.0, no
         ``overrides``): what the per-source step is fingerprinted with, so tuning the
         clustering does not re-embed every clip."""
-        return dataclasses.replace(self, threshold=1.0, overrides=None)
+        return dataclasses.replace(self, threshold=1.0, link_threshold=1.0, faces=True,
+                                   overrides=None)
 
 
 def tool_versions(settings: Settings) -> dict[str, str]:
@@ -291,11 +348,26 @@ def assign(
     root: Path | None = None,
     log: Callable[[str], None] | None = None,
 ) -> list:
-    """``rows`` with every segment's ``speaker_id`` set (videos pass through).
+    """``rows`` with every segment's ``speaker_id`` set (videos pass through); see
+    :func:`identify`, which also returns the identity record."""
+    return identify(rows, embeddings, settings, root=root, log=log)[0]
+
+
+def identify(
+    rows: Iterable[Video | Segment],
+    embeddings: Mapping[str, np.ndarray] | None = None,
+    settings: Settings = Settings(),
+    *,
+    root: Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[list, dict]:
+    """(rows with ``speaker_id`` and ``speaker["group"]`` set, the identity record).
 
     ``embeddings`` maps clip id -> vector; by default each segment's own
-    ``speaker["embedding"]`` is used, and dropped from the returned rows. ``root`` resolves a
-    relative ``settings.overrides``; ``log`` hears about pins that matched nothing.
+    ``speaker["embedding"]`` is used, and dropped from the returned rows (so is
+    ``face["embedding"]``). ``root`` resolves a relative ``settings.overrides``; ``log``
+    hears about pins that matched nothing. The record holds the operating point, the split
+    groups (group -> speaker ids), the voice/face disagreements and the review queue.
     """
     rows = list(rows)
     segs = [r for r in rows if isinstance(r, Segment)]
@@ -306,18 +378,43 @@ def assign(
             vec = embeddings.get(seg.id)
         else:
             vec = decode_embedding(sp["embedding"], seg.id) if sp.get("embedding") else None
+        fc = (seg.face or {}).get("embedding")
+        face = decode_embedding(fc, seg.id) if fc and settings.faces else None
         clips.append(ClipVoice(seg.id, seg.source_id, vec, sp.get("primary"),
-                               bool(sp.get("flagged"))))
+                               bool(sp.get("flagged")), face, float(seg.end - seg.start)))
     path = overrides_path(settings, root)
     pins = read_overrides(path) if path is not None else None
-    result: Clustering = cluster_voices(clips, settings.cluster_threshold, pins)
+    result: Clustering = cluster_voices(clips, settings.linking(), pins)
     report_unused(result, log)
     out = []
     for r in rows:
         if isinstance(r, Segment):
             sp = None
-            if r.speaker is not None:
-                sp = {k: v for k, v in r.speaker.items() if k != "embedding"}
-            r = dataclasses.replace(r, speaker_id=result.speaker_ids.get(r.id), speaker=sp)
+            if r.speaker is not None or result.groups.get(r.id) is not None:
+                sp = {k: v for k, v in (r.speaker or {}).items() if k != "embedding"}
+                sp["group"] = result.groups.get(r.id)
+            face = r.face
+            if face is not None and "embedding" in face:
+                face = {k: v for k, v in face.items() if k != "embedding"}
+            r = dataclasses.replace(r, speaker_id=result.speaker_ids.get(r.id), speaker=sp,
+                                    face=face)
         out.append(r)
-    return out
+    members: dict[str, set[str]] = {}
+    for cid, g in result.groups.items():
+        spk = result.speaker_ids.get(cid)
+        if g is not None and spk is not None:
+            members.setdefault(g, set()).add(spk)
+    record = {
+        "operating_point": settings.operating_point(),
+        "n_speakers": result.n_speakers,
+        "n_groups": len(members),
+        "groups": {g: sorted(v) for g, v in sorted(members.items())},
+        "disagreements": list(result.disagreements),
+        "review": list(result.review[:REVIEW_MAX]),
+        "review_total": len(result.review),
+    }
+    return out, record
+
+
+#: Pairs kept in the review queue (closest to the decision point first).
+REVIEW_MAX = 200

@@ -86,10 +86,16 @@ def test_settings_defaults_and_checks():
     tuned = Settings(threshold=0.9, overrides="speakers.csv", on_mixed="reject")
     assert tuned.for_items() == Settings(threshold=0.9, on_mixed="reject").for_items()
     assert tuned.for_items() != Settings().for_items()
-    assert Settings(embedding="x/y", threshold=0.6).for_items().embedding == "x/y"
-    with pytest.raises(UsageError, match="speakers.threshold: required with embedding"):
+    other = {"embedding": "x/y", "threshold": 0.6, "link_threshold": 0.5}
+    assert Settings(**other).for_items().embedding == "x/y"
+    with pytest.raises(UsageError, match="speakers.threshold and speakers.link_threshold: req"):
         Settings(embedding="pyannote/wespeaker-voxceleb-resnet34-LM")
-    assert Settings(embedding="x/y", threshold=0.6).cluster_threshold == 0.6
+    with pytest.raises(UsageError, match="required with embedding"):
+        Settings(embedding="x/y", threshold=0.6)  # a threshold alone is not a calibration
+    assert Settings(**other).cluster_threshold == 0.6
+    assert Settings(**other).cluster_link_threshold == 0.5
+    with pytest.raises(UsageError, match="must not exceed speakers.threshold"):
+        Settings(threshold=0.6, link_threshold=0.7)
     for bad, match in (
         ({"threshold": 0.0}, "threshold"),
         ({"min_primary_share": 1.5}, "min_"),
@@ -282,6 +288,7 @@ def test_assign_sets_ids_drops_vectors_and_applies_pins(tmp_path):
         "overlap": None,
         "flagged": False,
         "primary": None,
+        "group": derived_id("clip_1_T_1").replace("spk_", "grp_"),  # named like the speaker
     }
     # embeddings given separately win over the rows'
     ids2 = {
