@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "validate": "validate",
     "stats": "stats",
     "push": "push",
+    "speakers": "speakers",
 }
 #: ``ctx.meta`` key: the command path of the subcommand being parsed.
 _COMMAND_PATH = "indomer.command_path"

@@ -57,8 +57,11 @@ RESEMBLYZER_THRESHOLD = 0.95
 #: cosine are plausibly one person and stay on one side of a split. Calibrated on real speech
 #: (``indomer speakers calibrate`` on the AMI excerpt in pyannote.audio 4.0.7's sdist, the
 #: record shipped in ``indomer/data/calibration/``): the lowest same-person cosine across
-#: recordings minus a margin, so no same-person pair there is missed.
-RESEMBLYZER_LINK_THRESHOLD = 0.64
+#: recordings (0.669, 6 pairs) minus a margin of 0.05, so no same-person pair there is
+#: missed. Its cost there: 72.8% of the 173 different-person pairs reach it too, and single
+#: linkage joins all 20 AMI voices into one group. Voices alone cannot keep real people apart
+#: safely; faces (below) and speakers.csv pins can.
+RESEMBLYZER_LINK_THRESHOLD = 0.619
 #: Face identity (dlib ResNet, mean of a source's clip descriptors): at or above FACE_SAME two
 #: sources show one face; below FACE_DIFFERENT they clearly show two (between: no opinion).
 FACE_SAME = 0.9
@@ -76,29 +79,31 @@ SCREEN_MARGIN = 1e-4
 # --------------------------------------------------------------------------- calibration
 
 
-def shipped_calibration(link_threshold: float) -> dict | None:
-    """What the shipped calibration measured at ``link_threshold``: its source, the numbers
-    of same- and different-person pairs, the miss and false-merge rates (None if absent)."""
+def shipped_calibration(link_threshold: float, model: str = "resemblyzer") -> dict | None:
+    """What the shipped calibration measured at ``link_threshold`` (its split-safe point):
+    its source, pair counts, miss and false-merge rates; None when it measured another
+    threshold or is absent."""
     import json
     from importlib import resources
 
     try:
         text = resources.files("indomer").joinpath("data", *CALIBRATION_FILE.split("/"))
         doc = json.loads(text.read_text(encoding="utf-8"))
-    except (FileNotFoundError, OSError, ValueError):
+        rec = doc["models"][model]
+        safe = rec["split_safe"]
+    except (FileNotFoundError, OSError, ValueError, KeyError, TypeError):
         return None
-    scores = doc.get("scores") or {}
-    same, diff = scores.get("same") or [], scores.get("different") or []
-    if not same or not diff:
+    if abs(float(safe["threshold"]) - link_threshold) > 1e-9:
         return None
     return {
         "source": doc.get("source", "shipped calibration"),
         "file": f"indomer/data/{CALIBRATION_FILE}",
-        "n_same": len(same),
-        "n_different": len(diff),
-        "miss_rate": round(sum(v < link_threshold for v in same) / len(same), 6),
-        "false_merge_rate": round(sum(v >= link_threshold for v in diff) / len(diff), 6),
-        "min_same": round(min(same), 6),
+        "n_same": rec["pairs"]["same_person"],
+        "n_different": rec["pairs"]["different_people"],
+        "miss_rate": safe["miss_rate"],
+        "false_merge_rate": safe["false_merge_rate"],
+        "margin": safe.get("margin"),
+        "groups_on_calibration_set": safe.get("components"),
     }
 
 
@@ -882,3 +887,70 @@ def report_unused(result: Clustering, log: Callable[[str], None] | None) -> None
     if log is not None:
         for line in result.unused_pins:
             log(f"speakers.csv pin unused: {line}")
+
+
+# --------------------------------------------------------------------------- review
+
+
+def review_record(out: Path) -> dict:
+    """The identity record of the dataset at ``out`` (``build.json["speakers"]``)."""
+    import json
+
+    from indomer.generation import read_build, snapshot
+
+    build = read_build(snapshot(out))
+    if not build:
+        raise UsageError(f"{out}: no build.json; build the dataset first")
+    record = build.get("speakers")
+    if not isinstance(record, dict):
+        raise UsageError(
+            f"{out}: no speaker linking in build.json (a release build has no speaker ids); "
+            "build from source videos with the speakers stage"
+        )
+    json.dumps(record)  # a record that is not plain JSON would fail here, not later
+    return record
+
+
+def format_review(record: Mapping, limit: int = 50) -> str:
+    """The review queue as text: the operating point, then each pair near a decision point
+    with its evidence and the ``speakers.csv`` line that settles it."""
+    op = record.get("operating_point") or {}
+    cal = op.get("calibration") or {}
+    lines = [
+        f"speaker ids at voice cosine {op.get('threshold')}, split groups at "
+        f"{op.get('link_threshold')} ({op.get('embedding')}); faces: "
+        + (f"same >= {op.get('face_same')}, different < {op.get('face_different')}"
+           if op.get("face_same") is not None else "not used"),
+        (
+            f"calibration: {cal.get('source')}; miss rate {cal.get('miss_rate')}, "
+            f"false-merge rate {cal.get('false_merge_rate')}"
+        ),
+        (
+            f"{record.get('n_speakers')} speakers in {record.get('n_groups')} groups; "
+            f"{len(record.get('disagreements', []))} voice/face disagreements; "
+            f"{record.get('review_total', 0)} pairs near a decision point"
+        ),
+    ]
+    queue = list(record.get("review", []))[:limit]
+    if not queue:
+        lines.append("nothing to review")
+        return "\n".join(lines)
+    lines.append("")
+    lines.append(f"{'source a':<12}{'source b':<12}{'voice':>7}{'face':>7}{'sec a':>8}"
+                 f"{'sec b':>8}  same id  same group  note")
+    for e in queue:
+        face = "-" if e.get("face_cosine") is None else f"{e['face_cosine']:.3f}"
+        note = e.get("flag") or ("pinned apart" if e.get("pinned_apart") else "")
+        lines.append(
+            f"{e['a']:<12}{e['b']:<12}{e['voice_cosine']:>7.3f}{face:>7}"
+            f"{e['seconds_a']:>8.1f}{e['seconds_b']:>8.1f}  "
+            f"{'yes' if e['same_speaker_id'] else 'no':<7}  "
+            f"{'yes' if e['same_group'] else 'no':<10}  {note}"
+        )
+    lines.append("")
+    lines.append(
+        "settle a pair in speakers.csv (header source_id,speaker_id,same_as,not_same_as): "
+        "'A,,B,' if A and B are one person, 'A,,,B' if they are not, then rebuild (only the "
+        "speakers stage and those after it rerun)"
+    )
+    return "\n".join(lines)

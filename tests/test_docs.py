@@ -1,7 +1,9 @@
 """The README's command tour is held against the live CLI (sqlite-utils' tests/test_docs.py is
 the model): every command is on the tour, every option a command's ``--help`` lists is on its
-tour line, and the tour names no option that does not exist. The CLI is read live, not from a
-snapshot, so an option added or renamed anywhere fails here until the tour says so too."""
+tour line, and the tour names no option that does not exist. A command that is a group
+(``indomer speakers``) is held by its subcommands, one tour line each (``indomer speakers
+calibrate ...``). The CLI is read live, not from a snapshot, so an option added or renamed
+anywhere fails here until the tour says so too."""
 
 from __future__ import annotations
 
@@ -43,26 +45,49 @@ def tour_lines(text: str) -> list[str]:
     return lines
 
 
+def command(name: str) -> click.Command:
+    """The command at ``name``, a command path such as ``split`` or ``speakers calibrate``."""
+    cmd: click.Command | None = main
+    for word in name.split():
+        assert isinstance(cmd, click.Group), name
+        cmd = cmd.get_command(click.Context(cmd), word)
+        assert cmd is not None, name
+    assert cmd is not None
+    return cmd
+
+
+def command_paths() -> list[str]:
+    """Every command as typed; a group stands for its subcommands (``speakers calibrate``)."""
+    paths: list[str] = []
+    for name in sorted(COMMANDS):
+        cmd = command(name)
+        if isinstance(cmd, click.Group):
+            paths += [f"{name} {sub}" for sub in cmd.list_commands(click.Context(cmd))]
+        else:
+            paths.append(name)
+    return paths
+
+
+PATHS = command_paths()
+
+
 @pytest.fixture(scope="module")
 def tour() -> dict[str, str]:
-    """command -> every tour line of that command, joined (build has one per mode)."""
+    """command path -> every tour line of that command, joined (build has one per mode)."""
     out: dict[str, str] = {}
     for line in tour_lines(README.read_text(encoding="utf-8")):
         words = line.split()
         assert words[0] == "indomer" and len(words) > 1, f"not a command line: {line!r}"
-        out[words[1]] = f"{out.get(words[1], '')} {line}".strip()
+        key = words[1]
+        if key in COMMANDS and isinstance(command(key), click.Group) and len(words) > 2:
+            key = f"{key} {words[2]}"
+        out[key] = f"{out.get(key, '')} {line}".strip()
     return out
-
-
-def command(name: str) -> click.Command:
-    cmd = main.get_command(click.Context(main), name)
-    assert cmd is not None, name
-    return cmd
 
 
 def help_options(name: str) -> set[str]:
     """The long options the live ``--help`` of a command lists (``--help`` itself aside)."""
-    res = CliRunner().invoke(main, [name, "--help"], prog_name="indomer")
+    res = CliRunner().invoke(main, [*name.split(), "--help"], prog_name="indomer")
     assert res.exit_code == 0, res.output
     names = {
         opt
@@ -81,21 +106,21 @@ def test_the_tour_parses() -> None:
     assert tour_lines(text) == ["indomer a X [--b N]", "indomer c"]
 
 
-@pytest.mark.parametrize("name", sorted(COMMANDS))
+@pytest.mark.parametrize("name", PATHS)
 def test_every_command_is_on_the_tour(tour: dict[str, str], name: str) -> None:
     assert name in tour, f"README.md's tour has no line for 'indomer {name}'"
 
 
 def test_the_tour_names_only_real_commands(tour: dict[str, str]) -> None:
-    assert sorted(set(tour) - set(COMMANDS)) == []
+    assert sorted(set(tour) - set(PATHS)) == []
 
 
-@pytest.mark.parametrize("name", sorted(COMMANDS))
+@pytest.mark.parametrize("name", sorted({*COMMANDS, *PATHS}))
 def test_every_command_has_help(name: str) -> None:
     assert (command(name).help or "").strip(), f"indomer {name} has no docstring"
 
 
-@pytest.mark.parametrize("name", sorted(COMMANDS))
+@pytest.mark.parametrize("name", PATHS)
 def test_tour_options_match_help(tour: dict[str, str], name: str) -> None:
     listed = help_options(name)
     on_tour = set(OPTION_RE.findall(tour[name]))
@@ -110,7 +135,7 @@ def test_tour_options_match_help(tour: dict[str, str], name: str) -> None:
     assert not allowed_off & on_tour, f"{sorted(allowed_off & on_tour)}: on the tour after all"
 
 
-@pytest.mark.parametrize("name", sorted(COMMANDS))
+@pytest.mark.parametrize("name", PATHS)
 def test_json_is_spelled_the_same_everywhere(tour: dict[str, str], name: str) -> None:
     """``--json FILE|-`` in every command that has it (DESIGN §4): the tour says so too."""
     if "--json" in help_options(name):

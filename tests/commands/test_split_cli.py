@@ -238,3 +238,41 @@ def test_split_of_the_built_release_passes_validate(built, tmp_path):
     assert rep["max_deviation"]["emotion"]["value"] < 0.01
     val = CliRunner().invoke(main, ["validate", str(out)])
     assert val.exit_code == 0, val.output
+
+
+def test_linked_speakers_stay_together_and_the_report_states_the_operating_point(tmp_path):
+    out = tmp_path / "ds"
+    df = make_dataset(out, n_groups=40)
+    # speakers spk0..spk3 are linked into one split-safe group (say, plausible voices)
+    speakers = {
+        "operating_point": {
+            "embedding": "resemblyzer",
+            "threshold": 0.95,
+            "link_threshold": 0.619,
+            "face_same": None,
+            "face_different": None,
+            "calibration": {"source": "a test", "n_same": 6, "n_different": 173,
+                            "miss_rate": 0.0, "false_merge_rate": 0.5},
+        },
+        "groups": {"grp_a": ["spk0", "spk1", "spk2", "spk3"]},
+        "disagreements": [],
+    }
+    splits = {s: read_split(out, s) for s in available_splits(out)}
+    write_dataset(out, splits, {"command": "build CONFIG", "speakers": speakers})
+    res = _run(out, "--speaker-disjoint", "--seed", 1)
+    assert res.exit_code == 0, res.output
+    assert "speakers linked into" in res.output and "miss rate 0.0" in res.output
+    doc = json.loads((out / "splits" / "speaker-disjoint-seed1.json").read_text())
+    assert doc["group_key"] == "speaker_group" and doc["report"]["leak_free"]
+    assert doc["linking"]["members"]["grp_a"] == ["spk0", "spk1", "spk2", "spk3"]
+    assert doc["linking"]["operating_point"]["calibration"]["false_merge_rate"] == 0.5
+    where = {}
+    for s in available_splits(out):
+        for spk in read_split(out, s)["speaker_id"]:
+            where.setdefault(spk, set()).add(s)
+    assert len(set().union(*(where[f"spk{i}"] for i in range(4)))) == 1  # one side, together
+    assert all(len(v) == 1 for v in where.values())
+    assert sum(len(read_split(out, s)) for s in available_splits(out)) == len(df)
+    card = (out / "README.md").read_text()
+    assert "linked conservatively" in card and "false-merge rate 0.500" in card
+    assert CliRunner().invoke(main, ["validate", str(out)]).exit_code == 0

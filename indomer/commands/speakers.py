@@ -1,0 +1,103 @@
+"""``indomer speakers``: a group of speaker-identity tools; ``calibrate`` wraps
+:func:`indomer.calibrate.calibrate`.
+
+Add a subcommand with ``@speakers.command("NAME")``; the group needs nothing else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from indomer.commands import emit_json, guarded, json_option
+
+
+@click.group("speakers")
+def speakers() -> None:
+    """Speaker identity across videos: calibrate the linking thresholds, review the links."""
+
+
+@speakers.command("calibrate")
+@click.argument("inputs", nargs=-1, required=True, metavar="RTTM_AND_WAVS...",
+                type=click.Path(path_type=Path))
+@click.option(
+    "--embedding",
+    "embeddings",
+    multiple=True,
+    metavar="MODEL",
+    help=("Voice embedding model: resemblyzer (the default), or a pyannote embedding model "
+          "(a local folder or checkpoint, or a cached hub id). Repeat to compare models."),
+)
+@click.option(
+    "--min-solo",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Least solo speech (no one else talking) of a speaker in a recording to embed it.",
+)
+@click.option(
+    "--margin",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=0.05,
+    show_default=True,
+    metavar="COSINE",
+    help="Split-safe threshold = smallest same-person cosine minus this margin.",
+)
+@click.option(
+    "--source",
+    default=None,
+    metavar="TEXT",
+    help="Where the labelled speech comes from, recorded in the JSON.",
+)
+@json_option("Write the calibration JSON to FILE (the table is still printed unless FILE is -).")
+@guarded
+def calibrate(inputs: tuple[Path, ...], embeddings: tuple[str, ...], min_solo: float,
+              margin: float, source: str | None, json_path: Path | None) -> None:
+    """Measure voice similarity on speaker-labelled recordings and derive linking thresholds.
+
+    RTTM_AND_WAVS are RTTM files (SPEAKER lines), optional UEM files, 16 kHz WAV files named
+    after the RTTM uris, or folders holding them. Each speaker's solo speech in each recording
+    is embedded; one speaker in two recordings gives a same-person pair, two speakers in two
+    recordings a different-people pair. Prints both distributions, the equal-error rate, the
+    thresholds at miss rates 0, 0.01, 0.05 and 0.1, and the split-safe threshold (no
+    same-person pair missed, minus --margin) with its false merges.
+    """
+    from indomer.calibrate import calibrate as run
+    from indomer.calibrate import render
+    from indomer.fsutil import dumps
+
+    report = run(inputs, embeddings=embeddings or ("resemblyzer",), min_solo=min_solo,
+                 margin=margin, source=source,
+                 log=lambda line: click.echo(f"warning: {line}", err=True))
+    if json_path is None or str(json_path) != "-":
+        click.echo(render(report), nl=False)
+    emit_json(json_path, dumps(report), inputs=tuple(inputs))
+
+
+@speakers.command("review")
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Pairs to list, closest to the speaker-id decision point first.",
+)
+@json_option("Write the whole review queue (operating point, groups, pairs) as JSON to FILE.")
+@guarded
+def review(out: Path, limit: int, json_path: Path | None) -> None:
+    """List the source pairs near a decision point, with their evidence, and how to pin them.
+
+    Evidence per pair: voice cosine, face cosine, seconds of speech of each source, whether
+    the pair shares a speaker id and a split group, and any voice/face disagreement. Settle a
+    pair with a same_as or not_same_as row in speakers.csv and rebuild.
+    """
+    from indomer.fsutil import dumps
+    from indomer.speakers import format_review, review_record
+
+    record = review_record(out)
+    if json_path is None or str(json_path) != "-":
+        click.echo(format_review(record, limit))
+    emit_json(json_path, dumps(record))
