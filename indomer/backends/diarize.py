@@ -116,7 +116,7 @@ def load_pretrained(
 ) -> Any:
     """``loader(name)`` (a pyannote ``from_pretrained``) with the hub guarded and errors
     turned into one line naming ``setting`` and the model."""
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
 
     local = is_local(name)
     if local:
@@ -132,6 +132,9 @@ def load_pretrained(
                              f"({type(exc).__name__}); make its config point to local "
                              "folders, or fetch the model it names") from None
         raise UsageError(missing_model_message(name, setting, exc)) from None
+    except HFValidationError:
+        raise UsageError(f"{setting}: {name!r} is neither an existing local path nor a hub id "
+                         "(owner/name); fix the path or the id") from None
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
         raise UsageError(f"{setting}: cannot load {name}: {exc.strerror or exc} (expected a "
                          "pyannote folder with config.yaml / pytorch_model.bin, or a hub "

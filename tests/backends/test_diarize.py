@@ -123,6 +123,13 @@ def test_missing_hub_model_names_the_licence_and_the_fetch_command(tmp_path):
     assert "\n" not in msg
 
 
+def test_a_path_that_is_neither_a_folder_nor_a_hub_id_is_one_line(tmp_path):
+    with pytest.raises(UsageError) as err:
+        load_pipeline(str(tmp_path / "no" / "such" / "model"), cache_dir=tmp_path)
+    msg = str(err.value)
+    assert "is neither an existing local path nor a hub id" in msg and "\n" not in msg
+
+
 def test_model_version_of_an_uncached_hub_id():
     assert model_version("someone/not-here").startswith("someone/not-here@not cached; pyannote")
     assert not available("someone/not-here")
