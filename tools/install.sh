@@ -44,4 +44,71 @@ if [ "$with_media" = 1 ]; then
     # Only for the ONNX VAD weights in its wheel; --no-deps keeps torch out.
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "silero-vad==6.2.3"
 fi
+# torchcodec (extras hf and speakers; datasets decodes Audio and Video through it, pyannote
+# reads files with it) dlopens FFmpeg's shared libraries (libavutil, libavcodec, ...; FFmpeg
+# 4 to 7). Debian's ffmpeg package brings them; check by loading them, as torchcodec will.
+tc_check='import importlib.util
+if importlib.util.find_spec("torchcodec") is not None:
+    import torchcodec.decoders'
+if ! .venv/bin/python -c "$tc_check" >/dev/null 2>&1; then
+    apt_install ffmpeg
+    if ! .venv/bin/python -c "$tc_check"; then
+        echo "torchcodec does not load (see above): it needs FFmpeg's shared libraries" \
+             "(FFmpeg 4 to 7; e.g. sudo apt-get install ffmpeg) and the torch it pairs with" \
+             "(torchcodec 0.7 with torch 2.8); fix that and re-run" >&2
+        exit 1
+    fi
+fi
+# The test extra also fetches real, speaker-labelled speech for tests/test_calibrate.py: the
+# AMI meeting excerpt (14 recordings of 30 s, RTTM + UEM) in the tests/data folder of
+# pyannote.audio 4.0.7's source distribution, from PyPI, once, into .cache/ami/ (git-ignored).
+AMI_SDIST=.cache/ami-sdist/pyannote_audio-4.0.7.tar.gz
+AMI_SHA256=3a903dfb5ca711d134cc2522561c9158b186836f5d62e8a57c46c6648e8a8229
+case ",$EXTRAS," in
+    *,test,*)
+        if [ ! -f .cache/ami/.complete ]; then
+            if [ ! -f "$AMI_SDIST" ]; then
+                log=$(mktemp)
+                if ! .venv/bin/python -m pip download --quiet --disable-pip-version-check \
+                        --no-deps --no-binary :all: "pyannote.audio==4.0.7" -d .cache/ami-sdist \
+                        >"$log" 2>&1; then
+                    cat "$log" >&2
+                    rm -f "$log"
+                    echo "could not download pyannote.audio 4.0.7's sdist from PyPI (see" \
+                         "above); check the network and re-run" >&2
+                    exit 1
+                fi
+                rm -f "$log"
+            fi
+            # check the sdist, then extract only */tests/data/* (flat) into .cache/ami/
+            .venv/bin/python - "$AMI_SDIST" "$AMI_SHA256" .cache/ami <<'PY'
+import hashlib, pathlib, shutil, sys, tarfile
+sdist, sha, dest = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
+if hashlib.sha256(pathlib.Path(sdist).read_bytes()).hexdigest() != sha:
+    sys.exit(f"{sdist}: sha256 is not {sha}; delete it and re-run")
+shutil.rmtree(dest, ignore_errors=True)
+with tarfile.open(sdist) as tar:
+    for m in tar.getmembers():
+        parts = m.name.split("/")
+        if m.isfile() and len(parts) == 4 and parts[1:3] == ["tests", "data"]:
+            m.name = parts[3]
+            tar.extract(m, dest, filter="data")
+(dest / ".complete").touch()
+PY
+        fi ;;
+esac
+# The test extra also installs Label Studio (tests/test_annotate_labelstudio.py starts it as a
+# real local server) into its own virtual environment, .cache/labelstudio-venv/ (git-ignored),
+# so that its pins never touch .venv. About 1 GB; once.
+LS_VERSION=1.23.2
+case ",$EXTRAS," in
+    *,test,*)
+        if ! .cache/labelstudio-venv/bin/python -c \
+                "import importlib.metadata as m, sys; sys.exit(m.version('label-studio') != '$LS_VERSION')" \
+                >/dev/null 2>&1; then
+            "$PY" -m venv .cache/labelstudio-venv
+            .cache/labelstudio-venv/bin/python -m pip install --quiet --disable-pip-version-check \
+                "label-studio==$LS_VERSION"
+        fi ;;
+esac
 echo "indomer installed in .venv (extras: ${EXTRAS:-none}); run .venv/bin/indomer --help"
