@@ -20,6 +20,7 @@ from indomer import __version__
 
 #: command name -> module in indomer.commands defining a click command of the same name.
 COMMANDS: dict[str, str] = {
+    "annotate": "annotate",
     "build": "build",
     "demo": "demo",
     "doctor": "doctor",

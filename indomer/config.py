@@ -68,7 +68,7 @@ class BuildConfig:
 
     path: Path
     sources: Path
-    annotations: tuple[Path, ...]
+    annotations: tuple[Path, ...] = ()
     segments: Path | None = None
     transcripts: Path | None = None
     split: SplitConfig = SplitConfig()
@@ -282,8 +282,9 @@ def load_config(path: str | Path) -> BuildConfig:
             raise UsageError(f"{cfg_where(key)}: {key}: no such {what} {p}; fix the path")
         return p
 
-    one_sheet = isinstance(doc["annotations"], str)
-    sheets = [doc["annotations"]] if one_sheet else doc["annotations"]
+    # No sheets yet is a build before labels: every per-clip stage runs, the merge waits.
+    one_sheet = isinstance(doc.get("annotations"), str)
+    sheets = [doc["annotations"]] if one_sheet else list(doc.get("annotations") or [])
     split = dict(doc.get("split") or {})
     if "ratios" in split:
         total = sum(split["ratios"])

@@ -158,6 +158,9 @@ class Stage:
     - ``salt``: extra state hashed into the fingerprint: per item, ``salt(item)`` (a local
       file's size and mtime); for whole stages, ``salt(inputs, out)`` (the clip files' stats).
     - ``outputs_ok(ctx, manifest rows)``: whether outputs outside the work dir still exist.
+    - ``waiting(manifest rows)``: rows that wait for something outside the build (labels),
+      as ``{"count", "what", "next", "halt"}`` or None; ``halt`` ends the run after this
+      stage, successfully (the report's ``waiting`` carries it to the end-of-build line).
     """
 
     name: str
@@ -174,6 +177,7 @@ class Stage:
     outputs_ok: Callable[[Context, list[dict]], bool] = _always_ok
     version: str = "1"
     unit: str = "video"
+    waiting: Callable[[list[dict]], dict | None] | None = None
 
 
 # --------------------------------------------------------------------------- real stages
@@ -1037,12 +1041,21 @@ class Runner:
         t0 = time.perf_counter()
         self.read_inputs()
         reports = [StageReport(n) for n in names]
+        waiting = None
         for i in range(i0, i1 + 1):
             reports[i] = self.run_stage(i)
             # The dataset's rejected.jsonl changes only with a new generation (shards stage).
             write_bytes_atomic(
                 self.out / WORK / "rejected.jsonl", manifest_bytes(self.rejected_all(i))
             )
+            stage = self.stages[i]
+            if stage.waiting is not None:
+                waiting = stage.waiting(read_manifest(self.dirs[stage.name] / "manifest.jsonl"))
+                if waiting is not None:
+                    waiting = {**waiting, "stage": stage.name}
+                    if waiting.get("halt"):
+                        i1 = i  # nothing for the later stages until the wait is over
+                        break
         for i in range(i0):
             prev = self._complete(names[i]) or {}
             reports[i].status = "kept"
@@ -1067,6 +1080,7 @@ class Runner:
             "kept": reports[i1].kept,
             "rows": rows,
             "last_stage": names[i1],
+            "waiting": waiting,
             "seconds": time.perf_counter() - t0,
         }
 

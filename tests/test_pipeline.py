@@ -380,7 +380,9 @@ def test_rejections_are_recorded_and_the_others_continue(tmp_path):
         "reason": "no video stream",
         "fix": "check the file plays",
     }
-    assert got[("merge", "clip_4_Cooking_3")]["reason"] == "no annotator labels"
+    # a clip no sheet labels yet waits for labels: not a rejection (issue 11), not in a shard
+    assert ("merge", "clip_4_Cooking_3") not in got
+    assert report["waiting"]["count"] == 1 and not report["waiting"]["halt"]
     assert "does not have" in got[("merge", "clip_9_Cooking_1")]["reason"]
     assert all(set(e) >= {"stage", "id", "reason", "fix"} for e in rejected)
     assert sum(report["rows"].values()) == 5 * 3 - 3 - 1  # source 2 and one unlabelled clip

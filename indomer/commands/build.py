@@ -76,7 +76,9 @@ def build(
 
     Raw mode runs fetch, probe, segment, cut, merge, split and shards; each stage keeps a
     manifest under OUT/work/ and is skipped when its inputs and settings are unchanged, and
-    a killed build resumes where it stopped.
+    a killed build resumes where it stopped. Without annotator sheets (or for the clips they
+    do not label) the clips wait for labels: the last line says how to export them
+    (indomer annotate export).
     """
     if (config is None) == (release is None):
         raise UsageError(
@@ -133,6 +135,19 @@ def build(
         click.echo(f"built {sum(rows.values())} rows ({split_text}) in {out}; {tail}")
     else:
         click.echo(f"stopped after {report['last_stage']} ({report['kept']} kept) in {out}; {tail}")
+    if report.get("waiting"):
+        click.echo(waiting_line(report["waiting"], out))
+
+
+def waiting_line(waiting: dict, out: Path) -> str:
+    """The last line of a build whose clips wait for labels: how many, and the command."""
+    how = waiting["next"].format(out=out)
+    done = (
+        "nothing to split or shard yet"
+        if waiting.get("halt")
+        else f"{waiting.get('labelled', 0)} labelled clip(s) built"
+    )
+    return f"{waiting['count']} {waiting['what']} ({done}); export them with: {how}"
 
 
 def _build_release(

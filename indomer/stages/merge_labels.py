@@ -4,8 +4,12 @@ Three whole stages (they see every row at once, so they have no per-item resume;
 seconds):
 
 - **merge**: transcripts and annotator sheets (:func:`indomer.merge.merge_sheets`) onto
-  the segments. A segment no sheet labels is dropped *and* listed in ``rejected.jsonl``;
-  sheet or transcript ids matching no segment are listed too. Nothing disappears silently.
+  the segments. A segment no sheet labels yet *waits for labels*: it stays in the merge
+  manifest as a plain segment (so ``indomer annotate export`` can hand it to annotators),
+  is not a rejection and never reaches a shard; ``labels.json`` lists it under ``waiting``.
+  When no segment is labelled (a build before labels, no ``annotations:`` in the config),
+  the build stops after this stage, successfully. Sheet or transcript ids matching no
+  segment are listed in ``rejected.jsonl``. Nothing disappears silently.
 - **split**: :func:`indomer.split.speaker_disjoint_split` (grouped by source video until
   the speakers stage provides speaker ids), checked by the leakage guard.
 - **shards**: one new dataset generation (:mod:`indomer.generation`): the shards with the
@@ -40,10 +44,16 @@ EXAMPLE = "example"
 _SEGMENT_KEYS = ("id", "source_id", "segment_index", "topic", "start", "end")
 
 
+#: The merge manifest's kind for a segment that waits for labels (the segment row as cut).
+WAITING = "segment"
+#: What the build prints for the clips that wait (OUT filled in by the build command).
+EXPORT_COMMAND = "indomer annotate export {out} --to DIR"
+
+
 def _sheet_paths(cfg: BuildConfig) -> list[Path]:
     from indomer.merge import sheet_files
 
-    return sheet_files(cfg.annotations)[0]
+    return sheet_files(cfg.annotations)[0] if cfg.annotations else []
 
 
 def _input_name(cfg: BuildConfig, path: Path) -> str:
@@ -65,7 +75,7 @@ def merge_inputs(cfg: BuildConfig, dirs: dict[str, Path]) -> dict[str, Path]:
 
 def merge_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple[list, list]:
     """Labelled segments (kind ``example``) plus the video rows; the unlabelled rejected."""
-    from indomer.merge import merge_sheets
+    from indomer.merge import merge_rows, merge_sheets
 
     cfg = ctx.config
     rows = [r for rs in inputs.values() for r in rs]
@@ -87,7 +97,8 @@ def merge_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple[
                     _input_name(cfg, cfg.transcripts),
                 )
             )
-    result = merge_sheets(cfg.annotations)
+    # no sheets yet: nothing labelled, every segment waits (a build before labels)
+    result = merge_sheets(cfg.annotations) if cfg.annotations else merge_rows([])
     for r in result.rejected:
         rejected.append(
             reject(
@@ -105,17 +116,12 @@ def merge_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple[
             )
         )
     examples = []
+    waiting = []
     for seg in segments:
         merged = result.segments.get(seg["id"])
         if merged is None:
-            rejected.append(
-                reject(
-                    "merge",
-                    seg["id"],
-                    "no annotator labels",
-                    "add rows for it to an annotator sheet, or drop it from the segments",
-                )
-            )
+            # no labels yet: not a rejection; kept as the segment row, for annotate export
+            waiting.append({**seg, "text": texts.get(seg["id"], seg.get("text"))})
             continue
         row = {k: seg[k] for k in _SEGMENT_KEYS}
         row.update(
@@ -142,12 +148,30 @@ def merge_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple[
             "warnings": list(result.warnings),
             "rule_violations": list(result.rule_violations),
             "unresolved": list(result.unresolved),
+            "waiting": sorted(seg["id"] for seg in waiting),
             "inputs": {
                 f"annotations/{_input_name(cfg, Path(p))}": v for p, v in result.inputs.items()
             },
         },
     )
-    return videos + examples, rejected
+    return videos + examples + waiting, rejected
+
+
+def merge_waiting(rows: list[dict]) -> dict | None:
+    """The clips of the merge manifest that wait for labels, for the end-of-build line:
+    ``{"count", "labelled", "what", "next", "halt"}``; ``halt`` when none is labelled (the
+    split and shards stages have nothing to do yet). None when every clip is labelled."""
+    count = sum(r.get("kind") == WAITING for r in rows)
+    labelled = sum(r.get("kind") == EXAMPLE for r in rows)
+    if not count:
+        return None
+    return {
+        "count": count,
+        "labelled": labelled,
+        "what": "clip(s) wait for labels",
+        "next": EXPORT_COMMAND,
+        "halt": labelled == 0,
+    }
 
 
 # --------------------------------------------------------------------------- split
@@ -387,7 +411,14 @@ def tail_stages() -> dict[str, Stage]:
     from indomer.pipeline import Stage
 
     return {
-        "merge": Stage("merge", merge_run, per_item=False, inputs=merge_inputs, unit="segment"),
+        "merge": Stage(
+            "merge",
+            merge_run,
+            per_item=False,
+            inputs=merge_inputs,
+            unit="segment",
+            waiting=merge_waiting,
+        ),
         "split": Stage(
             "split",
             split_run,
@@ -409,4 +440,4 @@ def tail_stages() -> dict[str, Stage]:
     }
 
 
-__all__ = ["merge_run", "shards_run", "split_run", "tail_stages"]
+__all__ = ["merge_run", "merge_waiting", "shards_run", "split_run", "tail_stages"]
