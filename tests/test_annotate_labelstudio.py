@@ -28,6 +28,22 @@ PEOPLE = {"A": "ani@example.org", "B": "budi@example.org", "C": "cici@example.or
 SCORE = {"positive": 0.6, "neutral": 0.0, "negative": -0.6}
 
 
+def _text_of(path) -> bytes:
+    """What a reader of ``path`` sees as text: Parquet decoded (its compressed bytes can look
+    like ``x@y.z`` by chance), clip bytes left out; other files as they are."""
+    if path.suffix in (".mp4", ".wav", ".png"):
+        return b""  # media made by the build from the corpus: no annotator text goes in
+    if path.suffix != ".parquet":
+        return path.read_bytes()
+    import json
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path).drop_columns(["audio", "video"])
+    meta = pq.read_schema(path).metadata or {}
+    return json.dumps(table.to_pylist(), default=str).encode() + b"".join(meta.values())
+
+
 @pytest.fixture(scope="session")
 def ls_round(tmp_path_factory):
     """(Label Studio server, build OUT, corpus folder, config without sheets, timings)."""
@@ -198,5 +214,5 @@ def test_round_trip_through_a_real_label_studio(ls_round, tmp_path):
     # no e-mail address in any output file: sheets, shards, card, build.json
     for p in [*sheets.rglob("*"), *(q for q in out.rglob("*") if "work" not in q.parts)]:
         if p.is_file():
-            assert not EMAIL.search(p.read_bytes()), p
+            assert not EMAIL.search(_text_of(p)), p
     print(f"timings: {timings}")
