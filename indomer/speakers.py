@@ -498,28 +498,15 @@ def _agglomerate_matrix(sim: np.ndarray, threshold: float, pins: Sequence[str | 
     if m == 0:
         return np.zeros(0, dtype=np.int64)
     pin_ids = _pin_codes(list(pins))
-    start = np.arange(m)
-    first_of_pin: dict[int, int] = {}
-    for i, p in enumerate(pin_ids.tolist()):
-        if p >= 0:
-            start[i] = first_of_pin.setdefault(p, i)
-    heads = np.flatnonzero(start == np.arange(m))
+    heads, member = _initial_clusters(pin_ids)
     k = heads.size
-    index_of = np.full(m, -1)
-    index_of[heads] = np.arange(k)
-    member = index_of[start]
     a = np.zeros((k, m))
     a[member, np.arange(m)] = 1.0
     sizes = a.sum(axis=1)
     avg = (a @ sim @ a.T) / np.outer(sizes, sizes)
     merged = _nn_chain(np.zeros((k, 1)), sizes, pin_ids[heads].copy(), threshold, dense=True,
                        sim=avg)
-    final = merged[member]
-    out = np.empty(m, dtype=np.int64)
-    firsts: dict[int, int] = {}
-    for i, f in enumerate(final.tolist()):
-        out[i] = firsts.setdefault(f, i)
-    return out
+    return _first_rows(merged[member])
 
 
 def _link(
@@ -773,27 +760,35 @@ def _link_component(
     x: np.ndarray, threshold: float, pin_ids: np.ndarray, dense_max: int
 ) -> np.ndarray:
     """Average linkage inside one component; returns, per row, the first row of its cluster."""
-    m = x.shape[0]
-    # initial clusters: one per unpinned row, one per pin
-    start = np.arange(m)
-    first_of_pin: dict[int, int] = {}
-    for i, p in enumerate(pin_ids.tolist()):
-        if p >= 0:
-            start[i] = first_of_pin.setdefault(p, i)
-    heads = np.flatnonzero(start == np.arange(m))  # cluster k is headed by row heads[k]
+    heads, member = _initial_clusters(pin_ids)
     k = heads.size
-    index_of = np.full(m, -1)
-    index_of[heads] = np.arange(k)
-    member = index_of[start]  # row -> initial cluster
     sizes = np.bincount(member, minlength=k).astype(np.float64)
     means = np.zeros((k, x.shape[1]))
     np.add.at(means, member, x)
     means /= sizes[:, None]
     cpin = pin_ids[heads].copy()
     merged = _nn_chain(means, sizes, cpin, threshold, dense=k <= dense_max)
-    # merged: initial cluster -> final representative cluster; label by first row
-    final = merged[member]
-    out = np.empty(m, dtype=np.int64)
+    return _first_rows(merged[member])
+
+
+def _initial_clusters(pin_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One cluster per unpinned row and one per pin: (head row of each cluster, row ->
+    cluster)."""
+    m = pin_ids.size
+    start = np.arange(m)
+    first_of_pin: dict[int, int] = {}
+    for i, p in enumerate(pin_ids.tolist()):
+        if p >= 0:
+            start[i] = first_of_pin.setdefault(p, i)
+    heads = np.flatnonzero(start == np.arange(m))  # cluster k is headed by row heads[k]
+    index_of = np.full(m, -1)
+    index_of[heads] = np.arange(heads.size)
+    return heads, index_of[start]
+
+
+def _first_rows(final: np.ndarray) -> np.ndarray:
+    """Per row, the first row that ended in the same final cluster (the label)."""
+    out = np.empty(final.size, dtype=np.int64)
     firsts: dict[int, int] = {}
     for i, f in enumerate(final.tolist()):
         out[i] = firsts.setdefault(f, i)
