@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import platform
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,21 +13,9 @@ from indomer import __version__
 from indomer.dataset import SPLITS, write_split
 from indomer.labels import labels_sha256
 from indomer.release import import_release
+from indomer.versions import library_versions
 
 OFFICIAL_SPLIT = "official"
-
-
-def _versions() -> dict:
-    import numpy
-    import pyarrow
-
-    return {
-        "indomer": __version__,
-        "python": platform.python_version(),
-        "pandas": pd.__version__,
-        "pyarrow": pyarrow.__version__,
-        "numpy": numpy.__version__,
-    }
 
 
 def apply_annotations(
@@ -163,7 +150,7 @@ def build_release(
                 "strict": strict,
             },
             "labels_sha256": labels_sha256(),
-            "versions": _versions(),
+            "versions": library_versions(),
             "repaired_texts": result.repaired_texts,
             "rule_violations": result.rule_violations,
             # rows dropped; a rejected clip file leaves its row (listed under media)

@@ -35,8 +35,21 @@ import yaml
 from indomer.errors import DataError, UsageError
 from indomer.rows import SAFE_ID, Segment, Video
 
-#: Config sections that hold one stage's settings (align/speakers: reserved for those stages).
-STAGE_SECTIONS: tuple[str, ...] = ("fetch", "probe", "segment", "cut", "align", "faces", "speakers")
+#: Config sections that hold one stage's settings (``voices:`` holds only ``resources:``: its
+#: settings are the ``speakers:`` section's).
+STAGE_SECTIONS: tuple[str, ...] = (
+    "fetch", "probe", "segment", "cut", "align", "voices", "faces", "speakers"
+)
+#: What ``STAGE.resources`` may say (``indomer build --engine ray``; the local engine uses
+#: ``--jobs``). None of it changes a byte of the output, so none of it is fingerprinted.
+RESOURCE_KEYS: dict[str, str] = {
+    "num_cpus": "CPUs each worker of the stage holds (number >= 0)",
+    "num_gpus": "GPUs each worker holds (number >= 0; fractions share a GPU)",
+    "memory": "bytes of memory each worker reserves (integer)",
+    "concurrency": "workers of the stage at once (integer >= 1)",
+    "batch_size": "items handed to a worker per call (integer >= 1)",
+    "custom": "custom Ray resources each worker holds, e.g. {accelerator: 1}",
+}
 #: A URL is "scheme:" with a scheme of two or more characters (so ``C:\x`` stays a path).
 URL_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")
 #: Topic spellings that name the same topic (the release writes both).
@@ -63,6 +76,69 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
+class Resources:
+    """What one per-item stage's workers hold on a Ray cluster (``STAGE.resources``)."""
+
+    num_cpus: float | None = None
+    num_gpus: float | None = None
+    memory: int | None = None
+    concurrency: int | None = None
+    batch_size: int = 1
+    custom: tuple[tuple[str, float], ...] = ()
+
+    def ray_options(self) -> dict[str, Any]:
+        """The options Ray's ``.options()`` takes for one task or actor of the stage."""
+        opts: dict[str, Any] = {}
+        if self.num_cpus is not None:
+            opts["num_cpus"] = self.num_cpus
+        if self.num_gpus is not None:
+            opts["num_gpus"] = self.num_gpus
+        if self.memory is not None:
+            opts["memory"] = self.memory
+        if self.custom:
+            opts["resources"] = dict(self.custom)
+        return opts
+
+
+def parse_resources(section: str, obj: Any, where) -> Resources:
+    """``STAGE.resources`` -> :class:`Resources`, one line naming the key on a problem."""
+    key = f"{section}.resources"
+    if obj is None:
+        return Resources()
+    if not isinstance(obj, Mapping):
+        raise UsageError(f"{where(key)}: {key}: expected a mapping of {', '.join(RESOURCE_KEYS)}")
+    values: dict[str, Any] = {}
+    for name, value in obj.items():
+        k = f"{key}.{name}"
+        if name not in RESOURCE_KEYS:
+            raise UsageError(
+                f"{where(k)}: {k}: unknown resource key; expected one of "
+                f"{', '.join(RESOURCE_KEYS)}"
+            )
+        if name == "custom":
+            if not isinstance(value, Mapping) or not all(
+                isinstance(n, str) and n and _is_number(v) and v >= 0 for n, v in value.items()
+            ):
+                raise UsageError(
+                    f"{where(k)}: {k}: expected a mapping of resource names to numbers >= 0, "
+                    "e.g. {accelerator: 1}"
+                )
+            values[name] = tuple(sorted((n, float(v)) for n, v in value.items()))
+            continue
+        integer = name in ("memory", "concurrency", "batch_size")
+        least = 1 if name in ("concurrency", "batch_size") else 0
+        ok = _is_number(value) and value >= least and (not integer or isinstance(value, int))
+        if not ok:
+            raise UsageError(f"{where(k)}: {k}: {value!r}; expected {RESOURCE_KEYS[name]}")
+        values[name] = int(value) if integer else float(value)
+    return Resources(**values)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     """A validated build config; paths are absolute, stage sections raw until a stage asks."""
 
@@ -75,6 +151,7 @@ class BuildConfig:
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     document: Mapping[str, Any] = field(default_factory=dict)
     lines: Mapping[str, int] = field(default_factory=dict)
+    resources: Mapping[str, Resources] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -306,9 +383,18 @@ def load_config(path: str | Path) -> BuildConfig:
             for i, s in enumerate(sheets)
         ),
         split=SplitConfig(**split),
-        sections={k: dict(doc.get(k) or {}) for k in STAGE_SECTIONS if k in doc},
+        sections={
+            k: {n: v for n, v in dict(doc.get(k) or {}).items() if n != "resources"}
+            for k in STAGE_SECTIONS
+            if k in doc
+        },
         document=doc,
         lines=lines,
+        resources={
+            k: parse_resources(k, doc[k]["resources"], cfg_where)
+            for k in STAGE_SECTIONS
+            if isinstance(doc.get(k), Mapping) and "resources" in doc[k]
+        },
     )
     check_topics(cfg.sources)  # after the config's own problems (exit 2), the table's (exit 1)
     return cfg

@@ -356,3 +356,34 @@ def mp4_tracks(path: str | os.PathLike[str]) -> dict[str, tuple[float, int]]:
         if handler and handler not in out:
             out[handler] = (seconds, count)
     return out
+
+
+#: The sample rate the stages analyse audio at.
+AUDIO_RATE = 16_000
+
+
+def read_audio(path: Path, row_id: str) -> np.ndarray:
+    """The first audio stream of ``path`` as 16 kHz mono float32, decoded by ffmpeg (the
+    segment and voices stages both read a source this way)."""
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        from indomer.errors import UsageError
+
+        raise UsageError("ffmpeg is not on PATH; install it (Debian: apt-get install ffmpeg)")
+    cmd = [exe, "-nostdin", "-v", "error", "-i", str(path), "-vn", "-sn", "-dn",
+           "-ac", "1", "-ar", str(AUDIO_RATE), "-f", "f32le", "-"]
+    res = subprocess.run(cmd, capture_output=True, check=False)
+    if res.returncode != 0:
+        lines = res.stderr.decode("utf-8", "replace").strip().splitlines()
+        from indomer.errors import RowRejected
+
+        raise RowRejected(row_id, f"ffmpeg cannot decode the audio of {path}: "
+                          f"{lines[-1] if lines else 'exit code ' + str(res.returncode)}",
+                          "check that the file is a playable video with an audio track")
+    wav = np.frombuffer(res.stdout, dtype="<f4").astype(np.float32)
+    if wav.size == 0:
+        from indomer.errors import RowRejected
+
+        raise RowRejected(row_id, f"{path} has no audio samples",
+                          "check that the file has an audio track")
+    return wav

@@ -137,9 +137,9 @@ def fake_stages() -> tuple[Stage, ...]:
         Stage("probe", fake_probe, settings=fake_settings),
         Stage(
             "segment",
-            pipeline._segment_run,
-            setup=pipeline._segment_setup,
-            inputs=pipeline._given_segments_file,
+            real["segment"].run,
+            setup=real["segment"].setup,
+            inputs=real["segment"].inputs,
         ),
         Stage("cut", fake_cut, settings=fake_settings, setup=fake_cut_setup),
         # the model stages (align, voices, faces, speakers) have their own tests
@@ -492,12 +492,18 @@ def test_kill_9_mid_stage_redoes_only_items_in_flight(tmp_path):
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
     recorded = {json.loads(x)["key"] for x in done.read_text().splitlines()[1:]}
+    fetched = out / "work/01_fetch/done.jsonl"
+    recorded_fetch = {json.loads(x)["key"] for x in fetched.read_text().splitlines()[1:]}
     assert 2 <= len(recorded) < 6
+    assert recorded <= recorded_fetch
     assert not (out / "work/02_probe/manifest.jsonl").exists()
     first = _calls(calls)
 
     report = _build(cfg, out)
-    assert _status(report)["fetch"] == "skipped"
+    # the stages stream (an item is probed as soon as it is fetched), so fetch had not
+    # finished as a whole either: it redoes only the items its journal lacks
+    fetch = next(s for s in report["stages"] if s["name"] == "fetch")
+    assert (fetch["items"], fetch["redone"]) == (6, 6 - len(recorded_fetch))
     redone = [c.split()[1] for c in _calls(calls)[len(first) :] if c.startswith("probe")]
     assert not set(redone) & recorded  # nothing recorded done is redone
     assert sorted(redone) == sorted({str(i) for i in range(1, 7)} - recorded)
@@ -532,3 +538,47 @@ def test_cli_raw_mode(tmp_path, monkeypatch):
         f"error: {bad}:4: fetch.max_hieght: unknown setting; the fetch stage knows "
         "max_height, retries, socket_timeout\n"
     )
+
+
+# --------------------------------------------------------------------------- architecture
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return found
+
+
+def test_stages_never_import_the_runner_or_each_other():
+    stages = Path(pipeline.__file__).parent / "stages"
+    names = {p.stem for p in stages.glob("*.py")} - {"__init__"}
+    assert {"fetch", "probe", "segment", "cut", "align", "faces", "speakers"} <= names
+    runner = {"indomer.pipeline", "indomer.build", "indomer.executors", "indomer.ray_engine"}
+    for path in sorted(stages.glob("*.py")):
+        found = _imports(path)
+        assert not found & runner, f"{path.name} imports {sorted(found & runner)}"
+        others = {f"indomer.stages.{n}" for n in names - {path.stem}}
+        assert not found & others, f"{path.name} imports {sorted(found & others)}"
+
+
+def test_the_runner_holds_no_stage_specific_code():
+    """pipeline.py names the stages only to list them (default_stages); each stage's glue
+    lives in its module as STAGE."""
+    import ast
+
+    tree = ast.parse(Path(pipeline.__file__).read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name != "default_stages":
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.ImportFrom) and (sub.module or "").startswith(
+                    ("indomer.stages", "indomer.backends")
+                ):
+                    pytest.fail(f"pipeline.{node.name} imports {sub.module}")
+    assert [s.name for s in pipeline.default_stages()] == list(pipeline.STAGES)

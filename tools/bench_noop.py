@@ -80,9 +80,9 @@ def stages() -> tuple[Stage, ...]:
         Stage("probe", light_probe),
         Stage(
             "segment",
-            pipeline._segment_run,
-            setup=pipeline._segment_setup,
-            inputs=pipeline._given_segments_file,
+            real["segment"].run,
+            setup=real["segment"].setup,
+            inputs=real["segment"].inputs,
         ),
         Stage("cut", light_cut, setup=light_cut_setup),
         # the model stages pass rows through (their models are not what is measured)

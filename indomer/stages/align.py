@@ -35,6 +35,7 @@ import numpy as np
 
 from indomer.errors import RowRejected, UsageError
 from indomer.rows import Segment
+from indomer.stage import Context, Item, Stage, settings_of
 from indomer.textnorm import Normalized, WordTime, normalize, token_times
 
 SAMPLE_RATE = 16_000
@@ -310,3 +311,47 @@ __all__ = [
     "setup",
     "tool_versions",
 ]
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+@dataclass(frozen=True)
+class StageState:
+    inner: State
+    transcripts: dict[str, str]
+
+
+def _transcripts_file(cfg: Any, dirs: dict[str, Path]) -> dict[str, Path]:
+    return {"transcripts": cfg.transcripts} if cfg.transcripts is not None else {}
+
+
+def _setup(settings: Settings, ctx: Context) -> StageState:
+    """The aligner, loaded once per worker, and the manual transcripts it aligns.
+
+    Bad transcript rows are reported by the merge stage (which reads the same file); here
+    they are only left out, so a clip without a usable transcript gets the ASR draft.
+    """
+    from indomer.config import read_transcripts
+
+    texts: dict[str, str] = {}
+    if ctx.config.transcripts is not None:
+        texts, _ = read_transcripts(ctx.config.transcripts)
+    return StageState(setup(settings), texts)
+
+
+def _run(item: Item, state: StageState) -> list:
+    """Word times for one source's clips (manual text, else an ASR draft)."""
+    texts = {s.id: state.transcripts[s.id] for s in item.segments if s.id in state.transcripts}
+    return [item.video, *process(item.segments, state.inner, texts)]
+
+
+STAGE = Stage(
+    "align",
+    _run,
+    settings=settings_of("align"),
+    setup=_setup,
+    inputs=_transcripts_file,
+    tools_for=tool_versions,
+    model=True,
+)

@@ -47,6 +47,7 @@ import numpy as np
 from indomer import media
 from indomer.errors import RowRejected, UsageError
 from indomer.rows import SAFE_ID, Segment, Video
+from indomer.stage import Context, Item, Stage, ffmpeg_version, settings_of
 
 US = 1_000_000
 X264_PRESETS = (
@@ -396,3 +397,25 @@ def process(
     (the pipeline writes those to rejected.jsonl and goes on).
     """
     return _cut([(video, segments)], clips_dir, cfg or Settings(), jobs=1)[0]
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+@dataclass(frozen=True)
+class State:
+    settings: Settings
+    clips_dir: Path
+
+
+def _setup(settings: Settings, ctx: Context) -> State:
+    return State(settings, ctx.workdir / "clips")
+
+
+def _run(item: Item, state: State) -> list:
+    """All clips of one source in one go (the source is decoded once per group of clips);
+    a segment that cannot be cut comes back as a RowRejected in its place."""
+    return [item.video, *process(item.video, item.segments, state.settings, state.clips_dir)]
+
+
+STAGE = Stage("cut", _run, settings=settings_of("cut"), setup=_setup, tools=ffmpeg_version)

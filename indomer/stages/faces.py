@@ -33,6 +33,7 @@ import numpy as np
 from indomer.backends.faces import DEFAULT_CASCADE
 from indomer.errors import DataError, RowRejected, UsageError
 from indomer.rows import Segment
+from indomer.stage import Item, Stage, settings_of
 
 #: Decimals kept in the ``face`` column, so the JSON manifests and the Parquet bytes repeat.
 DECIMALS = 6
@@ -301,3 +302,16 @@ __all__ = [
     "summarise",
     "tools",
 ]
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+def _run(item: Item, state: State) -> list:
+    """Each clip's face-track summary (the detector is loaded once per worker)."""
+    return [item.video, *process(item.segments, state)]
+
+
+STAGE = Stage(
+    "faces", _run, settings=settings_of("faces"), setup=setup, tools_for=tools, model=True
+)

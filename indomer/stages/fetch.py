@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from indomer.errors import RowRejected, UsageError
 from indomer.fsutil import sha256_file
 from indomer.rows import SAFE_ID, Video
+from indomer.stage import Context, Item, Stage, settings_of
 
 #: Bump when the fetch output for the same input and settings changes.
 VERSION = "1"
@@ -250,3 +251,39 @@ def tool_versions() -> dict[str, str]:
 
 
 __all__ = ["Settings", "download_url", "format_selector", "process", "ydl_options"]
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+@dataclass(frozen=True)
+class State:
+    settings: Settings
+    media_dir: Path
+
+
+def _setup(settings: Settings, ctx: Context) -> State:
+    return State(settings, ctx.workdir / "media")
+
+
+def _run(item: Item, state: State) -> list:
+    return process(item.video, state.settings, state.media_dir)
+
+
+def _salt(item: Item) -> str:
+    """Local sources: size and mtime, so an edited file is fetched again; URLs: yt-dlp."""
+    import json
+
+    v = item.video
+    if v.url is not None:
+        return json.dumps(tool_versions(), sort_keys=True)
+    try:
+        st = os.stat(v.path) if v.path else None
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}" if st else "missing"
+
+
+STAGE = Stage(
+    "fetch", _run, settings=settings_of("fetch"), setup=_setup, salt=_salt, reads=("sources",)
+)

@@ -25,7 +25,7 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -35,9 +35,7 @@ from indomer.dataset import COLUMNS, SPLITS, MediaFile, write_split
 from indomer.errors import DataError
 from indomer.fsutil import file_digest, write_json_atomic
 from indomer.labels import TASKS
-
-if TYPE_CHECKING:
-    from indomer.pipeline import Context, Stage
+from indomer.stage import Context, Stage
 
 #: Row kind of a labelled segment in the merge manifest (videos pass through as "video").
 EXAMPLE = "example"
@@ -304,9 +302,9 @@ def _stage_records(ctx: Context) -> dict:
 def shards_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple[list, list]:
     """Commit one generation (data/*.parquet, splits/NAME.json, rejected.jsonl, build.json,
     card, Croissant; :mod:`indomer.generation`) and list the files it holds."""
-    from indomer.build import _versions
     from indomer.generation import writing
     from indomer.labels import labels_sha256
+    from indomer.versions import library_versions
 
     cfg, out = ctx.config, ctx.out
     where = {r["id"]: r["split"] for r in inputs["split"]}
@@ -360,7 +358,7 @@ def shards_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple
         "inputs": inputs_meta,
         "sources": sources,
         "labels_sha256": labels_sha256(),
-        "versions": {**_versions(), **tools},
+        "versions": {**library_versions(), **tools},
         "stages": stages,
         "rejected": len(ctx.rejected_before()),
         "warnings": warnings,
@@ -408,8 +406,6 @@ def _digest_bytes(p: Path) -> dict:
 
 def tail_stages() -> dict[str, Stage]:
     """merge, split and shards as pipeline stages (see :mod:`indomer.pipeline`)."""
-    from indomer.pipeline import Stage
-
     return {
         "merge": Stage(
             "merge",

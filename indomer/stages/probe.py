@@ -17,6 +17,7 @@ from typing import Any
 from indomer import media
 from indomer.errors import RowRejected
 from indomer.rows import Video
+from indomer.stage import Item, Stage, ffmpeg_version, settings_of
 
 REFETCH = "re-fetch the source, or re-encode it (ffmpeg -i IN -c:v libx264 -c:a aac OUT.mp4)"
 
@@ -125,3 +126,12 @@ def process(video: Video, cfg: Settings | None = None) -> list[Video]:
         )
     ]
 
+
+# --------------------------------------------------------------------------- the stage
+
+
+def _run(item: Item, settings: Settings) -> list:
+    return process(item.video, settings)
+
+
+STAGE = Stage("probe", _run, settings=settings_of("probe"), tools=ffmpeg_version)

@@ -8,9 +8,8 @@ function is pure, so its rules are tested on hand-made probability arrays.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import shutil
-import subprocess
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -19,7 +18,10 @@ from typing import Any
 import numpy as np
 
 from indomer.errors import DataError, RowRejected, UsageError
+from indomer.manifest import read_manifest
+from indomer.media import read_audio
 from indomer.rows import Segment, Video, segment_id
+from indomer.stage import Context, Item, Stage, ffmpeg_version, settings_of
 
 SAMPLE_RATE = 16_000
 
@@ -269,26 +271,6 @@ def check_given(
 # --- the stage ----------------------------------------------------------------------------
 
 
-def read_audio(path: Path, row_id: str) -> np.ndarray:
-    """The first audio stream of ``path`` as 16 kHz mono float32, decoded by ffmpeg."""
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        raise UsageError("ffmpeg is not on PATH; install it (Debian: apt-get install ffmpeg)")
-    cmd = [exe, "-nostdin", "-v", "error", "-i", str(path), "-vn", "-sn", "-dn",
-           "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "-"]
-    res = subprocess.run(cmd, capture_output=True, check=False)
-    if res.returncode != 0:
-        lines = res.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise RowRejected(row_id, f"ffmpeg cannot decode the audio of {path}: "
-                          f"{lines[-1] if lines else 'exit code ' + str(res.returncode)}",
-                          "check that the file is a playable video with an audio track")
-    wav = np.frombuffer(res.stdout, dtype="<f4").astype(np.float32)
-    if wav.size == 0:
-        raise RowRejected(row_id, f"{path} has no audio samples",
-                          "check that the file has an audio track")
-    return wav
-
-
 def process(video: Video, cfg: Any = None, *, vad: Any = None) -> list[Segment]:
     """Clips of one source video, numbered from 1 in time order (``clip_<src>_<Topic>_<n>``).
 
@@ -339,3 +321,110 @@ def run(videos: Iterable[Video], cfg: Any = None) -> Iterator[tuple[Video, list[
             yield video, process(video, settings, vad=vad)
         except RowRejected as rejected:
             yield video, rejected
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+@dataclass(frozen=True)
+class State:
+    settings: Any
+    given: dict[str, tuple[Segment, ...]] | None
+    vad: Any = None
+
+
+def _given_segments_file(cfg: Any, dirs: dict[str, Path]) -> dict[str, Path]:
+    path = dirs["sources"] / "segments.jsonl"
+    return {"segments": path} if cfg.segments is not None else {}
+
+
+def _tools() -> dict[str, str]:
+    """The VAD model (natural-pause segmentation) and the ffmpeg that decodes the audio."""
+    from indomer.backends.vad import model_version
+
+    return {"vad": model_version(), **ffmpeg_version()}
+
+
+def _setup(settings: Any, ctx: Context) -> State:
+    """Given timestamps when the config has a segments table, else the VAD, loaded once."""
+    from indomer.rows import from_json
+
+    if ctx.config.segments is None:
+        from indomer.backends.vad import load_vad
+
+        return State(settings, None, load_vad())
+    given: dict[str, list[Segment]] = {}
+    for obj in read_manifest(ctx.dirs["sources"] / "segments.jsonl"):
+        seg = from_json(obj)
+        given.setdefault(seg.source_id, []).append(seg)
+    return State(settings, {k: tuple(v) for k, v in given.items()})
+
+
+#: Given segments may end this far past the probed duration (container rounding).
+DURATION_SLACK = 0.05
+
+
+def _run(item: Item, state: State) -> list:
+    """Timestamps from segments.csv when given, else natural pauses (:func:`process`)."""
+    video = item.video
+    if state.given is None:
+        return [video, *process(video, state.settings, vad=state.vad)]
+    segs = state.given.get(video.source_id)
+    if not segs:
+        raise RowRejected(
+            video.source_id,
+            "no rows for this source in the segments table",
+            "add its segments to the segments CSV, or remove the source",
+        )
+    out: list = [video]
+    overlaps = _overlaps(segs)
+    for s in segs:
+        if video.duration is not None and s.end > video.duration + DURATION_SLACK:
+            out.append(
+                RowRejected(
+                    s.id,
+                    f"ends at {s.end:g} s, after the video's {video.duration:g} s",
+                    "fix the end time in the segments CSV",
+                )
+            )
+        elif s.id in overlaps:
+            other = overlaps[s.id]
+            out.append(
+                RowRejected(
+                    s.id,
+                    f"{s.start:g}-{s.end:g} s overlaps {other.id} ({other.start:g}-{other.end:g} s)",
+                    "fix the timestamps in the segments CSV so that clips of one video do not "
+                    "overlap (touching is fine)",
+                )
+            )
+        else:
+            out.append(dataclasses.replace(s, source_path=video.path))
+    return out
+
+
+def _overlaps(segs: Sequence[Segment]) -> dict[str, Segment]:
+    """Every given segment that overlaps another of its video, mapped to one it overlaps.
+
+    Both sides are rejected: which of the two is wrong is for the user to say, and cutting
+    either would put the same speech in two clips.
+    """
+    found: dict[str, Segment] = {}
+    ordered = sorted(segs, key=lambda s: (s.start, s.end, s.id))
+    reach: Segment | None = None
+    for s in ordered:
+        if reach is not None and s.start < reach.end:
+            found.setdefault(s.id, reach)
+            found.setdefault(reach.id, s)
+        if reach is None or s.end > reach.end:
+            reach = s
+    return found
+
+
+STAGE = Stage(
+    "segment",
+    _run,
+    settings=settings_of("segment"),
+    setup=_setup,
+    inputs=_given_segments_file,
+    tools=_tools,
+)

@@ -50,6 +50,7 @@ from indomer.speakers import (
     report_unused,
     shipped_calibration,
 )
+from indomer.stage import Context, Item, Stage
 
 SAMPLE_RATE = 16_000
 #: Main-speaker-only audio shorter than this is not trusted alone: embed the whole clip.
@@ -266,7 +267,7 @@ class _Source:
             if not self.path:
                 raise RowRejected(self.source_id, "the video has no media file",
                                   "run the fetch stage first or give a local path")
-            from indomer.stages.segment import read_audio
+            from indomer.media import read_audio
 
             self._wav = read_audio(Path(self.path), self.source_id)
         return self._wav
@@ -418,3 +419,65 @@ def identify(
 
 #: Pairs kept in the review queue (closest to the decision point first).
 REVIEW_MAX = 200
+
+
+# --------------------------------------------------------------------------- the stages
+
+
+def _settings(cfg: Any) -> Settings:
+    """Both speaker stages read the config's ``speakers:`` section."""
+    return cfg.settings("speakers", Settings)
+
+
+def _voices_settings(cfg: Any) -> Settings:
+    """The per-source part: the clustering settings (threshold, speakers.csv) are left out,
+    so changing them re-clusters without re-embedding every clip."""
+    return _settings(cfg).for_items()
+
+
+def _voices_run(item: Item, state: State) -> list:
+    """Diarization summary and voice embedding of each clip of one source."""
+    return [item.video, *process(item.video, item.segments, state)]
+
+
+def _overrides_file(cfg: Any, dirs: dict[str, Path]) -> dict[str, Path]:
+    path = overrides_path(_settings(cfg), cfg.root)
+    return {"speakers": path} if path is not None else {}
+
+
+def _speakers_run(
+    inputs: dict[str, list[dict]], settings: Settings, ctx: Context
+) -> tuple[list, list]:
+    """Global speaker ids: every source's voices clustered together (whole-dataset step)."""
+    import sys
+
+    from indomer.fsutil import write_json_atomic
+    from indomer.rows import from_json, to_json
+
+    rows = [from_json(o) for rs in inputs.values() for o in rs]
+    out, record = identify(
+        rows, settings=settings, root=ctx.config.root, log=lambda m: print(m, file=sys.stderr)
+    )
+    # the split groups, operating point and review queue: read by the split and shards stages
+    write_json_atomic(ctx.workdir / "identity.json", record)
+    return [to_json(r) for r in out], []
+
+
+#: The per-source step (a model stage: a pool of workers, each loading the encoder once).
+VOICES = Stage(
+    "voices",
+    _voices_run,
+    configure=_voices_settings,
+    setup=setup,
+    tools_for=tool_versions,
+    model=True,
+)
+#: The whole-dataset step: one speaker id per person across videos.
+STAGE = Stage(
+    "speakers",
+    _speakers_run,
+    configure=_settings,
+    per_item=False,
+    inputs=_overrides_file,
+    unit="segment",
+)
