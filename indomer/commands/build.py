@@ -8,7 +8,7 @@ import click
 
 from indomer.commands import guarded
 from indomer.errors import UsageError
-from indomer.pipeline import STAGES
+from indomer.pipeline import ENGINES, STAGES
 
 
 @click.command()
@@ -54,6 +54,21 @@ from indomer.pipeline import STAGES
     show_default=True,
     help="Raw mode: processes for the per-video stages.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="local",
+    show_default=True,
+    help="Raw mode: what runs the per-video stages: this machine (--jobs processes) or a Ray "
+    "cluster (pip install 'indomer[ray]'). The output is the same bytes either way.",
+)
+@click.option(
+    "--address",
+    default=None,
+    metavar="auto|HOST:PORT",
+    help="With --engine ray: the cluster to join ('ray start --head' prints it; auto: the one "
+    "this machine runs). Without it a local Ray starts and stops with the build.",
+)
 @click.option("--from", "start", type=click.Choice(STAGES), help="Raw mode: first stage to run.")
 @click.option("--to", "stop", type=click.Choice(STAGES), help="Raw mode: last stage to run.")
 @click.option("--force", is_flag=True, help="Raw mode: rerun stages even when unchanged.")
@@ -67,6 +82,8 @@ def build(
     annotations: tuple[Path, ...],
     strict: bool,
     jobs: int,
+    engine: str,
+    address: str | None,
     start: str | None,
     stop: str | None,
     force: bool,
@@ -90,6 +107,8 @@ def build(
             name
             for name, used in (
                 ("--jobs", jobs != 1),
+                ("--engine", engine != "local"),
+                ("--address", address),
                 ("--from", start),
                 ("--to", stop),
                 ("--force", force),
@@ -112,6 +131,8 @@ def build(
         config,
         out,
         jobs=jobs,
+        engine=engine,
+        address=address,
         start=start,
         stop=stop,
         force=force,

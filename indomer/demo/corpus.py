@@ -162,7 +162,8 @@ def baseline_predictions(dataset: Path, path: Path, split: str) -> str:
 
 
 def run_demo(out: Path, *, jobs: int = 1, quiet: bool = False,
-             log: Callable[[str], None] = print) -> dict:
+             log: Callable[[str], None] = print, engine: str = "local",
+             address: str | None = None) -> dict:
     """Generate the corpus, build it, validate it and score a baseline; return what was made."""
     from indomer.dataset import available_splits
     from indomer.pipeline import run_pipeline, summary
@@ -173,7 +174,8 @@ def run_demo(out: Path, *, jobs: int = 1, quiet: bool = False,
     out = Path(out)
     corpus, dataset = out / "corpus", out / "dataset"
     config = make_corpus(corpus, log=log)
-    report = run_pipeline(config, dataset, jobs=jobs, quiet=quiet, log=log)
+    report = run_pipeline(config, dataset, jobs=jobs, quiet=quiet, log=log, engine=engine,
+                          address=address)
     for line in summary(report):
         log(line)
     problems, _ = validate(dataset)
