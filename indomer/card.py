@@ -704,6 +704,10 @@ FIGURE_TITLES = {
 }
 
 
+#: Heading of the card section that ``indomer push --results`` fills.
+RESULTS_HEAD = "## Results"
+
+
 def fresh_figures(out: Path, build_hash: str | None) -> list[str]:
     """The figure files under OUT/figures drawn from the current shards (else none).
 
@@ -732,13 +736,62 @@ def _figures_section(names: list[str]) -> list[str]:
     return lines
 
 
+def results_section(boards: list[dict]) -> list[str]:
+    """``## Results``: one leaderboard table per (task, split), as ``indomer leaderboard`` wrote
+    it (the tables arrive computed; this only lays them out). Empty without boards."""
+    if not boards:
+        return []
+    from indomer.leaderboard import format_markdown
+
+    lines = [
+        f"{RESULTS_HEAD}\n",
+        (
+            "Systems ranked by `indomer leaderboard` on this dataset (macro-F1 is the headline; "
+            "intervals and paired p-values come from a bootstrap over speakers, or source "
+            "videos when speaker ids are absent).\n"
+        ),
+    ]
+    for board in boards:
+        lines.append(
+            f"### {board['task']}, {board['split']} split (indomer "
+            f"{board['versions']['indomer']})\n"
+        )
+        lines.append(format_markdown(board))
+    return lines
+
+
+def with_results(card: str, boards: list[dict]) -> str:
+    """``card`` with its ``## Results`` section replaced by (or given) the one for ``boards``.
+
+    The section goes before ``## Scoring`` (else at the end); a card pushed again with other
+    tables keeps one Results section.
+    """
+    section = "\n".join(results_section(boards))
+    start = card.find(f"\n{RESULTS_HEAD}\n")
+    if start >= 0:
+        end = card.find("\n## ", start + 1)
+        end = len(card) if end < 0 else end + 1
+        card = card[: start + 1] + card[end:]
+    if not section:
+        return card
+    at = card.find("\n## Scoring\n")
+    if at < 0:
+        return card.rstrip("\n") + "\n\n" + section
+    return card[: at + 1] + section + "\n" + card[at + 1 :]
+
+
 def render_card(
-    build: dict, stats: dict, manifest: dict, split_doc: dict | None, figures: list[str]
+    build: dict,
+    stats: dict,
+    manifest: dict,
+    split_doc: dict | None,
+    figures: list[str],
+    results: list[dict] | None = None,
 ) -> str:
     """The whole README.md: YAML header plus prose whose numbers all come from ``stats``.
 
-    It renders what it is given (:func:`indomer.generation.finalize` computes it all) and
-    reads nothing from disk.
+    It renders what it is given (:func:`indomer.generation.finalize` computes it all; the
+    ``results`` leaderboards come from ``indomer leaderboard``) and reads nothing from disk.
     """
     ov = stats["overall"]
     header = yaml.safe_dump(
@@ -762,6 +815,7 @@ def render_card(
     parts += _known_issues(build, stats)
     lic = licence(build)
     parts += ["## Licence\n", lic["text"] + "\n"]
+    parts += results_section(results or [])
     parts.append("## Scoring\n")
     parts.append(
         "```\nindomer score preds.jsonl --refs . --split validation --task all --json scores.json\n"

@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +62,8 @@ class LocalFile:
     size: int
     sha256: str
     op: object = field(compare=False, repr=False)
+    #: The bytes to send when they are not the file's (the card with ``--results``).
+    data: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -110,9 +112,12 @@ class PushResult:
 # -- local side -----------------------------------------------------------------------------
 
 
-def _git_blob_oid(path: Path) -> str:
-    """The git object id the Hub reports for a regular (non-LFS) file."""
+def _git_blob_oid(path: Path | bytes) -> str:
+    """The git object id the Hub reports for a regular (non-LFS) file (or these bytes)."""
     h = hashlib.sha1(usedforsecurity=False)
+    if isinstance(path, bytes):
+        h.update(b"blob %d\0" % len(path) + path)
+        return h.hexdigest()
     h.update(b"blob %d\0" % path.stat().st_size)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(BLOCK), b""):
@@ -186,6 +191,52 @@ def local_files(out: Path, build: dict) -> list[LocalFile]:
             "that README.md and build.json describe the shards on disk"
         )
     return files
+
+
+def card_with_results(out: Path, build: dict, results: Sequence[str | Path]) -> bytes:
+    """OUT's card with a ``## Results`` section holding the leaderboards in ``results``.
+
+    Each file must be ``indomer leaderboard --json`` output computed on this very build
+    (its ``refs_build_hash``) and a split the dataset has; one table per task and split.
+    The dataset's own README.md is left as it is: only the pushed copy carries the section.
+    """
+    from indomer.card import with_results
+    from indomer.leaderboard import read_leaderboard
+
+    build_hash = build["outputs"]["build_hash"]
+    splits = available_splits(out)
+    boards, seen = [], {}
+    for path in results:
+        board = read_leaderboard(path)
+        if board["refs_build_hash"] != build_hash:
+            computed = board["refs_build_hash"] or "release JSON files, not a built dataset"
+            raise DataError(
+                f"{path}: computed against {computed}, not this build ({build_hash[:12]}); "
+                f"rerun 'indomer leaderboard --refs {out} ...' so the table describes it"
+            )
+        if board["split"] not in splits:
+            raise DataError(
+                f"{path}: ranks the '{board['split']}' split, which {out} does not have "
+                f"({', '.join(splits)}); rerun the leaderboard on one of those"
+            )
+        key = (board["task"], board["split"])
+        if key in seen:
+            raise UsageError(
+                f"{path}: a second {key[0]} table for the '{key[1]}' split (the first is "
+                f"{seen[key]}); pass one --results file per task and split"
+            )
+        seen[key] = path
+        boards.append(board)
+    card = (Path(out) / "README.md").read_text(encoding="utf-8")
+    return with_results(card, boards).encode("utf-8")
+
+
+def _memory_file(rel: str, local: Path, data: bytes) -> LocalFile:
+    from huggingface_hub import CommitOperationAdd
+
+    op = CommitOperationAdd(path_in_repo=rel, path_or_fileobj=data)
+    info = op.upload_info
+    return LocalFile(rel, local, info.size, info.sha256.hex(), op, data)
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -341,7 +392,8 @@ def _status(local: LocalFile, remote) -> str:
         return "changed"
     if remote.lfs is not None:
         return "unchanged" if remote.lfs.sha256 == local.sha256 else "changed"
-    return "unchanged" if remote.blob_id == _git_blob_oid(local.local) else "changed"
+    blob = _git_blob_oid(local.data if local.data is not None else local.local)
+    return "unchanged" if remote.blob_id == blob else "changed"
 
 
 def _meta_rank(path: str) -> int:
@@ -416,6 +468,7 @@ def push(
     revision: str | None = None,
     create_pr: bool = False,
     dry_run: bool = False,
+    results: Sequence[str | Path] = (),
     max_commit_files: int = MAX_COMMIT_FILES,
     max_commit_bytes: int = MAX_COMMIT_BYTES,
     log: Log = _no_log,
@@ -426,6 +479,8 @@ def push(
     ``revision`` is the target branch (created from the default branch if missing) or an open
     pull request's ``refs/pr/N``; ``create_pr`` opens a pull request against it instead of
     committing to it. ``dry_run`` compares with the Hub and changes nothing there.
+    ``results`` are ``indomer leaderboard --json`` files of this build: the pushed card gets
+    them as its ``## Results`` section (:func:`card_with_results`).
     """
     from huggingface_hub import CommitOperationDelete, HfApi
     from huggingface_hub.utils import get_token
@@ -455,6 +510,9 @@ def push(
         )
     build_hash = build["outputs"]["build_hash"]
     files = local_files(root, build)
+    if results:
+        card = card_with_results(root, build, results)
+        files = [_memory_file(f.path, f.local, card) if f.path == "README.md" else f for f in files]
 
     endpoint = endpoint_url()
     token = get_token()

@@ -30,9 +30,23 @@ from indomer.commands import guarded
     is_flag=True,
     help="List what would be sent (new / changed / unchanged, bytes) and send nothing.",
 )
+@click.option(
+    "--results",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="LEADERBOARD.json",
+    help="'indomer leaderboard --json' output computed on OUT: the pushed card gets it as its "
+    "Results section (the split and indomer version with it). Repeat for more tasks.",
+)
 @guarded
 def push(
-    out: Path, repo_id: str, private: bool, revision: str | None, create_pr: bool, dry_run: bool
+    out: Path,
+    repo_id: str,
+    private: bool,
+    revision: str | None,
+    create_pr: bool,
+    dry_run: bool,
+    results: tuple[Path, ...],
 ) -> None:
     """Upload the dataset at OUT to the dataset repo REPO_ID (NAMESPACE/NAME) on the Hub.
 
@@ -60,6 +74,7 @@ def push(
             revision=revision,
             create_pr=create_pr,
             dry_run=dry_run,
+            results=results,
             log=lambda m: click.echo(m, err=True),
             warn=lambda m: click.echo(f"warning: {m}", err=True),
         )

@@ -1,0 +1,118 @@
+"""``indomer leaderboard``: a thin wrapper over :func:`indomer.leaderboard.leaderboard`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from indomer.commands import emit_json, guarded, json_option, seed_option
+
+
+@click.command("leaderboard")
+@click.argument("preds", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--refs",
+    "refs",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="References, as for 'indomer score': a built dataset directory or release JSON files.",
+)
+@click.option(
+    "--split",
+    default=None,
+    help="Split of a built dataset [default: validation]; every file must predict this split.",
+)
+@click.option(
+    "--task",
+    default=None,
+    metavar="TASK",
+    help="emotion | sentiment | text_sentiment | audio_sentiment | video_sentiment "
+    "[default: the one task every file predicts].",
+)
+@click.option(
+    "--reference",
+    default=None,
+    metavar="NAME",
+    help="The system the others are tested against (file name without .jsonl) "
+    "[default: the first file].",
+)
+@json_option("Write the leaderboard JSON to FILE (the table is still printed unless FILE is -).")
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Also write the table as Markdown to FILE.",
+)
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="Count reference ids without a prediction as wrong instead of failing.",
+)
+@click.option(
+    "--bootstrap",
+    "n_resamples",
+    type=int,
+    default=1000,
+    show_default=True,
+    metavar="N",
+    help="Bootstrap resamples (shared by all systems) for the intervals and p-values.",
+)
+@seed_option("Bootstrap seed; the same seed gives the same intervals as 'indomer score'.")
+@click.option(
+    "--bootstrap-unit",
+    "unit",
+    default="speaker",
+    show_default=True,
+    metavar="speaker|segment",
+    help="Resampling unit: speaker (source video when speaker ids are absent) or segment.",
+)
+@guarded
+def leaderboard(
+    preds: tuple[Path, ...],
+    refs: tuple[Path, ...],
+    split: str | None,
+    task: str | None,
+    reference: str | None,
+    json_path: Path | None,
+    markdown_path: Path | None,
+    allow_missing: bool,
+    n_resamples: int,
+    seed: int,
+    unit: str,
+) -> None:
+    """Rank the systems in PREDS.jsonl files on one task of one split.
+
+    One row per system: macro-F1 with its 95% interval, weighted F1, accuracy, UA and the
+    invalid-answer rate, and against the reference system the macro-F1 difference with a
+    paired bootstrap p-value over speaker blocks. Best first.
+    """
+    from indomer import leaderboard as lib
+
+    board = lib.leaderboard(
+        list(preds),
+        list(refs),
+        split,
+        task,
+        reference=reference,
+        allow_missing=allow_missing,
+        n_resamples=n_resamples,
+        seed=seed,
+        unit=unit,
+    )
+    emit_json(json_path, lib.dump_json(board), inputs=tuple(preds))
+    if markdown_path is not None:
+        from indomer.commands import _same_file
+        from indomer.errors import UsageError
+        from indomer.fsutil import write_text_atomic
+
+        if any(_same_file(markdown_path, p) for p in preds):
+            raise UsageError(
+                f"--markdown {markdown_path}: is also an input of this command; choose another file"
+            )
+        write_text_atomic(markdown_path, lib.format_markdown(board))
+    if json_path is None or str(json_path) != "-":
+        click.echo(lib.format_table(board), nl=False)
