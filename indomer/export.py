@@ -1,0 +1,446 @@
+"""``indomer export``: training and evaluation records for Qwen2.5-Omni-style models.
+
+Two formats, the two frameworks OmniMER-style fine-tuning is done with:
+
+- ``ms-swift``: ``{split}.jsonl``, one ``{"messages": [...], "videos": ["media/ID.mp4"]}`` per
+  line, ``<video>`` in the user turn; the audio is the mp4's own track, which ms-swift feeds to
+  Qwen2.5-Omni only with ``USE_AUDIO_IN_VIDEO=true`` (off by default).
+- ``llamafactory``: ``{split}.json`` (sharegpt style, ``<video><audio>`` in the user turn, equal
+  ``videos``/``audios`` lists) plus ``dataset_info.json`` naming it ``indomer_{split}``.
+
+One record per clip and task (emotion, sentiment and the auxiliary keywords, face, prosody of
+:mod:`indomer.auxtargets`). Media are written once under ``media/`` beside the records, with
+paths relative to the records file. Clips without media (release builds) get text-only
+records; a task that needs media, or a measure, is listed as skipped for each such clip in
+``export.json`` (with the reason), never silently dropped.
+
+The folder is written whole or not at all: everything goes to a hidden sibling first, which
+replaces DIR in one rename. DIR may be new, empty, or a previous export; anything else is
+refused. The same dataset, split and tasks give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from indomer import __version__
+from indomer.errors import DataError, UsageError, first_few
+from indomer.labels import label_set, labels_sha256
+
+FORMATS: tuple[str, ...] = ("ms-swift", "llamafactory")
+EXPORT_TASKS: tuple[str, ...] = ("emotion", "sentiment", "keywords", "face", "prosody")
+MANIFEST = "export.json"
+TOOL = "indomer export"
+MEDIA_DIR = "media"
+
+
+def _prompts_bytes() -> bytes:
+    return resources.files("indomer.schemas").joinpath("prompts.yaml").read_bytes()
+
+
+def load_prompts() -> dict:
+    """The prompt file (schemas/prompts.yaml) with its sha256 under ``sha256``."""
+    import yaml
+
+    data = _prompts_bytes()
+    doc = yaml.safe_load(data)
+    doc["sha256"] = hashlib.sha256(data).hexdigest()
+    return doc
+
+
+def label_list(prompts: dict, task: str) -> str:
+    """``anger (kemarahan), disgust (jijik), ...``: a task's labels in English and Indonesian."""
+    base = "sentiment" if task == "sentiment" else "emotion"
+    names_id = prompts["tasks"][base]["names_id"]
+    return ", ".join(f"{n} ({names_id[n]})" for n in label_set(base).names)
+
+
+def parse_tasks(text: str) -> tuple[str, ...]:
+    """``emotion,face`` -> ("emotion", "face") in EXPORT_TASKS order; unknown names refused."""
+    asked = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in asked if t not in EXPORT_TASKS]
+    if bad or not asked:
+        what = f"unknown task {bad[0]!r}" if bad else "no task named"
+        raise UsageError(
+            f"--tasks: {what}; expected a comma-separated subset of {','.join(EXPORT_TASKS)}"
+        )
+    return tuple(t for t in EXPORT_TASKS if t in asked)
+
+
+@dataclass
+class ExportResult:
+    """What was written: the folder, record counts per task, media files, skipped clips."""
+
+    folder: Path
+    records: dict[str, int]
+    media: int
+    skipped: list[dict] = field(default_factory=list)
+
+    def summary(self) -> list[str]:
+        """Human lines: one for the records, one per (task, reason) of skipped clips."""
+        total = sum(self.records.values())
+        per = ", ".join(f"{t} {n}" for t, n in self.records.items())
+        lines = [f"wrote {total} record(s) ({per}) and {self.media} media file(s) to {self.folder}"]
+        groups: dict[tuple[str, str], list[str]] = {}
+        for s in self.skipped:
+            groups.setdefault((s["task"], s["reason"]), []).append(s["id"])
+        for (task, reason), ids in groups.items():
+            lines.append(f"skipped {task} for {len(ids)} clip(s), {reason}: {first_few(ids)}")
+        return lines
+
+
+# --------------------------------------------------------------------------- the target folder
+
+
+def _check_target(to: Path, dataset: Path) -> None:
+    """DIR must be new, empty or a previous export, and outside the dataset."""
+    to_abs, ds_abs = to.resolve(), dataset.resolve()
+    if to_abs == ds_abs or ds_abs in to_abs.parents:
+        raise UsageError(f"--to {to}: inside the dataset {dataset}; choose a folder outside it")
+    if not to.exists():
+        return
+    if not to.is_dir():
+        raise UsageError(f"--to {to}: a file, not a folder; choose a new folder")
+    if not any(to.iterdir()):
+        return
+    try:
+        manifest = json.loads((to / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict) or manifest.get("tool") != TOOL:
+        raise UsageError(
+            f"--to {to}: not empty and not a previous indomer export (no {MANIFEST}); "
+            "choose a new or empty folder"
+        )
+
+
+def _publish(tmp: Path, to: Path) -> None:
+    """Replace ``to`` (absent, empty, or an old export) by ``tmp`` in one rename."""
+    old = to.parent / f".{to.name}.export-old"
+    shutil.rmtree(old, ignore_errors=True)
+    if to.exists():
+        os.replace(to, old)
+    os.replace(tmp, to)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- per-clip media pass
+
+
+@dataclass
+class _Clip:
+    id: str
+    text: str | None
+    emotion: str | None
+    sentiment: str | None
+    video: str | None = None  # relative path of the written mp4
+    audio: str | None = None  # relative path of the written wav (llamafactory)
+    face: dict | None = None  # FER probabilities
+    face_reason: str | None = None
+    prosody: dict | None = None
+    prosody_reason: str | None = None
+
+
+NO_VIDEO = "no video in the dataset (release builds carry no media; build with --media-dir)"
+NO_AUDIO = "no audio in the dataset (release builds carry no media; build with --media-dir)"
+
+
+def _media_pass(
+    dataset: Path, split: str, fmt: str, tasks: Sequence[str], tmp: Path, clips: dict[str, _Clip]
+) -> int:
+    """Write each clip's media under tmp/media and compute its face and prosody targets,
+    one Parquet row group at a time (a split's media never sit in memory all at once)."""
+    import pyarrow.parquet as pq
+
+    from indomer.dataset import shard_paths
+
+    want_face, want_prosody = "face" in tasks, "prosody" in tasks
+    face_model = None
+    written = 0
+    media = tmp / MEDIA_DIR
+    cols = ["id", "audio", "video", "words", "face"]
+    for shard in shard_paths(dataset, split):
+        pf = pq.ParquetFile(shard)
+        present = [c for c in cols if c in pf.schema_arrow.names]
+        for batch in pf.iter_batches(batch_size=16, columns=present):
+            for row in batch.to_pylist():
+                clip = clips[row["id"]]
+                video = (row.get("video") or {}).get("bytes")
+                audio = (row.get("audio") or {}).get("bytes")
+                if video or audio:
+                    media.mkdir(parents=True, exist_ok=True)
+                if video:
+                    clip.video = f"{MEDIA_DIR}/{clip.id}.mp4"
+                    (tmp / clip.video).write_bytes(video)
+                    written += 1
+                if audio and (fmt == "llamafactory" or not video):
+                    clip.audio = f"{MEDIA_DIR}/{clip.id}.wav"
+                    (tmp / clip.audio).write_bytes(audio)
+                    written += 1
+                if want_face:
+                    box = (row.get("face") or {}).get("box")
+                    if not video:
+                        clip.face_reason = NO_VIDEO
+                    elif not box or len(box) != 4:
+                        clip.face_reason = "no tracked face in the clip (face column)"
+                    else:
+                        if face_model is None:
+                            from indomer.auxtargets import FaceExpression
+
+                            face_model = FaceExpression()
+                        clip.face = face_model.probabilities(tmp / clip.video, box)
+                        if clip.face is None:
+                            clip.face_reason = "no frame of the face could be read"
+                if want_prosody:
+                    if not audio:
+                        clip.prosody_reason = NO_AUDIO
+                    else:
+                        from indomer.auxtargets import prosody_features
+
+                        clip.prosody = prosody_features(audio, row.get("words"))
+    return written
+
+
+# --------------------------------------------------------------------------- records
+
+
+def _placeholders(fmt: str, clip: _Clip) -> str:
+    if fmt == "ms-swift":
+        return "<video>" if clip.video else "<audio>" if clip.audio else ""
+    return ("<video>" if clip.video else "") + ("<audio>" if clip.audio else "")
+
+
+def _record(
+    fmt: str, prompts: dict, clip: _Clip, task: str, answer: str, media_columns: bool
+) -> dict:
+    spec = prompts["tasks"][task]
+    instruction = " ".join(spec["instruction"].split())
+    if "{labels}" in instruction:
+        instruction = instruction.replace("{labels}", label_list(prompts, task))
+    user = _placeholders(fmt, clip) + instruction
+    if clip.text:
+        user += "\n" + prompts["transcript"].replace("{transcript}", clip.text)
+    rec: dict = {
+        "messages": [
+            {"role": "system", "content": " ".join(prompts["system"].split())},
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": answer},
+        ]
+    }
+    if fmt == "ms-swift":
+        if clip.video:
+            rec["videos"] = [clip.video]
+        elif clip.audio:
+            rec["audios"] = [clip.audio]
+    elif media_columns:  # LLaMA-Factory: one set of columns for every row of the file
+        rec["videos"] = [clip.video] if clip.video else []
+        rec["audios"] = [clip.audio] if clip.audio else []
+    return rec
+
+
+def export(
+    dataset: Path,
+    fmt: str,
+    split: str,
+    tasks: Sequence[str],
+    to: Path,
+    log: Callable[[str], None] | None = None,
+) -> ExportResult:
+    """Write the ``fmt`` records of ``split`` for ``tasks`` into the folder ``to``."""
+    from indomer.auxtargets import (
+        FER_MODEL,
+        PROSODY_KEYS,
+        bucket,
+        fer_model_path,
+        log_odds_keywords,
+        tercile_edges,
+    )
+    from indomer.dataset import read_split, shard_paths
+    from indomer.fsutil import dumps, sha256_file
+    from indomer.rows import SAFE_ID
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: unknown; expected one of {', '.join(FORMATS)}")
+    tasks = parse_tasks(",".join(tasks))
+    dataset, to = Path(dataset), Path(to)
+    _check_target(to, dataset)
+    prompts = load_prompts()
+    df = read_split(dataset, split, columns=["id", "text", "emotion", "sentiment"])
+    clips: dict[str, _Clip] = {}
+    for row in df.sort_values("id", kind="stable").itertuples(index=False):
+        if not isinstance(row.id, str) or not SAFE_ID.match(row.id):
+            raise DataError(
+                f"{dataset}: clip id {row.id!r} in split {split!r} is not a safe file name "
+                "(letters, digits, _ and -); rebuild the dataset"
+            )
+        if row.id in clips:
+            raise DataError(f"{dataset}: clip id {row.id} twice in split {split!r}; rebuild")
+        clips[row.id] = _Clip(row.id, row.text, row.emotion, row.sentiment)
+
+    to.parent.mkdir(parents=True, exist_ok=True)
+    tmp = to.parent / f".{to.name}.export-partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        n_media = _media_pass(dataset, split, fmt, tasks, tmp, clips)
+        order = sorted(clips)
+        keywords = None
+        if "keywords" in tasks:
+            keywords = log_odds_keywords(
+                [clips[i].text for i in order],
+                [clips[i].emotion for i in order],
+                label_set("emotion").names,
+            )
+        edges: dict[str, list[float] | None] = {}
+        if "prosody" in tasks:
+            for key in PROSODY_KEYS:
+                edges[key] = tercile_edges((clips[i].prosody or {}).get(key) for i in order)
+        # a text-only set (a release build) has no media columns at all
+        media_columns = any(c.video or c.audio for c in clips.values())
+        records: list[dict] = []
+        counts: Counter = Counter()
+        skipped: list[dict] = []
+        for cid in order:
+            clip = clips[cid]
+            for task in tasks:
+                answer, reason = _answer(task, clip, prompts, keywords, edges, bucket)
+                if answer is None:
+                    skipped.append({"id": cid, "reason": reason, "task": task})
+                    continue
+                records.append(_record(fmt, prompts, clip, task, answer, media_columns))
+                counts[task] += 1
+        name = f"{split}.jsonl" if fmt == "ms-swift" else f"{split}.json"
+        if fmt == "ms-swift":
+            text = "".join(
+                json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records
+            )
+        else:
+            text = dumps(records)
+            columns = {"messages": "messages"}
+            if media_columns:
+                columns.update(videos="videos", audios="audios")
+            entry = {
+                "file_name": name,
+                "formatting": "sharegpt",
+                "columns": columns,
+                "tags": {
+                    "role_tag": "role",
+                    "content_tag": "content",
+                    "user_tag": "user",
+                    "assistant_tag": "assistant",
+                    "system_tag": "system",
+                },
+            }
+            (tmp / "dataset_info.json").write_text(
+                dumps({f"indomer_{split}": entry}), encoding="utf-8"
+            )
+        (tmp / name).write_text(text, encoding="utf-8")
+        manifest = {
+            "tool": TOOL,
+            "indomer": __version__,
+            "format": fmt,
+            "split": split,
+            "tasks": list(tasks),
+            "records_file": name,
+            "records": {t: counts[t] for t in tasks},
+            "media_files": n_media,
+            "prompts": {
+                "file": "schemas/prompts.yaml",
+                "version": prompts["version"],
+                "sha256": prompts["sha256"],
+            },
+            "labels_sha256": labels_sha256(),
+            "source_shards": [
+                {"file": p.name, "sha256": sha256_file(p)} for p in shard_paths(dataset, split)
+            ],
+            "skipped": skipped,
+        }
+        if keywords is not None:
+            from indomer import auxtargets as aux
+
+            manifest["keywords"] = {
+                "method": "weighted log-odds, informative Dirichlet prior (Monroe et al. 2008)",
+                "stemmer": "Sastrawi (PySastrawi 1.2.1)",
+                "prior_scale": aux.PRIOR_SCALE,
+                "z_min": aux.Z_MIN,
+                "computed_from": split,
+                "by_class": keywords.to_json(),
+            }
+        if "face" in tasks:
+            from indomer import auxtargets as aux
+
+            manifest["face"] = {
+                "model": FER_MODEL,
+                "labels": list(aux.FER_LABELS),
+                "frames_per_second": aux.FACE_FPS,
+                "max_frames": aux.FACE_MAX_FRAMES,
+            }
+            if any(c.face is not None for c in clips.values()):
+                manifest["face"]["sha256"] = sha256_file(fer_model_path())
+        if "prosody" in tasks:
+            manifest["prosody"] = {
+                "computed_from": split,
+                "edges": edges,
+                "units": {
+                    "pitch": "median F0 of voiced frames, Hz (YIN)",
+                    "range": "10th-90th percentile F0 span, semitones",
+                    "loudness": "RMS of non-silent frames, dBFS",
+                    "rate": "aligned words per second of their span",
+                },
+                "buckets": "low < first edge <= mid < second edge <= high (terciles of the split)",
+            }
+        if fmt == "llamafactory":
+            manifest["dataset_info_entry"] = f"indomer_{split}"
+        (tmp / MANIFEST).write_text(dumps(manifest), encoding="utf-8")
+        _publish(tmp, to)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    result = ExportResult(to, {t: counts[t] for t in tasks}, n_media, skipped)
+    if log is not None:
+        for line in result.summary():
+            log(line)
+    return result
+
+
+def _answer(task, clip: _Clip, prompts, keywords, edges, bucket) -> tuple[str | None, str]:
+    """The assistant answer of one (clip, task), or None and the reason it is skipped."""
+    if task in ("emotion", "sentiment"):
+        value = getattr(clip, task)
+        return (value, "") if value else (None, f"no {task} label")
+    if task == "keywords":
+        if clip.emotion is None:
+            return None, "no emotion label to find its keywords"
+        if not clip.text:
+            return None, "no transcript"
+        found = keywords.for_clip(clip.text, clip.emotion)
+        return (", ".join(found) if found else prompts["tasks"]["keywords"]["none"]), ""
+    if task == "face":
+        if clip.face is None:
+            return None, clip.face_reason or "no face expression"
+        return max(clip.face, key=lambda k: (clip.face[k], k)), ""
+    # prosody
+    if clip.prosody is None:
+        return None, clip.prosody_reason or "no prosody"
+    missing = [k for k in edges if clip.prosody.get(k) is None or edges[k] is None]
+    if missing:
+        why = {
+            "pitch": "too little voiced speech",
+            "range": "too little voiced speech",
+            "loudness": "silent audio",
+            "rate": "fewer than two aligned words",
+        }
+        k = missing[0]
+        if clip.prosody.get(k) is not None:
+            return None, f"fewer than three clips of the split have a {k} value"
+        return None, why[k]
+    words = {k: bucket(clip.prosody[k], edges[k]) for k in edges}
+    return prompts["tasks"]["prosody"]["answer"].format(**words), ""
