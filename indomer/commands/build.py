@@ -52,7 +52,8 @@ from indomer.pipeline import ENGINES, STAGES
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Raw mode: processes for the per-video stages.",
+    help="Raw mode: processes for the per-video stages (with --engine ray and no --address: "
+    "the CPUs of the local Ray it starts).",
 )
 @click.option(
     "--engine",
