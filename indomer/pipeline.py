@@ -647,21 +647,19 @@ class Runner:
             if value is not None and value not in names:
                 raise UsageError(f"{opt} {value!r}: expected one of {', '.join(names)}")
         check_target(self.out)
-        with DatasetLock(self.out):
-            check_links(self.out)
-            (self.out / WORK).mkdir(parents=True, exist_ok=True)
-            self.executor = make_executor(
-                self.engine, self.jobs, address=self.address, resources=self.resources,
-                log=None if self.quiet else self.log,
-            )
-            try:
-                # connect, and refuse resources no node can ever give, before any work
-                self.executor.start(
-                    [(s, self.settings[s.name]) for s in self.stages if s.per_item]
-                )
+        self.executor = make_executor(
+            self.engine, self.jobs, address=self.address, resources=self.resources,
+            log=None if self.quiet else self.log,
+        )
+        try:
+            # connect, and refuse resources no node can ever give, before anything is written
+            self.executor.start([(s, self.settings[s.name]) for s in self.stages if s.per_item])
+            with DatasetLock(self.out):
+                check_links(self.out)
+                (self.out / WORK).mkdir(parents=True, exist_ok=True)
                 return self._run(start, stop)
-            finally:
-                self.executor.shutdown()
+        finally:
+            self.executor.shutdown()
 
     def _run(self, start: str | None, stop: str | None) -> dict:
         names = [s.name for s in self.stages]

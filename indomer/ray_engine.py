@@ -184,10 +184,11 @@ class RayExecutor:
             try:
                 ray.init(address=self.address, **kwargs)
             except ConnectionError as exc:
-                where = self.address or "a local Ray"
+                where = self.address or "(none)"
+                first = str(exc).strip().split(". ")[0].rstrip(".")
                 raise UsageError(
-                    f"--address {where}: {str(exc).splitlines()[0]}; start a cluster with "
-                    "'ray start --head' and give the address it prints"
+                    f"--address {where}: {first}; start a cluster with 'ray start --head' "
+                    "and give the address it prints, or leave --address out to start a local Ray"
                 ) from None
             self._started_here = True
         self._remote_task = ray.remote(_task)
