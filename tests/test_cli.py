@@ -113,3 +113,27 @@ def test_the_installed_script_prints_one_line_on_stderr(tmp_path: Path) -> None:
         "error: invalid value for '--seed': -1 is not in the range x>=0; "
         "see 'indomer split --help'\n"
     )
+
+
+def test_help_of_every_command_stays_light():
+    """``indomer --help`` and every command's ``--help`` import no heavy extra (DESIGN §7.5):
+    not torch, Ray, scikit-learn, OpenCV, the openai client or Playwright."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from indomer.cli import COMMANDS, main\n"
+        "r = CliRunner()\n"
+        "assert r.invoke(main, ['--help']).exit_code == 0\n"
+        "for name in COMMANDS:\n"
+        "    assert r.invoke(main, [name, '--help']).exit_code == 0, name\n"
+        "heavy = ('torch', 'ray', 'sklearn', 'cv2', 'openai', 'playwright', 'whisperx',\n"
+        "         'pyannote', 'resemblyzer', 'ai_edge_litert')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
