@@ -21,12 +21,13 @@ refused. The same dataset, split and tasks give the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -246,6 +247,32 @@ def _record(
     return rec
 
 
+@contextlib.contextmanager
+def _export_lock(to: Path) -> Iterator[None]:
+    """One export into ``to`` at a time: a second gets one line instead of two writers
+    deleting each other's partial folder (flock, released when the process ends)."""
+    import fcntl
+
+    to.parent.mkdir(parents=True, exist_ok=True)
+    with open(to.parent / f".{to.name}.export-lock", "a+b") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f"--to {to}: another indomer export is writing this folder; wait for it to "
+                "finish, or choose another folder"
+            ) from None
+        yield
+
+
+def _recover(to: Path) -> None:
+    """An export killed between its two renames left the previous export beside DIR: put it
+    back, so DIR always holds the old or the new export, whole."""
+    old = to.parent / f".{to.name}.export-old"
+    if not to.exists() and old.is_dir():
+        os.replace(old, to)
+
+
 def export(
     dataset: Path,
     fmt: str,
@@ -254,7 +281,26 @@ def export(
     to: Path,
     log: Callable[[str], None] | None = None,
 ) -> ExportResult:
-    """Write the ``fmt`` records of ``split`` for ``tasks`` into the folder ``to``."""
+    """Write the ``fmt`` records of ``split`` for ``tasks`` into the folder ``to`` (under a
+    lock beside it; the previous export stays whole until the new one replaces it)."""
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: unknown; expected one of {', '.join(FORMATS)}")
+    tasks = parse_tasks(",".join(tasks))
+    to = Path(to)
+    _check_target(to, Path(dataset))
+    with _export_lock(to):
+        _recover(to)
+        return _export(Path(dataset), fmt, split, tasks, to, log)
+
+
+def _export(
+    dataset: Path,
+    fmt: str,
+    split: str,
+    tasks: Sequence[str],
+    to: Path,
+    log: Callable[[str], None] | None = None,
+) -> ExportResult:
     from indomer.auxtargets import (
         FER_MODEL,
         PROSODY_KEYS,

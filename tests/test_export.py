@@ -267,7 +267,46 @@ def test_export_is_deterministic_and_reruns_over_itself(
     res = run(demo, "--format", "ms-swift", "--to", again)  # a previous export: replaced
     assert res.exit_code == 0, res.output
     assert tree(again) == tree(swift)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["again"]  # no temp folder left
+    # no temp folder left; the lock file stays (removing it would race a waiting writer)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".again.export-lock", "again"]
+
+
+def test_a_second_export_into_the_same_folder_is_refused(swift: Path, demo: Path,
+                                                        tmp_path: Path) -> None:
+    import fcntl
+
+    to = tmp_path / "busy"
+    with open(tmp_path / ".busy.export-lock", "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # as a running export holds it
+        res = run(demo, "--format", "ms-swift", "--to", to)
+    assert res.exit_code == 2
+    assert res.output.strip() == (
+        f"error: --to {to}: another indomer export is writing this folder; wait for it to "
+        "finish, or choose another folder"
+    )
+    assert not to.exists()
+    assert run(demo, "--format", "ms-swift", "--to", to).exit_code == 0  # the lock went
+
+
+def test_an_export_killed_between_its_renames_leaves_the_old_export(
+    swift: Path, demo: Path, tmp_path: Path
+) -> None:
+    """The swap is two renames (DIR aside, the new one in): killed between them, DIR is
+    missing and the old export waits beside it; the next run puts it back first."""
+    import shutil
+
+    from indomer.export import _recover
+
+    to = tmp_path / "out"
+    shutil.copytree(swift, to)
+    before = {p.relative_to(to): p.read_bytes() for p in to.rglob("*") if p.is_file()}
+    os.replace(to, tmp_path / ".out.export-old")  # the state after the first rename
+    (tmp_path / ".out.export-partial").mkdir()  # and a new export not yet renamed in
+    _recover(to)
+    assert {p.relative_to(to): p.read_bytes() for p in to.rglob("*") if p.is_file()} == before
+    res = run(demo, "--format", "ms-swift", "--to", to)
+    assert res.exit_code == 0, res.output
+    assert not (tmp_path / ".out.export-partial").exists()
 
 
 def test_bad_input_is_one_line(demo: Path, tmp_path: Path) -> None:
