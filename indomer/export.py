@@ -301,6 +301,7 @@ def _export(
     to: Path,
     log: Callable[[str], None] | None = None,
 ) -> ExportResult:
+    """The export itself, under the lock (options and DIR already checked by :func:`export`)."""
     from indomer.auxtargets import (
         FER_MODEL,
         PROSODY_KEYS,
@@ -313,11 +314,6 @@ def _export(
     from indomer.fsutil import dumps, sha256_file
     from indomer.rows import SAFE_ID
 
-    if fmt not in FORMATS:
-        raise UsageError(f"--format {fmt!r}: unknown; expected one of {', '.join(FORMATS)}")
-    tasks = parse_tasks(",".join(tasks))
-    dataset, to = Path(dataset), Path(to)
-    _check_target(to, dataset)
     prompts = load_prompts()
     df = read_split(dataset, split, columns=["id", "text", "emotion", "sentiment"])
     clips: dict[str, _Clip] = {}

@@ -27,7 +27,6 @@ from indomer.scoring import (
     HEADLINE,
     INVALID,
     MISSING,
-    UNITS,
     Predictions,
     bootstrap_counts,
     confusion_matrix,
@@ -40,6 +39,7 @@ from indomer.scoring import (
     resampled_confusions,
     resampling_units,
 )
+from indomer.scoring import check_options as scoring_check_options
 
 #: Column heads of the text and Markdown tables, in order.
 COLUMNS = ("rank", "system", "macro-F1 [95% CI]", "weighted F1", "accuracy", "UA", "invalid")
@@ -52,14 +52,13 @@ def system_name(path: Path) -> str:
 
 
 def _check_options(n_resamples: int, seed: int, unit: str, task: str | None) -> None:
+    """The scorer's checks (one task here, not ``all``), and at least one resample: the
+    p-values need them."""
     if task is not None and task not in TASKS:
         raise UsageError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    if unit not in UNITS:
-        raise UsageError(f"unknown bootstrap unit {unit!r}; expected one of {', '.join(UNITS)}")
     if n_resamples < 1:
         raise UsageError(f"--bootstrap must be 1 or more (the p-values need it), got {n_resamples}")
-    if seed < 0:
-        raise UsageError(f"--seed must be 0 or more (numpy refuses negative seeds), got {seed}")
+    scoring_check_options(task or TASKS[0], unit, n_resamples, seed)
 
 
 def _names(paths: Sequence[Path]) -> list[str]:

@@ -51,7 +51,6 @@ from indomer.fsutil import (
     write_text_atomic,
 )
 from indomer.manifest import (
-    PATH_FIELDS,
     canon,
     dumps_row,
     manifest_bytes,
@@ -100,12 +99,6 @@ def default_stages() -> tuple[Stage, ...]:
         **merge_labels.tail_stages(),
     }
     return tuple(table[name] for name in STAGES)
-
-
-# Kept for callers of the former names (tools/, tests): the rows' JSON helpers.
-_relocate = relocate
-_sha = sha
-_canon = canon
 
 
 # --------------------------------------------------------------------------- the runner
@@ -520,7 +513,7 @@ class Runner:
             j += 1
         return j
 
-    def _open_slot(self, n: int, index: int) -> _Slot:
+    def _open_slot(self, index: int) -> _Slot:
         stage = self.stages[index]
         d = self.dirs[stage.name]
         d.mkdir(parents=True, exist_ok=True)
@@ -536,7 +529,7 @@ class Runner:
     def run_chain(self, i: int, j: int) -> list[StageReport]:
         """Run per-item stages ``i..j`` as one stream: each finished item is journaled in
         its stage's done.jsonl (fsync'd) and handed to the next stage at once."""
-        slots = [self._open_slot(n, k) for n, k in enumerate(range(i, j + 1))]
+        slots = [self._open_slot(k) for k in range(i, j + 1)]
         first_reads = self._need_reads(i)
         items = _group_items(read_manifest(self.dirs[first_reads[0]] / "manifest.jsonl"))
         # Items still valid for the first stage keep their journal lines; the rest of each
@@ -812,7 +805,6 @@ def summary(report: dict) -> list[str]:
 
 __all__ = [
     "ENGINES",
-    "PATH_FIELDS",
     "STAGES",
     "Context",
     "Item",

@@ -105,7 +105,7 @@ class _StageWorker:
 # --------------------------------------------------------------------------- driver side
 
 
-def _need(job_or_stage: Stage, opts: dict[str, Any], actor: bool) -> dict[str, float]:
+def _need(opts: dict[str, Any], actor: bool) -> dict[str, float]:
     """What one task or actor of a stage needs from one node (Ray's resource names)."""
     need: dict[str, float] = {}
     cpus = opts.get("num_cpus", None if actor else 1.0)
@@ -205,7 +205,7 @@ class RayExecutor:
             res = self.resources.get(stage.name)
             if res is None:
                 continue
-            need = _need(stage, res.ray_options(), stage.model)
+            need = _need(res.ray_options(), stage.model)
             if not any(all(node.get(k, 0.0) >= v for k, v in need.items()) for node in nodes):
                 have = "; ".join(_describe(n) for n in nodes)
                 raise UsageError(
@@ -220,7 +220,7 @@ class RayExecutor:
         for node in self._nodes():
             for k, v in node.items():
                 totals[k] = totals.get(k, 0.0) + v
-        need = _need(stage, opts, actor)
+        need = _need(opts, actor)
         if actor and "CPU" not in need:
             need["CPU"] = 1.0  # an actor holds no CPU while it runs, but one to be placed
         fits = min((math.floor(totals.get(k, 0.0) / v + 1e-9) for k, v in need.items()),

@@ -653,7 +653,8 @@ def encode_predictions(
 # The whole command
 
 
-def _check_options(task: str, unit: str, n_resamples: int, seed: int) -> None:
+def check_options(task: str, unit: str, n_resamples: int, seed: int) -> None:
+    """One line for a bad --task, --bootstrap-unit, --bootstrap or --seed (score, leaderboard)."""
     if task != "all" and task not in TASKS:
         raise UsageError(f"unknown task {task!r}; expected one of {', '.join(TASKS)} or all")
     if unit not in UNITS:
@@ -706,7 +707,7 @@ def score_predictions(
     :class:`~indomer.errors.DataError` for bad predictions and
     :class:`~indomer.errors.UsageError` for bad options or references.
     """
-    _check_options(task, unit, n_resamples, seed)
+    check_options(task, unit, n_resamples, seed)
     references = load_references(refs, split)
     predictions = read_predictions(preds)
     other = read_predictions(compare) if compare is not None else None

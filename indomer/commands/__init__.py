@@ -91,6 +91,44 @@ def seed_option(help_text: str = "Seed of the one random generator; same data an
     )
 
 
+def allow_missing_option():
+    """``--allow-missing``: reference ids without a prediction count as wrong (score,
+    leaderboard)."""
+    return click.option(
+        "--allow-missing",
+        is_flag=True,
+        help="Count reference ids without a prediction as wrong instead of failing.",
+    )
+
+
+def bootstrap_option(help_text: str):
+    """``--bootstrap N``: resamples of the seeded percentile bootstrap (score, leaderboard)."""
+    return click.option(
+        "--bootstrap",
+        "n_resamples",
+        type=int,
+        default=1000,
+        show_default=True,
+        metavar="N",
+        help=help_text,
+    )
+
+
+def bootstrap_unit_option():
+    """``--bootstrap-unit speaker|segment``: what the bootstrap resamples (DESIGN §5)."""
+    return click.option(
+        "--bootstrap-unit",
+        "unit",
+        default="speaker",
+        show_default=True,
+        metavar="speaker|segment",
+        help=(
+            "Resampling unit: speaker (source video when speaker ids are absent, as in the "
+            "release) or segment (naive per-clip interval)."
+        ),
+    )
+
+
 def emit_json(path: Path | None, text: str, *, inputs: tuple[Path | None, ...] = ()) -> None:
     """Write JSON ``text`` to ``path`` atomically, or to stdout when ``path`` is ``-``.
 

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from indomer.commands import emit_json, guarded, json_option, seed_option
+from indomer.commands import (
+    allow_missing_option,
+    bootstrap_option,
+    bootstrap_unit_option,
+    emit_json,
+    guarded,
+    json_option,
+    seed_option,
+)
 
 
 @click.command("leaderboard")
@@ -47,29 +55,10 @@ from indomer.commands import emit_json, guarded, json_option, seed_option
     metavar="FILE",
     help="Also write the table as Markdown to FILE.",
 )
-@click.option(
-    "--allow-missing",
-    is_flag=True,
-    help="Count reference ids without a prediction as wrong instead of failing.",
-)
-@click.option(
-    "--bootstrap",
-    "n_resamples",
-    type=int,
-    default=1000,
-    show_default=True,
-    metavar="N",
-    help="Bootstrap resamples (shared by all systems) for the intervals and p-values.",
-)
+@allow_missing_option()
+@bootstrap_option("Bootstrap resamples (shared by all systems) for the intervals and p-values.")
 @seed_option("Bootstrap seed; the same seed gives the same intervals as 'indomer score'.")
-@click.option(
-    "--bootstrap-unit",
-    "unit",
-    default="speaker",
-    show_default=True,
-    metavar="speaker|segment",
-    help="Resampling unit: speaker (source video when speaker ids are absent) or segment.",
-)
+@bootstrap_unit_option()
 @guarded
 def leaderboard(
     preds: tuple[Path, ...],

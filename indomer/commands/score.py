@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from indomer.commands import emit_json, guarded, json_option, seed_option
+from indomer.commands import (
+    allow_missing_option,
+    bootstrap_option,
+    bootstrap_unit_option,
+    emit_json,
+    guarded,
+    json_option,
+    seed_option,
+)
 from indomer.labels import TASKS
 
 TASK_CHOICES = " | ".join([*TASKS, "all"])
@@ -48,32 +56,10 @@ TASK_CHOICES = " | ".join([*TASKS, "all"])
     default=None,
     help="Second predictions file: paired bootstrap of the macro-F1 difference (preds - other).",
 )
-@click.option(
-    "--allow-missing",
-    is_flag=True,
-    help="Count reference ids without a prediction as wrong instead of failing.",
-)
-@click.option(
-    "--bootstrap",
-    "n_resamples",
-    type=int,
-    default=1000,
-    show_default=True,
-    metavar="N",
-    help="Bootstrap resamples for the 95% intervals; 0 skips them.",
-)
+@allow_missing_option()
+@bootstrap_option("Bootstrap resamples for the 95% intervals; 0 skips them.")
 @seed_option("Bootstrap seed; same predictions and seed, same intervals.")
-@click.option(
-    "--bootstrap-unit",
-    "unit",
-    default="speaker",
-    show_default=True,
-    metavar="speaker|segment",
-    help=(
-        "Resampling unit: speaker (source video when speaker ids are absent, as in the "
-        "release) or segment (naive per-clip interval)."
-    ),
-)
+@bootstrap_unit_option()
 @guarded
 def score(
     preds: Path,
