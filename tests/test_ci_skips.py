@@ -190,3 +190,33 @@ def test_ci_run_switches_the_plugin_on_and_fails_when_nothing_ran(tmp_path, pyte
     assert "INDOMER_NO_SKIP=1" in (root / "pytest.env").read_text().split()
     if pytest_rc == 5:
         assert "no tests" in res.stderr
+
+
+@pytest.mark.parametrize("args", [["-k", "scoring"], ["-m", "not slow"], ["--deselect=tests/x.py"],
+                                  ["--ignore=tests/test_cli.py"], ["tests/test_cli.py"], ["--lf"]])
+def test_ci_run_refuses_anything_that_deselects(tmp_path, args):
+    root = _fake_checkout(tmp_path, 0)
+    env = {k: v for k, v in os.environ.items() if k not in ci_noskip.SWITCHES}
+    res = subprocess.run(["bash", str(root / ".ci" / "run"), *args], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "would deselect tests" in res.stderr
+    assert not (root / "install.args").exists() and not (root / "pytest.args").exists()
+
+
+def test_ci_run_refuses_deselection_through_pytest_addopts(tmp_path):
+    root = _fake_checkout(tmp_path, 0)
+    env = {k: v for k, v in os.environ.items() if k not in ci_noskip.SWITCHES}
+    env["PYTEST_ADDOPTS"] = "-q -k scoring"
+    res = subprocess.run(["bash", str(root / ".ci" / "run")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 2 and "'-k'" in res.stderr, res.stdout + res.stderr
+
+
+def test_ci_run_passes_report_options_on(tmp_path):
+    root = _fake_checkout(tmp_path, 0)
+    env = {k: v for k, v in os.environ.items() if k not in ci_noskip.SWITCHES}
+    res = subprocess.run(["bash", str(root / ".ci" / "run"), "-v", "--durations=5"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (root / "pytest.args").read_text().split() == ["-m", "pytest", "-v", "--durations=5"]
