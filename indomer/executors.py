@@ -4,7 +4,8 @@ finished items; nothing else in the runner knows which engine runs.
 - :class:`InlineExecutor`: this process, one item at a time (``--jobs 1``).
 - :class:`PoolExecutor`: a local process pool (``--jobs N``); each worker sets a stage up
   (loads its model) the first time it gets one of its items, then keeps it.
-- :class:`indomer.ray_engine.RayExecutor`: a Ray cluster (``--engine ray``).
+- ``indomer.ray_engine.RayExecutor``: a Ray cluster (``--engine ray``), built on this module;
+  the runner picks one (``pipeline.make_executor``).
 
 All of them stream: an item finished by one stage is handed straight to the next, and the
 deepest stage's items go first, so cutting, aligning and embedding overlap across videos.
@@ -253,17 +254,4 @@ class PoolExecutor:
         self.close()
 
 
-def make_executor(engine: str, jobs: int, *, address: str | None = None,
-                  resources: dict | None = None, log: Any = None, n_items: int = 0) -> Any:
-    """The executor for ``--engine`` (``local`` or ``ray``) and ``--jobs``."""
-    if engine == "ray":
-        from indomer.ray_engine import RayExecutor
-
-        return RayExecutor(address=address, resources=resources or {}, jobs=jobs, log=log)
-    if jobs <= 1:
-        return InlineExecutor()
-    return PoolExecutor(jobs)
-
-
-__all__ = ["Executor", "Finished", "InlineExecutor", "Job", "PoolExecutor", "make_executor",
-           "run_item"]
+__all__ = ["Executor", "Finished", "InlineExecutor", "Job", "PoolExecutor", "run_item"]

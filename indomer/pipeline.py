@@ -43,7 +43,7 @@ from indomer.config import (
     read_sources,
 )
 from indomer.errors import DataError, UsageError
-from indomer.executors import Finished, Job, make_executor
+from indomer.executors import Finished, InlineExecutor, Job, PoolExecutor
 from indomer.fsutil import (
     sha256_file,
     write_bytes_atomic,
@@ -226,6 +226,19 @@ class _Slot:
     redone: int = 0
     seconds: float = 0.0
     previous_fp: str | None = None
+
+
+def make_executor(engine: str, jobs: int, *, address: str | None = None,
+                  resources: dict | None = None, log: Any = None) -> Any:
+    """The executor for ``--engine`` (``local`` or ``ray``) and ``--jobs``: chosen here, by
+    the runner, so that ``executors`` never imports the Ray engine built on top of it."""
+    if engine == "ray":
+        from indomer.ray_engine import RayExecutor
+
+        return RayExecutor(address=address, resources=resources or {}, jobs=jobs, log=log)
+    if jobs <= 1:
+        return InlineExecutor()
+    return PoolExecutor(jobs)
 
 
 class Runner:

@@ -246,7 +246,7 @@ def diarize_source(wav: np.ndarray, pipeline: Any, *, threads: int = 1) -> list[
         return []
     import torch
 
-    from indomer.backends.voice import torch_threads
+    from indomer.backends.torchutil import torch_threads
 
     duration = x.size / SAMPLE_RATE
     with torch_threads(threads), torch.inference_mode():

@@ -18,17 +18,16 @@ the vectors differ in the last bits between thread counts, so the count is finge
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 import warnings
-from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from indomer.backends.torchutil import torch_threads
 from indomer.errors import MissingExtraError, UsageError
 
 SAMPLE_RATE = 16_000
@@ -54,22 +53,6 @@ def _mono(wav: np.ndarray) -> np.ndarray:
     if x.ndim != 1:
         raise UsageError(f"voice embedding: expected mono 1-D audio, got shape {x.shape}")
     return x
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads, then restore the previous count."""
-    import torch
-
-    before = torch.get_num_threads()
-    if n == before:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _unit(v: Any) -> np.ndarray | None:
