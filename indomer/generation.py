@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Self
 
 from indomer.errors import DataError, IndomerError, UsageError
+from indomer.faults import fault
 from indomer.fsutil import dumps, write_bytes_atomic, write_json_atomic, write_text_atomic
 
 STATE_DIR = ".indomer"
@@ -52,21 +53,12 @@ MANAGED: tuple[str, ...] = (
 MANAGED_DIRS: tuple[str, ...] = ("data", "splits", "figures")
 #: Working folders of raw builds: ours, but outside the generations.
 WORK_DIRS: tuple[str, ...] = ("work", "clips")
-FAULT_ENV = "INDOMER_FAULT"
 
 
 class LockedError(IndomerError):
     """Another indomer command is writing into the same dataset folder."""
 
     exit_code = 1
-
-
-def _fault(point: str) -> None:
-    """Die here with SIGKILL when ``$INDOMER_FAULT`` names this point (crash tests only)."""
-    if os.environ.get(FAULT_ENV) == point:
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # --------------------------------------------------------------------------- ownership
@@ -395,7 +387,7 @@ class Generation:
         if not (self.path / "rejected.jsonl").is_file():
             write_bytes_atomic(self.path / "rejected.jsonl", b"")
         _fsync_tree(self.path)
-        _fault("staged")
+        fault("staged")
         state = state_dir(self.out)
         gens = state / "gen"
         gens.mkdir(exist_ok=True)
@@ -403,7 +395,7 @@ class Generation:
         final = gens / f"{number:06d}"
         os.rename(self.path, final)
         _fsync_dir(gens)
-        _fault("renamed")
+        fault("renamed")
         self._ensure_links()
         tmp = state / f".current.{os.getpid()}"
         with contextlib.suppress(FileNotFoundError):
@@ -412,7 +404,7 @@ class Generation:
         os.replace(tmp, state / "current")  # the commit point
         _fsync_dir(state)
         self.committed = True
-        _fault("switched")
+        fault("switched")
         collect_garbage(self.out)
         return build
 

@@ -44,6 +44,7 @@ from indomer.config import (
 )
 from indomer.errors import DataError, UsageError
 from indomer.executors import Finished, InlineExecutor, Job, PoolExecutor
+from indomer.faults import fault
 from indomer.fsutil import (
     sha256_file,
     write_bytes_atomic,
@@ -577,6 +578,7 @@ class Runner:
                 slot.fh.flush()
                 os.fsync(slot.fh.fileno())
                 slot.redone += 1
+                fault(f"journaled:{slot.stage.name}:{slot.redone}")
                 slot.seconds += fin.seconds
                 self._accept(slots, fin.slot, fin.key, rec)
         finally:

@@ -20,8 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 from indomer.cli import main
+from indomer.faults import FAULT_ENV
 from indomer.generation import (
-    FAULT_ENV,
     STATE_DIR,
     DatasetLock,
     current_generation,

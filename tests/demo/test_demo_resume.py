@@ -8,10 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from indomer.faults import FAULT_ENV
 
 INDOMER = str(Path(sys.executable).parent / "indomer")
 #: Every file a reader of the dataset sees (through the generation links).
@@ -33,28 +34,17 @@ def _dataset_bytes(out: Path) -> dict[str, bytes]:
     return files
 
 
-def _kill_when(proc: subprocess.Popen, done: Path, timeout: float = 300) -> bool:
-    """SIGKILL ``proc`` once ``done`` records a finished item; False if it ended first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if done.is_file() and len(done.read_text(encoding="utf-8").splitlines()) >= 2:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=60)
-            return True
-        time.sleep(0.05)
-    proc.wait(timeout=60)
-    return False
-
-
 def test_a_demo_build_killed_twice_and_resumed_equals_a_clean_build(demo, tmp_path):
     config = demo / "corpus" / "config.yaml"
     out = tmp_path / "resumed"
     command = [INDOMER, "build", str(config), "--out", str(out), "--quiet"]
-    kills = 0
-    for stage in ("05_align", "07_faces"):  # mid-way through a model stage, twice
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        kills += _kill_when(proc, out / "work" / stage / "done.jsonl")
-    assert kills >= 1  # the build was really interrupted
+    # mid-way through a model stage, twice: the runner kills itself right after journaling
+    # that stage's first item this run (INDOMER_FAULT), so both kills really happen
+    for stage in ("align", "faces"):
+        env = {**os.environ, FAULT_ENV: f"journaled:{stage}:1"}
+        res = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=env, check=False, timeout=900)
+        assert res.returncode == -signal.SIGKILL, stage
     res = subprocess.run(command, check=False, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr
     assert _dataset_bytes(out) == _dataset_bytes(demo / "dataset")
