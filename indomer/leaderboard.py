@@ -31,6 +31,8 @@ from indomer.scoring import (
     bootstrap_counts,
     confusion_matrix,
     encode_predictions,
+    lacking_classes,
+    lacking_line,
     load_references,
     metrics_from_confusion,
     paired_p_value,
@@ -38,6 +40,8 @@ from indomer.scoring import (
     read_predictions,
     resampled_confusions,
     resampling_units,
+    undefined_intervals,
+    undefined_lines,
 )
 from indomer.scoring import check_options as scoring_check_options
 
@@ -172,6 +176,14 @@ def leaderboard(
     n_units = int(unit_codes.max()) + 1
     counts = bootstrap_counts(n_units, n_resamples, np.random.default_rng(seed))
 
+    # which intervals stand depends on the references and the draws only, as in score
+    support = np.bincount(y_true, minlength=k)
+    per_unit = np.zeros((n_units, k), dtype=np.int64)
+    np.add.at(per_unit, (unit_codes, y_true), 1)
+    boot_support = counts @ per_unit
+    lacking, n_lacking = lacking_classes(support, boot_support)
+    undefined = undefined_intervals(n_units, unit_name, n_resamples, n_lacking)
+
     rows = []
     boot_macro = []
     for name, p in zip(names, systems):
@@ -186,7 +198,10 @@ def leaderboard(
                 "name": name,
                 "file": p.path.name,
                 "metrics": {key: float(m[key]) for key in HEADLINE},
-                "ci95": {key: percentile_ci(boot[key]) for key in CI_METRICS},
+                "ci95": {
+                    key: None if key in undefined else percentile_ci(boot[key])
+                    for key in CI_METRICS
+                },
                 "n_invalid": n_invalid,
                 "n_missing": n_missing,
                 "invalid_rate": n_invalid / len(ids),
@@ -199,11 +214,12 @@ def leaderboard(
             continue
         delta = row["metrics"]["macro_f1"] - ref_macro
         deltas = boot_macro[i] - boot_macro[ref_i]
+        defined = "macro_f1" not in undefined
         row["compare"] = {
             "reference": names[ref_i],
             "delta": delta,
-            "ci95": percentile_ci(deltas),
-            "p_value": paired_p_value(delta, deltas),
+            "ci95": percentile_ci(deltas) if defined else None,
+            "p_value": paired_p_value(delta, deltas) if defined else None,
         }
     order = sorted(range(len(rows)), key=lambda i: -rows[i]["metrics"]["macro_f1"])  # stable
     ranked = []
@@ -222,7 +238,10 @@ def leaderboard(
             "seed": int(seed),
             "unit": unit_name,
             "n_units": n_units,
+            "lacking_class": {names_k[i]: int(lacking[i]) for i in range(k) if support[i] > 0},
+            "n_resamples_lacking_a_class": n_lacking,
         },
+        "ci95_undefined": undefined,
         "refs_build_hash": _refs_build_hash(ref_paths),
         "versions": {"indomer": __version__, "labels": labels_sha256()},
     }
@@ -285,19 +304,25 @@ def read_leaderboard(path: str | Path) -> dict:
 
 def _cells(board: dict, row: dict) -> list[str]:
     m, ci = row["metrics"], row["ci95"]
-    lo, hi = ci["macro_f1"]
+    interval = ci.get("macro_f1")
+    shown_ci = "[undefined]" if interval is None else f"[{interval[0]:.4f}, {interval[1]:.4f}]"
     comp = row["compare"]
     if comp is None:
         vs = "reference"
     else:
         p = comp["p_value"]
         # no resample reverses the order: p is below one resample's share, not 0
-        shown = f"p<{1 / board['bootstrap']['n_resamples']:.3g}" if p == 0 else f"p={p:.4f}"
+        if p is None:
+            shown = "p undefined"
+        elif p == 0:
+            shown = f"p<{1 / board['bootstrap']['n_resamples']:.3g}"
+        else:
+            shown = f"p={p:.4f}"
         vs = f"{comp['delta']:+.4f}, {shown}"
     return [
         str(row["rank"]),
         row["name"],
-        f"{m['macro_f1']:.4f} [{lo:.4f}, {hi:.4f}]",
+        f"{m['macro_f1']:.4f} {shown_ci}",
         f"{m['weighted_f1']:.4f}",
         f"{m['accuracy']:.4f}",
         f"{m['unweighted_accuracy']:.4f}",
@@ -320,11 +345,22 @@ def _caption(board: dict) -> str:
     )
 
 
+def _warnings(board: dict) -> list[str]:
+    """What ``indomer score`` prints under its caption: the resamples that lack a class, and
+    why an interval is undefined (boards written before these keys existed have none)."""
+    boot = board["bootstrap"]
+    lines = []
+    if "n_resamples_lacking_a_class" in boot:
+        lines.append(lacking_line(boot, label_set(board["task"]).names))
+    lines += undefined_lines(board.get("ci95_undefined", {}), boot["unit"])
+    return lines
+
+
 def format_table(board: dict) -> str:
-    """The leaderboard as an aligned plain-text table with a caption line."""
+    """The leaderboard as an aligned plain-text table under a caption and its warnings."""
     rows = [_heads(board), *(_cells(board, r) for r in board["systems"])]
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    lines = [_caption(board), ""]
+    lines = [_caption(board), *_warnings(board), ""]
     for r in rows:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
     return "\n".join(lines) + "\n"
@@ -339,7 +375,9 @@ def format_markdown(board: dict) -> str:
     for row in board["systems"]:
         cells = [c.replace("|", "\\|") for c in _cells(board, row)]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n\n" + _caption(board) + ".\n"
+    undefined = undefined_lines(board.get("ci95_undefined", {}), board["bootstrap"]["unit"])
+    notes = "".join(f"\n\n{w.strip()}." for w in undefined)
+    return "\n".join(lines) + "\n\n" + _caption(board) + "." + notes + "\n"
 
 
 __all__ = [

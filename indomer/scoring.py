@@ -47,6 +47,9 @@ UNITS: tuple[str, ...] = ("speaker", "segment")
 DEFAULT_SPLIT = "validation"
 #: |delta| at or below this is a tie in the paired comparison (float noise, not a difference).
 TIE_EPS = 1e-12
+#: Fewer resampling units than this and a bootstrap interval says nothing (DESIGN section 5):
+#: with one unit every resample is the sample itself, and [0.1, 0.1] reads as certainty.
+MIN_UNITS = 5
 
 #: Release JSON fields per task, recognised by a field only that file kind has.
 RELEASE_FIELDS: dict[str, dict[str, str]] = {
@@ -211,6 +214,37 @@ def percentile_ci(values: np.ndarray) -> list[float]:
     return [float(lo), float(hi)]
 
 
+def undefined_intervals(
+    n_units: int, unit: str, n_resamples: int, n_lacking: int
+) -> dict[str, str]:
+    """Why an interval of :data:`CI_METRICS` cannot be trusted: ``{metric: reason}``.
+
+    Empty when every interval stands. With no resamples, or fewer than :data:`MIN_UNITS`
+    units, none stands. When most resamples lack a reference class (``n_lacking`` of
+    ``n_resamples``, see :func:`lacking_classes`), most of them average macro-F1 over fewer
+    classes than the sample does, so its interval describes another metric; weighted F1 and
+    accuracy give an absent class no weight and keep theirs. The paired comparison is of
+    macro-F1, so it stands or falls with the macro-F1 interval.
+    """
+    if n_resamples <= 0:
+        return dict.fromkeys(CI_METRICS, "not computed (--bootstrap 0)")
+    shown = unit.replace("_", " ")
+    if n_units < MIN_UNITS:
+        why = (
+            f"only {n_units} {shown} unit{'' if n_units == 1 else 's'} to resample, fewer than "
+            f"{MIN_UNITS}"
+        )
+        return dict.fromkeys(CI_METRICS, why)
+    if 2 * n_lacking > n_resamples:
+        return {
+            "macro_f1": (
+                f"{n_lacking} of {n_resamples} resamples lack a reference class, so most "
+                "average macro-F1 over fewer classes than the sample"
+            )
+        }
+    return {}
+
+
 def paired_p_value(delta: float, deltas: np.ndarray) -> float:
     """Koehn (2004) paired-bootstrap p-value of an observed macro-F1 difference.
 
@@ -319,10 +353,15 @@ def score_labels(
     if n_resamples > 0 and t.size:
         counts = bootstrap_counts(n_units, n_resamples, np.random.default_rng(seed))
         boot = metrics_from_confusion(resampled_confusions(t, p, unit_codes, counts, k))
-        result["ci95"] = {key: percentile_ci(boot[key]) for key in CI_METRICS}
         lacking, n_lacking = lacking_classes(support, boot["support"])
-    else:
+    undefined = undefined_intervals(n_units, unit_name, n_resamples, n_lacking)
+    if counts is None:
         result["ci95"] = None
+    else:
+        result["ci95"] = {
+            key: None if key in undefined else percentile_ci(boot[key]) for key in CI_METRICS
+        }
+    result["ci95_undefined"] = undefined
     result["bootstrap"] = {
         "n_resamples": int(n_resamples),
         "seed": int(seed),
@@ -343,8 +382,9 @@ def score_labels(
             "n_missing": int((o == MISSING).sum()),
             "ci95": None,
             "p_value": None,
+            "undefined": undefined.get("macro_f1"),
         }
-        if counts is not None:
+        if counts is not None and "macro_f1" not in undefined:
             other_boot = metrics_from_confusion(resampled_confusions(t, o, unit_codes, counts, k))
             deltas = boot["macro_f1"] - other_boot["macro_f1"]
             compare["ci95"] = percentile_ci(deltas)
@@ -761,11 +801,35 @@ def dump_json(result: dict) -> str:
 # Human-readable report
 
 
-def _fmt_ci(ci: list[float] | None) -> str:
+def _fmt_ci(ci: list[float] | None, undefined: bool = False) -> str:
+    if undefined:
+        return "[undefined]"
     return f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
 
 
-def _lacking_line(boot: dict, names: Sequence[str]) -> str:
+def undefined_lines(undefined: dict[str, str], unit: str) -> list[str]:
+    """``  95% CI undefined for ...: reason`` lines, one per reason (score and leaderboard).
+
+    A reason of too few units gets the way out: the naive per-clip interval, which the user
+    may choose knowing what it ignores.
+    """
+    by_reason: dict[str, list[str]] = {}
+    for key in CI_METRICS:
+        if key in undefined:
+            by_reason.setdefault(undefined[key], []).append(key)
+    lines = []
+    for reason, keys in by_reason.items():
+        hint = ""
+        if reason.startswith("only ") and unit != "segment":
+            hint = (
+                f"; score a split with {MIN_UNITS} or more {unit.replace('_', ' ')}s, or pass "
+                "--bootstrap-unit segment for the naive per-clip interval"
+            )
+        lines.append(f"  95% CI undefined for {', '.join(keys)}: {reason}{hint}")
+    return lines
+
+
+def lacking_line(boot: dict, names: Sequence[str]) -> str:
     """One line: how many resamples missed a reference class, and which, in label order."""
     n = boot.get("n_resamples_lacking_a_class", 0)
     head = f"  resamples lacking a reference class: {n} of {boot['n_resamples']}"
@@ -789,14 +853,21 @@ def format_task(result: dict) -> str:
             f"  95% CI: percentile bootstrap, {boot['n_resamples']} resamples of "
             f"{boot['n_units']} {boot['unit']} units, seed {boot['seed']}"
         )
-        lines.append(_lacking_line(boot, result["confusion"]["labels"]))
+        lines.append(lacking_line(boot, result["confusion"]["labels"]))
+        lines += undefined_lines(result.get("ci95_undefined", {}), boot["unit"])
     lines.append("")
     ci = result.get("ci95") or {}
     for key in HEADLINE:
-        lines.append(f"  {key:<20} {result['metrics'][key]:.4f}  {_fmt_ci(ci.get(key))}".rstrip())
+        shown = _fmt_ci(ci.get(key), ci.get(key, []) is None)
+        lines.append(f"  {key:<20} {result['metrics'][key]:.4f}  {shown}".rstrip())
     comp = result.get("compare")
     if comp:
-        p = "" if comp["p_value"] is None else f"  p={comp['p_value']:.4f} (one-sided)"
+        if comp["p_value"] is not None:
+            p = f"  p={comp['p_value']:.4f} (one-sided)"
+        elif comp.get("undefined") and result.get("ci95") is not None:
+            p = "  p undefined (the macro_f1 interval is)"
+        else:
+            p = ""
         lines.append(
             f"  vs {comp.get('other', 'other')}: macro_f1 {comp['macro_f1']:.4f}, "
             f"delta {comp['delta']:+.4f} {_fmt_ci(comp['ci95'])}{p}".rstrip()
@@ -840,6 +911,7 @@ __all__ = [
     "encode_predictions",
     "format_report",
     "lacking_classes",
+    "lacking_line",
     "load_references",
     "metrics_from_confusion",
     "paired_p_value",
@@ -849,5 +921,7 @@ __all__ = [
     "resampling_units",
     "score_labels",
     "score_predictions",
+    "undefined_intervals",
+    "undefined_lines",
     "validate_score",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import test_push
@@ -120,15 +121,50 @@ def test_hand_computed_row_and_scikit_learn_agree(tiny, tmp_path):
     assert row["compare"]["delta"] == pytest.approx(
         row["metrics"]["macro_f1"] - ref_row["metrics"]["macro_f1"]
     )
-    lo, hi = row["ci95"]["macro_f1"]
+    # three speakers: no interval or p-value can be trusted, and the JSON says why
+    reason = "only 3 speaker units to resample, fewer than 5"
+    assert board["ci95_undefined"] == dict.fromkeys(("macro_f1", "weighted_f1", "accuracy"), reason)
+    assert row["ci95"] == {"macro_f1": None, "weighted_f1": None, "accuracy": None}
+    assert row["compare"]["ci95"] is None and row["compare"]["p_value"] is None
+    # per segment (6 units) the intervals stand and hold the point estimate
+    by_clip = leaderboard([b, a], tiny, "validation", n_resamples=200, unit="segment")
+    assert by_clip["ci95_undefined"] == {}
+    lo, hi = by_clip["systems"][0]["ci95"]["macro_f1"]
     assert lo <= row["metrics"]["macro_f1"] <= hi
+    assert by_clip["systems"][0]["compare"]["p_value"] is not None
+
+
+def test_undefined_intervals_and_the_lacking_classes_are_printed(tiny, tmp_path):
+    a = write_preds(tmp_path / "sys-a.jsonl", val_ids(), SYSTEM_A)
+    b = write_preds(tmp_path / "sys-b.jsonl", val_ids(), SYSTEM_B)
+    md = tmp_path / "lb.md"
+    res = run("--refs", tiny, b, a, "--markdown", md)
+    assert res.exit_code == 0, res.output
+    # speakers S0, S1, S2 hold (happiness, neutral), (anger, happiness), (neutral, anger): a
+    # resample lacks a class unless it draws two of them, or all three, so by hand the count
+    # is the resamples that draw one speaker only
+    from indomer.scoring import bootstrap_counts
+
+    counts = bootstrap_counts(3, 1000, np.random.default_rng(0))
+    lacking = int(((counts > 0).sum(axis=1) == 1).sum())
+    assert f"  resamples lacking a reference class: {lacking} of 1000 (" in res.stdout
+    assert "95% CI undefined for macro_f1, weighted_f1, accuracy: only 3 speaker units" in (
+        res.stdout
+    )
+    assert "[undefined]" in res.stdout and "p undefined" in res.stdout
+    assert "only 3 speaker units to resample" in md.read_text()
+    board = json.loads(run("--refs", tiny, b, a, "--json", "-").stdout)
+    assert board["bootstrap"]["n_resamples_lacking_a_class"] == lacking
+    assert valid(board)
 
 
 def test_ties_share_a_rank_and_keep_the_command_line_order(tiny, tmp_path):
     a = write_preds(tmp_path / "first.jsonl", val_ids(), SYSTEM_B)
     b = write_preds(tmp_path / "second.jsonl", val_ids(), SYSTEM_A)
     c = write_preds(tmp_path / "third.jsonl", val_ids(), SYSTEM_B)
-    board = leaderboard([a, b, c], tiny, "validation", n_resamples=50, reference="third")
+    board = leaderboard(
+        [a, b, c], tiny, "validation", n_resamples=50, reference="third", unit="segment"
+    )
     names = [(s["rank"], s["name"]) for s in board["systems"]]
     assert names == [(1, "second"), (2, "first"), (2, "third")]
     first = board["systems"][1]

@@ -29,6 +29,7 @@ from indomer.scoring import (
     load_schema,
     metrics_from_confusion,
     paired_p_value,
+    percentile_ci,
     read_predictions,
     resampled_confusions,
     resampling_units,
@@ -361,16 +362,87 @@ def test_bootstrap_counts_draw_every_unit_count_times():
     assert counts.mean() == pytest.approx(1.0, abs=0.1)
 
 
-def test_two_unit_interval_is_hand_checkable():
+def test_two_unit_interval_is_hand_checkable_and_reported_undefined():
     # one speaker always right, one always wrong: a resample's accuracy is 0, 1/2 or 1 with
     # probabilities 1/4, 1/2, 1/4, so the 2.5th/97.5th percentiles are exactly 0 and 1
     y_true = np.zeros(10, dtype=int)
     y_pred = np.array([0] * 5 + [1] * 5)
-    units = ["a"] * 5 + ["b"] * 5
-    result = score_labels("sentiment", y_true, y_pred, units, n_resamples=1000, seed=0)
+    units = np.array([0] * 5 + [1] * 5)
+    counts = bootstrap_counts(2, 1000, np.random.default_rng(0))
+    boot = metrics_from_confusion(resampled_confusions(y_true, y_pred, units, counts, 3))
+    assert percentile_ci(boot["accuracy"]) == [0.0, 1.0]
+    # ... but two speakers say nothing a reader can trust: score withholds the interval
+    result = score_labels("sentiment", y_true, y_pred, ["a"] * 5 + ["b"] * 5, seed=0)
     assert result["metrics"]["accuracy"] == 0.5
-    assert result["ci95"]["accuracy"] == [0.0, 1.0]
+    assert result["ci95"] == {"macro_f1": None, "weighted_f1": None, "accuracy": None}
+    reason = "only 2 speaker units to resample, fewer than 5"
+    assert result["ci95_undefined"] == dict.fromkeys(
+        ("macro_f1", "weighted_f1", "accuracy"), reason
+    )
     assert result["bootstrap"]["n_units"] == 2
+
+
+@pytest.mark.parametrize("n_units", [1, 4, 5])
+def test_fewer_than_five_units_give_no_interval_and_no_p_value(n_units):
+    # every unit holds every class, so no resample lacks one: only the unit count matters
+    y_true = np.tile([0, 1, 2], 2 * n_units)
+    y_pred = np.tile([0, 1, 1], 2 * n_units)
+    units = np.repeat([f"spk{i}" for i in range(n_units)], 6)
+    r = score_labels("sentiment", y_true, y_pred, units, y_other=np.zeros_like(y_true))
+    assert r["bootstrap"]["n_units"] == n_units
+    assert r["bootstrap"]["n_resamples_lacking_a_class"] == 0
+    if n_units < 5:
+        word = "unit" if n_units == 1 else "units"
+        reason = f"only {n_units} speaker {word} to resample, fewer than 5"
+        assert r["ci95"] == {"macro_f1": None, "weighted_f1": None, "accuracy": None}
+        assert r["ci95_undefined"] == dict.fromkeys(("macro_f1", "weighted_f1", "accuracy"), reason)
+        assert r["compare"]["ci95"] is None and r["compare"]["p_value"] is None
+        assert r["compare"]["undefined"] == reason
+        text = format_report(r)
+        assert "  macro_f1             0.5556  [undefined]" in text
+        assert f"95% CI undefined for macro_f1, weighted_f1, accuracy: {reason}; " in text
+        assert "--bootstrap-unit segment" in text and "p undefined" in text
+    else:
+        # every resample holds every class in the same proportions: the interval is a point
+        assert r["ci95_undefined"] == {}
+        assert r["ci95"]["macro_f1"] == pytest.approx([5 / 9, 5 / 9])
+        assert r["compare"]["undefined"] is None and r["compare"]["p_value"] == 0.0
+    r["compare"]["other"] = "other.jsonl"  # score_predictions names the file
+    Draft202012Validator(load_schema("score")).validate(r)
+
+
+def test_most_resamples_lacking_a_class_leave_macro_f1_undefined():
+    # five speakers, each the only one with their class: a resample holds every class only
+    # when it draws each speaker once, with probability 5!/5^5 = 0.0384
+    y_true = np.repeat(np.arange(5), 3)
+    y_pred = np.repeat([0, 1, 2, 3, 0], 3)
+    units = np.repeat(list("abcde"), 3)
+    r = score_labels("emotion", y_true, y_pred, units, y_other=np.zeros_like(y_true), seed=3)
+    counts = bootstrap_counts(5, 1000, np.random.default_rng(3))
+    by_hand = int((counts != 1).any(axis=1).sum())  # not a permutation: some speaker missed
+    assert r["bootstrap"]["n_resamples_lacking_a_class"] == by_hand
+    assert 930 < by_hand < 990  # about 1000 * (1 - 0.0384)
+    reason = f"{by_hand} of 1000 resamples lack a reference class"
+    assert r["ci95"]["macro_f1"] is None
+    assert r["ci95_undefined"]["macro_f1"].startswith(reason)
+    assert set(r["ci95_undefined"]) == {"macro_f1"}
+    # weighted F1 and accuracy give an absent class no weight: their intervals stand
+    lo, hi = r["ci95"]["accuracy"]
+    assert lo <= r["metrics"]["accuracy"] == 0.8 <= hi
+    assert r["ci95"]["weighted_f1"] is not None
+    assert r["compare"]["p_value"] is None and r["compare"]["undefined"].startswith(reason)
+    text = format_report(r)
+    assert f"resamples lacking a reference class: {by_hand} of 1000" in text
+    assert f"95% CI undefined for macro_f1: {reason}" in text
+    # the same speakers each holding every class: nothing is lacking, every interval stands
+    even = score_labels(
+        "emotion",
+        np.tile(np.arange(5), 5),
+        np.tile(np.arange(5), 5),
+        np.repeat(list("abcde"), 5),
+        seed=3,
+    )
+    assert even["ci95_undefined"] == {} and even["ci95"]["macro_f1"] == [1.0, 1.0]
 
 
 def test_bootstrap_is_deterministic_under_seed():
@@ -444,6 +516,7 @@ def test_paired_p_value_definition():
 def test_no_bootstrap_gives_null_intervals():
     r = score_labels("sentiment", [0, 1], [0, 1], n_resamples=0, y_other=[1, 1])
     assert r["ci95"] is None
+    assert r["ci95_undefined"]["macro_f1"] == "not computed (--bootstrap 0)"
     assert r["compare"]["ci95"] is None and r["compare"]["p_value"] is None
 
 
