@@ -14,6 +14,7 @@ never printed: every message that leaves this module is scrubbed of it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from indomer import __version__
 from indomer.dataset import available_splits, shard_paths
@@ -43,6 +45,7 @@ META_ORDER = (
 TOKEN_RE = re.compile(r"hf_[A-Za-z0-9]{8,}")
 
 Log = Callable[[str], None]
+_F = TypeVar("_F", "LocalFile", "PlannedFile")
 
 
 def _no_log(message: str) -> None:
@@ -88,6 +91,11 @@ class PushPlan:
     base: str | None
     files: tuple[PlannedFile, ...]
     deletions: tuple[str, ...]
+    #: The commits the push would make: (message, files, bytes, deletions) each.
+    commits: tuple[tuple[str, int, int, int], ...] = ()
+    #: Why the Hub was not compared with (a dry run that cannot reach it), or None. Then
+    #: every file is listed as ``unknown``: it would be sent unless the Hub holds it already.
+    unknown_remote: str | None = None
 
     @property
     def to_send(self) -> list[PlannedFile]:
@@ -404,32 +412,72 @@ def _meta_rank(path: str) -> int:
 
 
 def _batches(
-    adds: list[LocalFile], deletions: list[str], max_files: int, max_bytes: int
-) -> list[tuple[list[LocalFile], list[str]]]:
-    """Shards, then deletions, then metadata (card last), cut into bounded commits."""
+    adds: Sequence[_F], deletions: list[str], max_files: int, max_bytes: int
+) -> list[tuple[list[_F], list[str]]]:
+    """Shards, then deletions, then metadata (card last), cut into bounded commits.
+
+    ``adds`` are files to send (:class:`LocalFile` to push, :class:`PlannedFile` to plan):
+    only their ``path`` and ``size`` are read, so a dry run plans the very same commits.
+    """
     data = [f for f in adds if f.path.startswith("data/")]
     meta = sorted(
         (f for f in adds if not f.path.startswith("data/")), key=lambda f: _meta_rank(f.path)
     )
-    items: list[LocalFile | str] = [*data, *deletions, *meta]
-    out: list[tuple[list[LocalFile], list[str]]] = []
-    cur_add: list[LocalFile] = []
+    items: list[_F | str] = [*data, *deletions, *meta]
+    out: list[tuple[list[_F], list[str]]] = []
+    cur_add: list[_F] = []
     cur_del: list[str] = []
     size = 0
     for item in items:
         n = len(cur_add) + len(cur_del)
-        extra = item.size if isinstance(item, LocalFile) else 0
+        extra = 0 if isinstance(item, str) else item.size
         if n and (n >= max_files or size + extra > max_bytes):
             out.append((cur_add, cur_del))
             cur_add, cur_del, size = [], [], 0
-        if isinstance(item, LocalFile):
+        if isinstance(item, str):
+            cur_del.append(item)
+        else:
             cur_add.append(item)
             size += item.size
-        else:
-            cur_del.append(item)
     if cur_add or cur_del:
         out.append((cur_add, cur_del))
     return out
+
+
+def _commit_message(build_hash: str, i: int, n: int) -> str:
+    """The summary line of commit ``i`` of ``n``: it carries the build hash."""
+    return f"indomer: build {build_hash}" + (f" ({i}/{n})" if n > 1 else "")
+
+
+def _planned_commits(
+    build_hash: str, send: Sequence[PlannedFile], deletions: Sequence[str], max_files: int,
+    max_bytes: int,
+) -> tuple[tuple[str, int, int, int], ...]:
+    batches = _batches(send, list(deletions), max_files, max_bytes)
+    return tuple(
+        (_commit_message(build_hash, i, len(batches)), len(b), sum(f.size for f in b), len(d))
+        for i, (b, d) in enumerate(batches, 1)
+    )
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """Why the Hub could not be reached (offline mode, no connection, a timeout), or None
+    when it answered (an HTTP error is an answer)."""
+    import requests
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            break
+        if isinstance(seen, OfflineModeIsEnabled):
+            return "HF_HUB_OFFLINE is set"
+        if isinstance(seen, requests.HTTPError):
+            return None
+        if isinstance(seen, (requests.ConnectionError, requests.Timeout, ConnectionError)):
+            return type(seen).__name__
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _remote_state(api, repo_id: str, revision: str, token) -> tuple[bool, bool, str | None, bool]:
@@ -460,6 +508,63 @@ def _remote_files(api, repo_id: str, sha: str | None, token) -> dict:
     }
 
 
+def _compare(
+    api, ctx: dict, token: str | None, files: Sequence[LocalFile], build_hash: str, *,
+    private: bool, is_pr_ref: bool, dry_run: bool, warn: Log,
+) -> PushPlan:
+    """Check the token, resolve REPO_ID, read the remote tree: the plan (``ctx`` follows the
+    stage, for the error line, and the resolved repo id)."""
+    repo_id, revision, endpoint = ctx["repo_id"], ctx["revision"], ctx["endpoint"]
+    user = None
+    if token is not None:
+        ctx["stage"] = "checking the token"
+        who = api.whoami(token=token)
+        user = who.get("name")
+        role = ((who.get("auth") or {}).get("accessToken") or {}).get("role")
+        if role == "read" and not dry_run:
+            raise UsageError(
+                f"{_token_source()} is read-only (user {user}); create a token with write "
+                "access at https://huggingface.co/settings/tokens and set HF_TOKEN"
+            )
+    if "/" not in repo_id:
+        if user is None:
+            raise UsageError(f"give REPO_ID as NAMESPACE/NAME (e.g. alice/{repo_id})")
+        repo_id = f"{user}/{repo_id}"
+        check_repo_id(repo_id)
+        ctx["repo_id"] = repo_id
+
+    ctx["stage"] = "reading the repo"
+    exists, rev_exists, base, is_private = _remote_state(api, repo_id, revision, token)
+    if is_pr_ref and not rev_exists:
+        raise UsageError(
+            f"{repo_id}: no pull request {revision}; open one with --create-pr, or name an "
+            "open one"
+        )
+    if exists and private and not is_private:
+        warn(
+            f"{repo_id} exists and is public; --private applies only when the repo is "
+            "created (change its visibility in the repo settings)"
+        )
+    ctx["stage"] = "listing the remote files"
+    remote = _remote_files(api, repo_id, base, token)
+    planned = tuple(PlannedFile(f.path, f.size, _status(f, remote.get(f.path))) for f in files)
+    local_paths = {f.path for f in files}
+    deletions = tuple(
+        sorted(
+            p
+            for p in remote
+            if p not in local_paths
+            and (
+                (p.startswith("data/") and p.endswith(".parquet"))
+                or p.startswith("figures/")  # drawn from other shards: stale now
+            )
+        )
+    )
+    return PushPlan(
+        repo_id, revision, endpoint, build_hash, exists, rev_exists, base, planned, deletions
+    )
+
+
 def push(
     out: Path,
     repo_id: str,
@@ -482,6 +587,7 @@ def push(
     ``results`` are ``indomer leaderboard --json`` files of this build: the pushed card gets
     them as its ``## Results`` section (:func:`card_with_results`).
     """
+    import requests
     from huggingface_hub import CommitOperationDelete, HfApi
     from huggingface_hub.utils import get_token
 
@@ -524,54 +630,26 @@ def push(
                 "no Hugging Face token found; set HF_TOKEN to a token with write access, or "
                 "run 'hf auth login'"
             )
-        user = None
-        if token is not None:
-            ctx["stage"] = "checking the token"
-            who = api.whoami(token=token)
-            user = who.get("name")
-            role = ((who.get("auth") or {}).get("accessToken") or {}).get("role")
-            if role == "read" and not dry_run:
-                raise UsageError(
-                    f"{_token_source()} is read-only (user {user}); create a token with write "
-                    "access at https://huggingface.co/settings/tokens and set HF_TOKEN"
-                )
-        if "/" not in repo_id:
-            if user is None:
-                raise UsageError(f"give REPO_ID as NAMESPACE/NAME (e.g. alice/{repo_id})")
-            repo_id = f"{user}/{repo_id}"
-            check_repo_id(repo_id)
-            ctx["repo_id"] = repo_id
-
-        ctx["stage"] = "reading the repo"
-        exists, rev_exists, base, is_private = _remote_state(api, repo_id, revision, token)
-        if is_pr_ref and not rev_exists:
-            raise UsageError(
-                f"{repo_id}: no pull request {revision}; open one with --create-pr, or name an "
-                "open one"
-            )
-        if exists and private and not is_private:
+        try:
+            plan = _compare(api, ctx, token, files, build_hash, private=private,
+                            is_pr_ref=is_pr_ref, dry_run=dry_run, warn=warn)
+        except (requests.RequestException, OSError) as exc:
+            why = _unreachable(exc) if dry_run else None
+            if why is None:
+                raise
+            unknown = f"cannot reach {endpoint} ({why})"
             warn(
-                f"{repo_id} exists and is public; --private applies only when the repo is "
-                "created (change its visibility in the repo settings)"
+                f"{unknown}; listing every file as it would be sent, without knowing what the "
+                "Hub holds already"
             )
-        ctx["stage"] = "listing the remote files"
-        remote = _remote_files(api, repo_id, base, token)
-        planned = tuple(PlannedFile(f.path, f.size, _status(f, remote.get(f.path))) for f in files)
-        local_paths = {f.path for f in files}
-        deletions = tuple(
-            sorted(
-                p
-                for p in remote
-                if p not in local_paths
-                and (
-                    (p.startswith("data/") and p.endswith(".parquet"))
-                    or p.startswith("figures/")  # drawn from other shards: stale now
-                )
-            )
-        )
-        plan = PushPlan(
-            repo_id, revision, endpoint, build_hash, exists, rev_exists, base, planned, deletions
-        )
+            planned = tuple(PlannedFile(f.path, f.size, "unknown") for f in files)
+            plan = PushPlan(ctx["repo_id"], revision, endpoint, build_hash, False, False, None,
+                            planned, (), unknown_remote=unknown)
+        plan = dataclasses.replace(plan, commits=_planned_commits(
+            build_hash, plan.to_send, plan.deletions, max_commit_files, max_commit_bytes))
+        repo_id, exists, rev_exists, base = (
+            plan.repo_id, plan.repo_exists, plan.revision_exists, plan.base)
+        deletions = plan.deletions
         if dry_run:
             return PushResult(plan, (), None, None, True)
 
@@ -603,7 +681,7 @@ def push(
             ctx["stage"] = f"sending commit {i}/{n}"
             ops = [f.op for f in batch]
             ops += [CommitOperationDelete(path_in_repo=p) for p in dels]
-            summary = f"indomer: build {build_hash}" + (f" ({i}/{n})" if n > 1 else "")
+            summary = _commit_message(build_hash, i, n)
             description = (
                 f"Pushed by indomer {__version__}.\n\nbuild_hash: {build_hash}\n"
                 f"files: {len(batch)} added or changed, {len(dels)} deleted\n"
@@ -634,10 +712,16 @@ def push(
 
 
 def format_plan(plan: PushPlan) -> str:
-    """One line per file: status, bytes, path; deletions last."""
+    """One line per file: status, bytes, path; deletions; then the commits, message first."""
     width = max((len(f"{f.size:,}") for f in plan.files), default=1)
     lines = [f"  {f.status:<9}  {f.size:>{width},}  {f.path}" for f in plan.files]
     lines += [f"  {'delete':<9}  {'':>{width}}  {p}" for p in plan.deletions]
+    n = len(plan.commits)
+    for i, (message, n_files, n_bytes, n_dels) in enumerate(plan.commits, 1):
+        dels = f", {n_dels} deleted" if n_dels else ""
+        lines.append(
+            f"  commit {i}/{n}: \"{message}\" ({n_files} files, {n_bytes:,} bytes{dels})"
+        )
     return "\n".join(lines)
 
 
@@ -652,6 +736,13 @@ def summary(result: PushResult) -> str:
         f"{n_send} files to send ({n_bytes:,} bytes), {n_same} unchanged, "
         f"{len(plan.deletions)} to delete"
     )
+    if result.dry_run and plan.unknown_remote:
+        return (
+            f"dry run for build {plan.build_hash[:12]} -> {where}: the remote difference is "
+            f"unknown, {plan.unknown_remote}; {n_send} files ({n_bytes:,} bytes) in "
+            f"{len(plan.commits)} commit{'s' if len(plan.commits) != 1 else ''} at most; "
+            "nothing was sent"
+        )
     if result.dry_run:
         return f"dry run for build {plan.build_hash[:12]} -> {where}: {counts}; nothing was sent"
     if not result.commits:

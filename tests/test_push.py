@@ -415,6 +415,73 @@ def test_offline_mode_is_named(hf_env, out, monkeypatch):
     assert res.exit_code == 2 and "HF_HUB_OFFLINE" in one_error_line(res)
 
 
+def _dead_endpoint(monkeypatch) -> str:
+    import socket
+
+    from huggingface_hub import constants
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    return url
+
+
+def test_dry_run_offline_lists_files_sizes_and_commit_message(hf_env, out, monkeypatch):
+    url = _dead_endpoint(monkeypatch)
+    res = cli(str(out), REPO, "--dry-run")
+    assert res.exit_code == 0, res.output
+    local = local_tree(out)
+    rows = [line.split() for line in res.stdout.splitlines() if line.startswith("  unknown ")]
+    assert {r[2]: int(r[1].replace(",", "")) for r in rows} == {p: len(b) for p, b in local.items()}
+    total = sum(len(b) for b in local.values())
+    commit = (
+        f'  commit 1/1: "indomer: build {build_hash(out)}" ({len(local)} files, {total:,} bytes)'
+    )
+    assert commit in res.stdout.splitlines()
+    last = res.stdout.splitlines()[-1]
+    assert "the remote difference is unknown" in last and f"cannot reach {url}" in last
+    assert "nothing was sent" in last
+    assert res.stderr.startswith(f"warning: cannot reach {url} (ConnectionError); listing")
+
+
+def test_dry_run_offline_plans_the_commits_a_push_makes(hf_env, hub, out, monkeypatch):
+    from huggingface_hub import constants
+
+    online = constants.ENDPOINT
+    _dead_endpoint(monkeypatch)
+    offline = push(out, REPO, dry_run=True, max_commit_files=4)
+    assert offline.plan.unknown_remote and not offline.commits
+    messages = [c[0] for c in offline.plan.commits]
+    n = len(messages)
+    assert n > 1 and messages[-1] == f"indomer: build {build_hash(out)} ({n}/{n})"
+    assert [c[1] for c in offline.plan.commits][:-1] == [4] * (n - 1)
+    monkeypatch.setattr(constants, "ENDPOINT", online)
+    push(out, REPO, max_commit_files=4)
+    assert [c["summary"] for c in hub.commits] == messages  # into an empty repo: the same
+    # online, a dry run compares with the Hub: everything is there now
+    again = push(out, REPO, dry_run=True, max_commit_files=4)
+    assert again.plan.unknown_remote is None and again.plan.commits == ()
+    assert {f.status for f in again.plan.files} == {"unchanged"}
+
+
+def test_dry_run_in_offline_mode_still_lists(hf_env, out, monkeypatch):
+    from huggingface_hub import constants
+    from huggingface_hub.utils import reset_sessions
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    reset_sessions()
+    try:
+        res = cli(str(out), REPO, "--dry-run")
+    finally:
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        reset_sessions()
+    assert res.exit_code == 0, res.output
+    assert "(HF_HUB_OFFLINE is set); " in res.stdout.splitlines()[-1]
+    assert "  unknown " in res.stdout
+
+
 def test_load_dataset_reads_back_what_was_pushed(hf_env, hub, out, tmp_path):
     assert cli(str(out), REPO).exit_code == 0
     code = f"""
