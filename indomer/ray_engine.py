@@ -26,6 +26,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+import os
 import socket
 import uuid
 from collections import deque
@@ -79,6 +80,50 @@ def _check_reachable(address: str) -> None:
             "'ray start --head' and give the address it prints, or leave --address out to "
             "start a local Ray"
         ) from None
+
+
+#: Words by which Ray says a connection was refused for want of a valid token: Ray 2.52+
+#: (``AuthenticationError: ... InvalidAuthToken``, carried inside the ``ConnectionError`` of
+#: ``ray.init``) and the gRPC/HTTP forms of earlier token-auth releases.
+_AUTH_MARKERS = ("InvalidAuthToken", "AuthenticationError", "Authentication token",
+                 "authentication token", "Missing authorization header", "Unauthenticated",
+                 "UNAUTHENTICATED")
+
+
+def auth_refusal(exc: BaseException, address: str) -> str | None:
+    """One line saying a cluster refused this driver for want of a token, or None.
+
+    A head started where ``~/.ray/auth_token`` exists enables token authentication by itself
+    (Ray 2.59+); a driver without ``RAY_AUTH_MODE=token`` then sends no token and Ray says
+    only ``Failed to connect``, the reason sitting in the exception's cause.
+    """
+    chain, seen = [], exc
+    while seen is not None and len(chain) < 10:
+        chain.append(f"{type(seen).__name__}: {seen}")
+        seen = seen.__cause__ or seen.__context__
+    text = "\n".join(chain)
+    if not any(marker in text for marker in _AUTH_MARKERS):
+        return None
+    mode = os.environ.get("RAY_AUTH_MODE", "").strip().lower()
+    if mode != "token":
+        shown = f"RAY_AUTH_MODE={mode}" if mode else "RAY_AUTH_MODE is unset"
+        return (
+            f"--address {address}: the cluster requires a Ray authentication token and this "
+            f"driver sent none ({shown} here); export RAY_AUTH_MODE=token on this machine "
+            "and on every node, with the head's token in ~/.ray/auth_token (or RAY_AUTH_TOKEN), "
+            "then run again"
+        )
+    if "no authentication token was found" in text:
+        return (
+            f"--address {address}: RAY_AUTH_MODE=token but no Ray authentication token here; "
+            "copy the head's ~/.ray/auth_token to this machine (or set RAY_AUTH_TOKEN), then "
+            "run again"
+        )
+    return (
+        f"--address {address}: the cluster refused this driver's Ray authentication token "
+        "(RAY_AUTH_MODE=token); use the head's token (its ~/.ray/auth_token, or "
+        "RAY_AUTH_TOKEN), then run again"
+    )
 
 
 # --------------------------------------------------------------------------- worker side
@@ -181,10 +226,16 @@ class RayExecutor:
             }
             if self.address is None and self.jobs > 1:
                 kwargs["num_cpus"] = self.jobs
+            # Ray 2.52+ raises its own AuthenticationError before connecting when token
+            # mode is on and no token is found; older Ray has no such class
+            refused = getattr(ray.exceptions, "AuthenticationError", ConnectionError)
             try:
                 ray.init(address=self.address, **kwargs)
-            except ConnectionError as exc:
+            except (ConnectionError, refused) as exc:
                 where = self.address or "(none)"
+                auth = auth_refusal(exc, where)
+                if auth is not None:
+                    raise UsageError(auth) from None
                 first = str(exc).strip().split(". ")[0].rstrip(".")
                 raise UsageError(
                     f"--address {where}: {first}; start a cluster with 'ray start --head' "

@@ -32,17 +32,28 @@ VENV_BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A local Ray for the module; its workers inherit PYTHONPATH from this process."""
+    """A local Ray for the module; its workers inherit PYTHONPATH from this process.
+
+    Ray 2.59+ turns token authentication on for a new local cluster and, lacking a token,
+    writes one to ~/.ray/auth_token, where every later ``ray start --head`` on the machine
+    would find it and demand it; a token in the environment keeps the home folder untouched.
+    """
+    import secrets
+
     import ray
 
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(TESTS), *([old] if old else [])])
+    had_token = "RAY_AUTH_TOKEN" in os.environ
+    os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
     try:
         ray.init(num_cpus=2, resources={"accelerator": 1}, include_dashboard=False,
                  log_to_driver=False, logging_level="ERROR", namespace="indomer-tests")
         yield ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()
+        if not had_token:
+            os.environ.pop("RAY_AUTH_TOKEN", None)
         if old is None:
             os.environ.pop("PYTHONPATH", None)
         else:
@@ -329,3 +340,95 @@ def test_bad_resources_name_the_key(tmp_path, section, message):
     assert res.exit_code == 2, res.output
     assert len(res.output.strip().splitlines()) == 1
     assert str(cfg) in res.output and __import__("re").search(message, res.output), res.output
+
+
+# --------------------------------------------------------------------------- token auth
+
+#: What Ray 2.60's ``ray.init(address=...)`` raised when the head wanted a token and this
+#: driver had no ``RAY_AUTH_MODE=token``: a bare ``Failed to connect``, the reason in its cause.
+REFUSED_CAUSE = (
+    "Failed to connect to GCS. Last connection error: Traceback (most recent call last):\n"
+    '  File "python/ray/includes/common.pxi", line 119, in ray._raylet.check_status\n'
+    "ray.exceptions.AuthenticationError: RPC error: InvalidAuthToken: Authentication token is "
+    "missing or incorrect. Note: RAY_AUTH_MODE is currently 'disabled' (not 'token')."
+)
+
+
+def _refused(address: str) -> ConnectionError:
+    try:
+        try:
+            raise RuntimeError(REFUSED_CAUSE)
+        except RuntimeError as cause:
+            raise ConnectionError(f"Failed to connect to Ray cluster at {address}") from cause
+    except ConnectionError as exc:
+        return exc
+
+
+def test_auth_refusal_names_ray_auth_mode(monkeypatch):
+    from indomer.ray_engine import auth_refusal
+
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    line = auth_refusal(_refused("10.0.0.1:6379"), "10.0.0.1:6379")
+    assert line == (
+        "--address 10.0.0.1:6379: the cluster requires a Ray authentication token and this "
+        "driver sent none (RAY_AUTH_MODE is unset here); export RAY_AUTH_MODE=token on this "
+        "machine and on every node, with the head's token in ~/.ray/auth_token (or "
+        "RAY_AUTH_TOKEN), then run again"
+    )
+    # the header form of earlier token-auth releases is recognised too
+    old = ConnectionError("Failed to connect: Unauthenticated: Missing authorization header")
+    assert "RAY_AUTH_MODE=token" in auth_refusal(old, "h:1")
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    missing = RuntimeError("Token authentication is enabled but no authentication token was found")
+    assert "no Ray authentication token here; copy the head's ~/.ray/auth_token" in auth_refusal(
+        missing, "h:1"
+    )
+    assert "refused this driver's Ray authentication token" in auth_refusal(_refused("h:1"), "h:1")
+    # a cluster that is simply not there is not an authentication problem
+    assert auth_refusal(ConnectionError("Failed to connect to Ray cluster at h:1"), "h:1") is None
+
+
+def test_a_refused_token_is_one_line_naming_ray_auth_mode(tmp_path, monkeypatch):
+    import ray
+
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    cfg = tp.make_project(tmp_path / "p")
+    with socket.socket() as listener:  # something answers at the address, as a head would
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+
+        def refuse(*args, **kwargs):
+            raise _refused(address)
+
+        monkeypatch.setattr(ray, "init", refuse)
+        monkeypatch.setattr(ray, "is_initialized", lambda: False)
+        res = _cli("build", str(cfg), "--out", str(tmp_path / "out"), "--engine", "ray",
+                   "--address", address)
+    assert res.exit_code == 2
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1, res.output
+    assert lines[0].startswith(f"error: --address {address}: the cluster requires a Ray "
+                               "authentication token")
+    assert "export RAY_AUTH_MODE=token" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_real_token_cluster_refuses_a_driver_without_ray_auth_mode(cluster, tmp_path):
+    """Ray 2.59+ turns token authentication on for a new local cluster (the module's); a
+    driver in another process, without RAY_AUTH_MODE and without the token, is refused."""
+    assert os.environ.get("RAY_AUTH_MODE") == "token"  # set by ray.init for its cluster
+    cfg = tp.make_project(tmp_path / "p")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env["HOME"] = str(tmp_path / "home")  # no ~/.ray/auth_token there
+    res = subprocess.run(
+        [str(VENV_BIN / "indomer"), "build", str(cfg), "--out", str(tmp_path / "out"),
+         "--engine", "ray", "--address", cluster],
+        check=False, capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert res.returncode == 2, res.stderr[-3000:]
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: --address {cluster}: the cluster requires a Ray "
+                           "authentication token and this driver sent none"), res.stderr[-3000:]
+    assert "export RAY_AUTH_MODE=token" in last
+    assert not (tmp_path / "out").exists()
