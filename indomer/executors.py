@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from indomer.errors import RowRejected
+from indomer.logs import log_path, stage_output
 from indomer.manifest import dumps_row, relocate
 from indomer.rows import Segment, Video, from_json, to_json
 from indomer.stage import Context, Item, Stage
@@ -95,7 +96,8 @@ def run_item(job: Job, state: Any, key: str, group: list[dict]) -> Finished:
     item = Item(key, video, tuple(r for r in rows if isinstance(r, Segment)))
     t0 = time.perf_counter()
     try:
-        result = stage.run(item, state)
+        with stage_output(log_path(ctx.out)):
+            result = stage.run(item, state)
     except RowRejected as exc:
         return Finished(job.slot, key, [], [rejection(stage.name, exc)],
                         time.perf_counter() - t0)
@@ -124,7 +126,8 @@ class StateCache:
             # one run at a time per process: drop the states of an earlier chain or run
             for old in [o for o in self._states if o[0] != token]:
                 del self._states[old]
-            self._states[k] = job.stage.setup(job.settings, job.ctx)
+            with stage_output(log_path(job.ctx.out)):
+                self._states[k] = job.stage.setup(job.settings, job.ctx)
         return self._states[k]
 
 

@@ -51,6 +51,7 @@ from indomer.fsutil import (
     write_json_atomic,
     write_text_atomic,
 )
+from indomer.logs import log_path, stage_output
 from indomer.manifest import (
     canon,
     dumps_row,
@@ -492,10 +493,12 @@ class Runner:
         salt = stage.salt(inputs, self.out) if stage.salt is not None else None
         (d / "fingerprint.json").unlink(missing_ok=True)
         ctx = self.context(stage)
-        state = stage.setup(self.settings[stage.name], ctx)
+        with stage_output(log_path(self.out)):
+            state = stage.setup(self.settings[stage.name], ctx)
         if not self.quiet:
             self.log(f"{stage.name}: running")
-        rows, rejected = stage.run(inputs, state, ctx)
+        with stage_output(log_path(self.out)):
+            rows, rejected = stage.run(inputs, state, ctx)
         self._reject_strict(stage.name, rejected)
         report.items = sum(len(v) for v in inputs.values())
         report.redone = report.items

@@ -36,6 +36,7 @@ from typing import Any
 
 from indomer.errors import DataError, UsageError
 from indomer.executors import Finished, Job, StateCache, run_item
+from indomer.logs import log_path, stage_output
 from indomer.stage import Stage
 
 #: Times Ray reruns an item whose worker died (tasks) or restarts an actor and reruns its call.
@@ -141,7 +142,8 @@ class _StageWorker:
 
     def __init__(self, job: Job) -> None:
         self.job = job
-        self.state = job.stage.setup(job.settings, job.ctx)
+        with stage_output(log_path(job.ctx.out)):
+            self.state = job.stage.setup(job.settings, job.ctx)
 
     def run(self, batch: list[tuple[str, list[dict]]]) -> list[Finished]:
         return [run_item(self.job, self.state, key, group) for key, group in batch]
