@@ -126,8 +126,41 @@ class StageReport:
         return dataclasses.asdict(self)
 
 
+class _LineProgress:
+    """Progress for a stderr that is not a terminal (a log file, CI): plain lines, at most one
+    per ``interval`` seconds and one at the end, and no carriage returns or cursor moves,
+    which nested tqdm bars leave behind in a file."""
+
+    def __init__(self, total: int, initial: int, desc: str, unit: str,
+                 interval: float = 30.0) -> None:
+        self.total, self.n, self.desc, self.unit = total, initial, desc, unit
+        self.interval = interval
+        self._last = time.monotonic()
+
+    def _line(self) -> None:
+        total = self.total or self.n
+        unit = self.unit if total == 1 else f"{self.unit}s"
+        print(f"{self.desc}: {self.n}/{total} {unit}", file=sys.stderr, flush=True)
+        self._last = time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if time.monotonic() - self._last >= self.interval:
+            self._line()
+
+    def refresh(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self.n or self.total:
+            self._line()
+
+
 def _progress(total: int, initial: int, desc: str, unit: str, quiet: bool, position: int = 0):
-    """A tqdm bar on stderr (counts, rate, ETA); a no-op stand-in when quiet or no tqdm."""
+    """A tqdm bar on a terminal's stderr (counts, rate, ETA), plain lines on any other
+    stderr, a no-op stand-in when quiet or no tqdm."""
+    if not quiet and not sys.stderr.isatty():
+        return _LineProgress(total, initial, desc, unit)
     if not quiet:
         try:
             from tqdm import tqdm

@@ -531,6 +531,23 @@ def test_cli_raw_mode(tmp_path, monkeypatch):
     )
 
 
+def test_progress_on_a_stderr_that_is_not_a_terminal_is_plain_lines(tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "default_stages", fake_stages)
+    cfg = make_project(tmp_path / "p")
+    res = CliRunner().invoke(main, ["build", str(cfg), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    # CliRunner's stderr is no terminal: no carriage returns or cursor moves, one line per bar
+    assert "\r" not in res.stderr and "\x1b" not in res.stderr
+    lines = res.stderr.splitlines()
+    assert "fetch: 4/4 videos" in lines and "cut: 4/4 videos" in lines, res.stderr
+    bar = pipeline._LineProgress(10, 0, "align", "video", interval=0.0)
+    buf = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", buf)
+    bar.update(3)
+    bar.close()
+    assert buf.getvalue() == "align: 3/10 videos\nalign: 3/10 videos\n"
+
+
 # --------------------------------------------------------------------------- architecture
 
 
