@@ -157,6 +157,12 @@ def build(
         click.echo(f"built {sum(rows.values())} rows ({split_text}) in {out}; {tail}")
     else:
         click.echo(f"stopped after {report['last_stage']} ({report['kept']} kept) in {out}; {tail}")
+    merged = any(s["name"] == "merge" and s["status"] != "not run" for s in report["stages"])
+    if merged:  # this run reached the merge: its labels.json is this build's
+        from indomer.stages.merge_labels import labels_summary
+
+        for line in labels_summary(Path(out)):
+            click.echo(line)
     if report.get("waiting"):
         click.echo(waiting_line(report["waiting"], out))
 

@@ -172,6 +172,33 @@ def merge_waiting(rows: list[dict]) -> dict | None:
     }
 
 
+def labels_summary(out: Path) -> list[str]:
+    """The build's closing lines about labels, from the merge stage's ``labels.json``: each
+    field's agreement among the annotators (Fleiss' kappa, Krippendorff's alpha) and how many
+    clips are unlabelled and unresolved. Empty when the merge has not run (no sheets yet)."""
+    found = sorted(Path(out).glob("work/*_merge/labels.json"))
+    if not found:
+        return []
+    labels = json.loads(found[-1].read_text(encoding="utf-8"))
+    lines = []
+    for field_name, a in (labels.get("agreement") or {}).items():
+        kappa, alpha = (
+            "n/a" if a.get(k) is None else f"{a[k]:.3f}"
+            for k in ("fleiss_kappa", "krippendorff_alpha")
+        )
+        lines.append(
+            f"agreement {field_name}: Fleiss' kappa {kappa}, Krippendorff's alpha {alpha} "
+            f"({a.get('level')}; {a.get('items')} items, {a.get('annotators')} annotators)"
+        )
+    unresolved = {u["id"] for u in labels.get("unresolved", []) if u.get("id")}
+    unlabelled = [i for i in labels.get("waiting", []) if i not in unresolved]
+    lines.append(
+        f"{len(unlabelled)} clip(s) unlabelled, {len(unresolved)} unresolved "
+        "(annotators reached no majority and no expert decided)"
+    )
+    return lines
+
+
 # --------------------------------------------------------------------------- split
 
 
@@ -436,4 +463,11 @@ def tail_stages() -> dict[str, Stage]:
     }
 
 
-__all__ = ["merge_run", "merge_waiting", "shards_run", "split_run", "tail_stages"]
+__all__ = [
+    "labels_summary",
+    "merge_run",
+    "merge_waiting",
+    "shards_run",
+    "split_run",
+    "tail_stages",
+]

@@ -1,0 +1,54 @@
+"""The last lines of a raw-mode build: each field's agreement (Fleiss' kappa, Krippendorff's
+alpha) and the counts of unlabelled and unresolved clips, on stdout."""
+
+from __future__ import annotations
+
+import json
+
+import test_pipeline as tp
+from click.testing import CliRunner
+
+from indomer import pipeline
+from indomer.cli import main
+
+
+def test_build_ends_with_agreement_and_waiting_clips(tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "default_stages", tp.fake_stages)
+    cfg = tp.make_project(tmp_path / "p")
+    sheet = tmp_path / "p" / "sheets" / "labels.csv"
+    lines = sheet.read_text().splitlines()
+    kept = [line for line in lines if not line.startswith("clip_1_Cooking_1,")]  # unlabelled
+    # clip_2_Cooking_1 is anger for both; budi now says sadness (also negative): a 1-1 tie on
+    # emotion with no expert, while every other field still agrees
+    tie = kept.index(next(line for line in kept if line.startswith("clip_2_Cooking_1,budi,")))
+    fields = kept[tie].split(",")
+    assert fields[4] == "anger"
+    kept[tie] = ",".join([*fields[:4], "sadness", *fields[5:]])
+    sheet.write_text("\n".join(kept) + "\n")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["build", str(cfg), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    stdout = res.stdout.splitlines()
+    assert stdout[0].startswith("built ")
+    # two annotators agree on every sentiment of the 11 labelled clips: kappa = alpha = 1
+    assert (
+        "agreement sentiment: Fleiss' kappa 1.000, Krippendorff's alpha 1.000 "
+        "(nominal; 11 items, 2 annotators)"
+    ) in stdout
+    # emotion by hand: 22 votes, anger 5, sadness 7, happiness 6, neutral 4, one 1-1 tie.
+    # Fleiss: P = 10/11, Pe = 126/484, kappa = (440 - 126) / (484 - 126) = 0.877;
+    # Krippendorff (nominal): Do = 2/22, De = (484 - 126) / (22 * 21), alpha = 1 - 924/7876
+    assert (
+        "agreement emotion: Fleiss' kappa 0.877, Krippendorff's alpha 0.883 "
+        "(nominal; 11 items, 2 annotators)"
+    ) in stdout
+    agreement = json.loads((out / "build.json").read_text())["agreement"]["emotion"]
+    assert round(agreement["fleiss_kappa"], 6) == round(314 / 358, 6)
+    assert (
+        "1 clip(s) unlabelled, 1 unresolved (annotators reached no majority and no expert decided)"
+    ) in stdout
+    assert "agreement emotion" not in res.stderr
+    # a run that stops before the merge says nothing about labels
+    res = CliRunner().invoke(main, ["build", str(cfg), "--out", str(out), "--quiet", "--to", "cut"])
+    assert res.exit_code == 0, res.output
+    assert "agreement emotion" not in res.stdout and "unlabelled" not in res.stdout
