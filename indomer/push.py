@@ -583,7 +583,9 @@ def push(
 
     ``revision`` is the target branch (created from the default branch if missing) or an open
     pull request's ``refs/pr/N``; ``create_pr`` opens a pull request against it instead of
-    committing to it. ``dry_run`` compares with the Hub and changes nothing there.
+    committing to it. ``dry_run`` compares with the Hub and changes nothing there; when the Hub
+    cannot be reached (no connection, ``HF_HUB_OFFLINE``) it plans without it: every file
+    ``unknown``, the commits as an empty repo would get them, ``plan.unknown_remote`` saying why.
     ``results`` are ``indomer leaderboard --json`` files of this build: the pushed card gets
     them as its ``## Results`` section (:func:`card_with_results`).
     """
