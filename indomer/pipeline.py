@@ -136,12 +136,16 @@ class _LineProgress:
         self.total, self.n, self.desc, self.unit = total, initial, desc, unit
         self.interval = interval
         self._last = time.monotonic()
+        self._shown: tuple[int, int] | None = None
 
     def _line(self) -> None:
         total = self.total or self.n
+        if self._shown == (self.n, total):
+            return  # nothing new since the last line
         unit = self.unit if total == 1 else f"{self.unit}s"
         print(f"{self.desc}: {self.n}/{total} {unit}", file=sys.stderr, flush=True)
         self._last = time.monotonic()
+        self._shown = (self.n, total)
 
     def update(self, n: int = 1) -> None:
         self.n += n
