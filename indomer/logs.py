@@ -67,6 +67,28 @@ class _Into:
         return "utf-8"
 
 
+class _Once(logging.Filter):
+    """On the root's file handler: drop a record that a handler nearer its logger already put
+    in the file (a library's console handler made inside the stage, which writes there too),
+    so a propagating library logger is not logged twice."""
+
+    def __init__(self, handler: logging.Handler) -> None:
+        super().__init__()
+        self.handler = handler
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        logger: logging.Logger | None = logging.getLogger(record.name)
+        root = logging.getLogger()
+        while logger is not None and logger is not root:
+            for h in logger.handlers:
+                if h is self.handler or isinstance(getattr(h, "stream", None), _Into):
+                    return False
+            if not logger.propagate:
+                break
+            logger = logger.parent
+        return True
+
+
 def _loggers() -> list[logging.Logger]:
     found = [logging.getLogger()]
     for obj in list(logging.Logger.manager.loggerDict.values()):
@@ -92,6 +114,9 @@ def stage_output(path: Path | None) -> Iterator[None]:
     with open(path, "a", encoding="utf-8", errors="replace") as stream:
         handler = logging.StreamHandler(stream)
         handler.setFormatter(logging.Formatter(_FORMAT))
+        root_handler = logging.StreamHandler(stream)
+        root_handler.setFormatter(logging.Formatter(_FORMAT))
+        root_handler.addFilter(_Once(handler))
         swapped: list[tuple[logging.Logger, list[logging.Handler]]] = []
         root = logging.getLogger()
         root_level = root.level
@@ -102,7 +127,7 @@ def stage_output(path: Path | None) -> Iterator[None]:
                     swapped.append((logger, list(logger.handlers)))
                     for h in console:
                         logger.removeHandler(h)
-                    logger.addHandler(handler)
+                    logger.addHandler(root_handler)
                 elif console:
                     swapped.append((logger, list(logger.handlers)))
                     for h in console:
@@ -133,6 +158,7 @@ def stage_output(path: Path | None) -> Iterator[None]:
                         h.setStream(h.stream.real)
             root.setLevel(root_level)
             handler.flush()
+            root_handler.flush()
 
 
 __all__ = ["LOG_NAME", "log_path", "stage_output"]

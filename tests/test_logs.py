@@ -44,6 +44,13 @@ def test_logs_warnings_and_prints_go_to_the_file_and_come_back(tmp_path, capfd):
         # a library that sets its logging up inside the stage (whisperx on import)
         made = _library_logger("fake_made_inside", sys.stdout)
         made.info("made inside the stage")
+        # one that propagates too (Lightning's, when the root has no handler of its own)
+        both = logging.getLogger("fake_propagating")
+        both.handlers.clear()
+        both.setLevel(logging.INFO)
+        both.addHandler(logging.StreamHandler(sys.stderr))
+        both.propagate = True
+        both.info("checkpoint upgraded")
     out, err = capfd.readouterr()
     assert out == "" and err == ""
     text = path.read_text(encoding="utf-8")
@@ -58,6 +65,7 @@ def test_logs_warnings_and_prints_go_to_the_file_and_come_back(tmp_path, capfd):
     ):
         assert needle in text, needle
     assert text.count("Performing voice activity detection") == 1
+    assert text.count("checkpoint upgraded") == 1
     # afterwards: the handlers as they were, and the one made inside on the real stdout
     assert {n: list(logging.getLogger(n).handlers) for n in before} == before
     assert logging.getLogger("fake_made_inside").handlers[0].stream is sys.stdout
