@@ -862,15 +862,16 @@ def format_task(result: dict) -> str:
         lines.append(f"  {key:<20} {result['metrics'][key]:.4f}  {shown}".rstrip())
     comp = result.get("compare")
     if comp:
+        undefined = bool(comp.get("undefined")) and result.get("ci95") is not None
         if comp["p_value"] is not None:
             p = f"  p={comp['p_value']:.4f} (one-sided)"
-        elif comp.get("undefined") and result.get("ci95") is not None:
+        elif undefined:
             p = "  p undefined (the macro_f1 interval is)"
         else:
             p = ""
         lines.append(
             f"  vs {comp.get('other', 'other')}: macro_f1 {comp['macro_f1']:.4f}, "
-            f"delta {comp['delta']:+.4f} {_fmt_ci(comp['ci95'])}{p}".rstrip()
+            f"delta {comp['delta']:+.4f} {_fmt_ci(comp['ci95'], undefined)}{p}".rstrip()
         )
     names = result["confusion"]["labels"]
     width = max(10, *(len(n) for n in names)) + 2
