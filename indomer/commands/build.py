@@ -201,3 +201,8 @@ def _build_release(
         f"built {sum(rows.values())} rows ({summary}) in {out}; "
         f"{info['rejected']} rejected, {len(info['repaired_texts'])} transcripts repaired"
     )
+    if info.get("agreement"):  # --annotations: the sheets' agreement, as a raw build gives it
+        from indomer.stages.merge_labels import agreement_lines
+
+        for line in agreement_lines(info["agreement"]):
+            click.echo(line)

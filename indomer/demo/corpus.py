@@ -178,6 +178,10 @@ def run_demo(out: Path, *, jobs: int = 1, quiet: bool = False,
                           address=address)
     for line in summary(report):
         log(line)
+    from indomer.stages.merge_labels import labels_summary
+
+    for line in labels_summary(dataset):
+        log(line)
     problems, _ = validate(dataset)
     log(f"validate {dataset}: " + ("valid" if not problems else "; ".join(problems)))
     log(format_table(compute_stats(dataset)))

@@ -172,16 +172,10 @@ def merge_waiting(rows: list[dict]) -> dict | None:
     }
 
 
-def labels_summary(out: Path) -> list[str]:
-    """The build's closing lines about labels, from the merge stage's ``labels.json``: each
-    field's agreement among the annotators (Fleiss' kappa, Krippendorff's alpha) and how many
-    clips are unlabelled and unresolved. Empty when the merge has not run (no sheets yet)."""
-    found = sorted(Path(out).glob("work/*_merge/labels.json"))
-    if not found:
-        return []
-    labels = json.loads(found[-1].read_text(encoding="utf-8"))
+def agreement_lines(agreement: dict) -> list[str]:
+    """One line per field of a merge's agreement record (``build.json``'s ``agreement``)."""
     lines = []
-    for field_name, a in (labels.get("agreement") or {}).items():
+    for field_name, a in agreement.items():
         kappa, alpha = (
             "n/a" if a.get(k) is None else f"{a[k]:.3f}"
             for k in ("fleiss_kappa", "krippendorff_alpha")
@@ -190,6 +184,18 @@ def labels_summary(out: Path) -> list[str]:
             f"agreement {field_name}: Fleiss' kappa {kappa}, Krippendorff's alpha {alpha} "
             f"({a.get('level')}; {a.get('items')} items, {a.get('annotators')} annotators)"
         )
+    return lines
+
+
+def labels_summary(out: Path) -> list[str]:
+    """The build's closing lines about labels, from the merge stage's ``labels.json``: each
+    field's agreement among the annotators (Fleiss' kappa, Krippendorff's alpha) and how many
+    clips are unlabelled and unresolved. Empty when the merge has not run (no sheets yet)."""
+    found = sorted(Path(out).glob("work/*_merge/labels.json"))
+    if not found:
+        return []
+    labels = json.loads(found[-1].read_text(encoding="utf-8"))
+    lines = agreement_lines(labels.get("agreement") or {})
     unresolved = {u["id"] for u in labels.get("unresolved", []) if u.get("id")}
     unlabelled = [i for i in labels.get("waiting", []) if i not in unresolved]
     lines.append(
@@ -464,6 +470,7 @@ def tail_stages() -> dict[str, Stage]:
 
 
 __all__ = [
+    "agreement_lines",
     "labels_summary",
     "merge_run",
     "merge_waiting",

@@ -52,6 +52,12 @@ def test_sheets_override_labels_and_keep_votes(release_dir, tmp_path):
     build = json.loads((out / "build.json").read_text())
     assert "annotations/round1.csv" in build["inputs"]
     assert build["agreement"]["emotion"]["items"] == 2
+    # by hand, the annotators' emotions (h h n) and (s a n): Fleiss' P = 1/6, Pe = 10/36,
+    # kappa = -4/26; Krippendorff Do = 5/6, De = 26/30, alpha = 1/26
+    assert (
+        "agreement emotion: Fleiss' kappa -0.154, Krippendorff's alpha 0.038 "
+        "(nominal; 2 items, 3 annotators)"
+    ) in res.stdout.splitlines()
     assert build["rejected"] == 1
     rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
     assert rejected[0]["where"] == "round1.csv:9" and str(tmp_path) not in json.dumps(rejected)
