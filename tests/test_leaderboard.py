@@ -158,6 +158,22 @@ def test_undefined_intervals_and_the_lacking_classes_are_printed(tiny, tmp_path)
     assert valid(board)
 
 
+def test_a_table_written_before_undefined_intervals_still_reads(tiny, tmp_path):
+    a = write_preds(tmp_path / "sys-a.jsonl", val_ids(), SYSTEM_A)
+    board = leaderboard([a], tiny, "validation", n_resamples=20, unit="segment")
+    old = json.loads(json.dumps(board))
+    for key in ("lacking_class", "n_resamples_lacking_a_class"):
+        del old["bootstrap"][key]
+    del old["ci95_undefined"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    from indomer.leaderboard import format_table, read_leaderboard
+
+    assert read_leaderboard(path) == old  # push --results still takes it
+    assert "resamples lacking" not in format_table(old)
+    assert "resamples lacking a reference class: " in format_table(board)
+
+
 def test_ties_share_a_rank_and_keep_the_command_line_order(tiny, tmp_path):
     a = write_preds(tmp_path / "first.jsonl", val_ids(), SYSTEM_B)
     b = write_preds(tmp_path / "second.jsonl", val_ids(), SYSTEM_A)
