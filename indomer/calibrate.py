@@ -645,10 +645,42 @@ def evaluate(cal: Calibration, name: str, *, margin: float = MARGIN,
         return {"cosine": _round(c), "a": f"{kept[i].speaker}@{kept[i].recording}",
                 "b": f"{kept[j].speaker}@{kept[j].recording}"}
 
+    report["probability"] = probability_fit(x, same, different)
     report["same_person_pairs"] = [pair(*p) for p in sorted(same, key=lambda p: (p[0], p[1:]))]
     report["closest_different_pairs"] = [
         pair(*p) for p in sorted(different, key=lambda p: (-p[0], p[1:]))[:CLOSEST]]
     return report
+
+
+def probability_fit(x: np.ndarray, same: Sequence[tuple[float, int, int]],
+                    different: Sequence[tuple[float, int, int]]) -> dict:
+    """The score -> probability mapping the speakers stage uses (:mod:`indomer.identity`):
+    a logistic regression of "one person" on the cohort-normalised cosine (each pair scored
+    after subtracting the mean of the other voices), with that score's figures and the mean
+    voice that pads a small dataset's cohort."""
+    from indomer.identity import MIN_COHORT, cohort_scores, fit_logistic, unit
+
+    score = cohort_scores(x)
+    s = np.array([score[i, j] for _, i, j in same])
+    d = np.array([score[i, j] for _, i, j in different])
+    slope, intercept = fit_logistic(np.concatenate([s, d]),
+                                    np.concatenate([np.ones(s.size), np.zeros(d.size)]))
+    points = operating_points(s, d, margin=0.0)
+    return {
+        "score": "cosine after subtracting the mean of the other voices (leave-pair-out cohort)",
+        "model": "logistic: logit p = slope * score + intercept",
+        "slope": _round(slope),
+        "intercept": _round(intercept),
+        "prior": _round(s.size / (s.size + d.size)),
+        "n_same": int(s.size),
+        "n_different": int(d.size),
+        "same_person": _stats(s),
+        "different_people": _stats(d),
+        "eer": points["eer"],
+        "zero_miss": points["at_miss_rate"][0],
+        "min_cohort": MIN_COHORT,
+        "cohort_mean": [_round(v) for v in unit(x.mean(axis=0))],
+    }
 
 
 def _names(paths: Sequence[Path]) -> dict[Path, str]:
@@ -750,4 +782,9 @@ def render(report: dict) -> str:
                      f"{s['false_merge_rate']:>13.3f}")
         lines.append(f"split-safe single linkage: {s['components']} groups of {s['people']} "
                      f"people over {m['voices']} voices (largest {s['largest_component']})")
+        prob = m.get("probability")
+        if prob:
+            lines.append(f"probability of one person (cohort-normalised score, EER "
+                         f"{prob['eer']['rate']:.3f}): logit p = {prob['slope']:.4f} * score "
+                         f"{prob['intercept']:+.4f}")
     return "\n".join(lines) + "\n"

@@ -407,7 +407,7 @@ def _splits_section(build: dict, split_doc: dict | None) -> list[str]:
     )
     link = split_doc.get("linking")
     if link:
-        lines += _linking_lines(link)
+        lines += _linking_lines(split_doc)
     if key not in ("speaker_id", "speaker_group") and rep.get("rows_without_speaker"):
         lines.append(
             f"{rep['rows_without_speaker']} rows have no speaker id, so the unit is the source "
@@ -426,37 +426,29 @@ def _splits_section(build: dict, split_doc: dict | None) -> list[str]:
     return lines
 
 
-def _linking_lines(link: dict) -> list[str]:
-    """How the split groups were linked, and what that operating point measured."""
+def _linking_lines(split_doc: dict) -> list[str]:
+    """How the split groups were formed, and the split's stated risk."""
+    link = split_doc.get("linking") or {}
     op = link.get("operating_point") or {}
     cal = op.get("calibration") or {}
+    expected = split_doc.get("expected_people_on_two_sides")
     text = (
         f"Speaker ids are a best guess (voice cosine >= {op.get('threshold')} with "
-        f"`{op.get('embedding')}`). A split keeps apart *groups*, linked conservatively: two "
-        f"source videos share a group whenever their voices reach cosine "
-        f"{op.get('link_threshold')}"
-        + (
-            f" or their faces match (face cosine >= {op.get('face_same')}), unless their faces "
-            f"clearly differ (< {op.get('face_different')})"
-            if op.get("face_same") is not None
-            else ""
-        )
-        + f". {link.get('n_speakers')} speaker ids form {link.get('n_groups')} groups."
+        f"`{op.get('embedding')}`). Identity between sources is a probability: the voice score "
+        "after subtracting the mean of the dataset's other voices"
+        + (", plus the face score where both sources show a face" if op.get("face_same")
+           is not None else "")
+        + f", mapped by a calibration on {cal.get('source')}; pins are certain. Sources that "
+        f"share a speaker id or reach p >= {op.get('hard_p')} form one group. "
+        f"{link.get('n_speakers')} speaker ids form {link.get('n_groups')} groups."
     )
-    if cal.get("miss_rate") is not None:
-        text += (
-            f" That operating point was measured on {cal.get('source')} "
-            f"({cal.get('n_same')} same-person and {cal.get('n_different')} different-person "
-            f"pairs across recordings): miss rate {cal.get('miss_rate'):.3f} (a person split "
-            f"across groups), false-merge rate {cal.get('false_merge_rate'):.3f} (two people "
-            "in one group, which only makes the groups coarser)."
-        )
+    if expected is None:
+        text += " Without a probability calibration the split cannot state its risk."
     else:
-        text += f" The operating point is {cal.get('source', 'user-set')}: not calibrated here."
-    if link.get("disagreements"):
         text += (
-            f" {link['disagreements']} source pairs where voice and face disagree are listed "
-            "by `indomer speakers review`."
+            f" The split minimises, and states, the expected number of people on two sides: "
+            f"**{expected:.2f}** (the pairs that contribute most are listed in the split "
+            "report; `indomer speakers review` ranks the pairs whose answer lowers it most)."
         )
     return [text + "\n"]
 

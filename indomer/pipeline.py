@@ -374,7 +374,8 @@ class Runner:
     # ------------------------------------------------------------------ helpers
 
     def context(self, stage: Stage) -> Context:
-        return Context(stage.name, self.out, self.dirs[stage.name], self.cfg, dict(self.dirs))
+        return Context(stage.name, self.out, self.dirs[stage.name], self.cfg, dict(self.dirs),
+                       self.strict)
 
     def _reads(self, index: int) -> tuple[str, ...]:
         stage = self.stages[index]

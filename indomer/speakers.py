@@ -35,6 +35,7 @@ similarities are computed from the group means on demand (``m x d``).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,8 @@ FACE_SAME = 0.92
 FACE_DIFFERENT = 0.85
 #: The shipped calibration record of the resemblyzer defaults.
 CALIBRATION_FILE = "calibration/resemblyzer-ami.json"
+#: Largest calibration file read (a record is a few KB).
+CALIBRATION_MAX_BYTES = 16 << 20
 #: Similarities held at once when searching the similarity graph (2M float32 = 8 MB).
 BLOCK = 1 << 21
 #: Largest component clustered with a dense similarity matrix (4096^2 float64 = 134 MB).
@@ -84,18 +87,14 @@ SCREEN_MARGIN = 1e-4
 
 
 def shipped_calibration(link_threshold: float, model: str = "resemblyzer") -> dict | None:
-    """What the shipped calibration measured at ``link_threshold`` (its split-safe point):
+    """What the shipped calibration measured at ``link_threshold`` (its old split-safe point):
     its source, pair counts, miss and false-merge rates; None when it measured another
     threshold or is absent."""
-    import json
-    from importlib import resources
-
+    doc = _read_calibration(None)
     try:
-        text = resources.files("indomer").joinpath("data", *CALIBRATION_FILE.split("/"))
-        doc = json.loads(text.read_text(encoding="utf-8"))
         rec = doc["models"][model]
         safe = rec["split_safe"]
-    except (FileNotFoundError, OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return None
     if abs(float(safe["threshold"]) - link_threshold) > 1e-9:
         return None
@@ -109,6 +108,93 @@ def shipped_calibration(link_threshold: float, model: str = "resemblyzer") -> di
         "margin": safe.get("margin"),
         "groups_on_calibration_set": safe.get("components"),
     }
+
+
+def _read_calibration(path: str | Path | None) -> dict:
+    """A ``speakers calibrate --json`` record: ``path``, or the shipped one (None); {} when
+    the shipped one is absent or unreadable (a user's file that cannot be read is an error)."""
+    import json
+    from importlib import resources
+
+    if path is None:
+        try:
+            text = resources.files("indomer").joinpath("data", *CALIBRATION_FILE.split("/"))
+            return json.loads(text.read_text(encoding="utf-8"))
+        except (FileNotFoundError, OSError, ValueError):
+            return {}
+    p = Path(path).expanduser()
+    try:
+        if p.stat().st_size > CALIBRATION_MAX_BYTES:
+            raise DataError(f"{p}: larger than {CALIBRATION_MAX_BYTES >> 20} MB; give the JSON "
+                            "that 'indomer speakers calibrate --json FILE' writes")
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataError(f"{p}: cannot read the calibration file ({exc.strerror}); fix "
+                        "speakers.calibration") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"{p}: not a JSON calibration record ({exc}); give the JSON that "
+                        "'indomer speakers calibrate --json FILE' writes") from exc
+    if not isinstance(doc, dict):
+        raise DataError(f"{p}: expected a JSON object from 'indomer speakers calibrate'")
+    return doc
+
+
+def score_model(
+    embedding: str,
+    path: str | Path | None = None,
+    *,
+    face_same: float | None = None,
+    face_different: float | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[object | None, dict]:
+    """The calibrated score -> probability mapping for ``embedding`` and where it comes from.
+
+    ``path``: a ``speakers calibrate --json`` file (None: the shipped AMI record). A file
+    without a probability fit for ``embedding`` (another model) is reported through ``log``
+    with one line, and the shipped record is used when it fits the model; otherwise there is
+    no model (None) and the split falls back to hard groups only.
+    """
+    from indomer.identity import MIN_COHORT, ScoreModel
+
+    def fit_of(doc: dict) -> dict | None:
+        rec = (doc.get("models") or {}).get(embedding) if isinstance(doc, dict) else None
+        prob = rec.get("probability") if isinstance(rec, dict) else None
+        return prob if isinstance(prob, dict) and "slope" in prob else None
+
+    where = f"indomer/data/{CALIBRATION_FILE}" if path is None else str(path)
+    doc = _read_calibration(path)
+    prob = fit_of(doc)
+    if prob is None and path is not None:
+        models = ", ".join(sorted((doc.get("models") or {}) if isinstance(doc, dict) else {}))
+        if log is not None:
+            log(f"{path}: no probability calibration for embedding {embedding!r} (it has "
+                f"{models or 'none'}); using the shipped default; calibrate this model with "
+                "'indomer speakers calibrate --embedding MODEL --json FILE'")
+        doc, where = _read_calibration(None), f"indomer/data/{CALIBRATION_FILE}"
+        prob = fit_of(doc)
+    if prob is None:
+        return None, {"source": "none: no calibration for this embedding model", "file": None}
+    mean = prob.get("cohort_mean")
+    model = ScoreModel(
+        slope=float(prob["slope"]),
+        intercept=float(prob["intercept"]),
+        cohort_mean=None if mean is None else np.asarray(mean, dtype=np.float64),
+        min_cohort=int(prob.get("min_cohort", MIN_COHORT)),
+        face_same=face_same,
+        face_different=face_different,
+    )
+    info = {
+        "source": doc.get("source") or where,
+        "file": where,
+        "score": prob.get("score"),
+        "slope": model.slope,
+        "intercept": model.intercept,
+        "prior": prob.get("prior"),
+        "n_same": prob.get("n_same"),
+        "n_different": prob.get("n_different"),
+        "eer": prob.get("eer"),
+    }
+    return model, info
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -151,6 +237,7 @@ class Pins:
     clips: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     same: tuple[tuple[str, str, str], ...] = ()
     different: tuple[tuple[str, str, str], ...] = ()
+    problems: tuple[str, ...] = ()
 
 
 def read_overrides(path: str | Path) -> Pins:
@@ -185,6 +272,7 @@ def read_overrides(path: str | Path) -> Pins:
     clips: dict[str, tuple[str, str]] = {}
     same: list[tuple[str, str, str]] = []
     different: list[tuple[str, str, str]] = []
+    problems: list[str] = []
     for line, row in rows:
         where = f"{path}:{line}"
         if row is None:
@@ -218,10 +306,12 @@ def read_overrides(path: str | Path) -> Pins:
             continue
         table, key = (sources, source) if source is not None else (clips, clip)
         if key in table and table[key][0] != speaker:
-            raise DataError(f"{where}: {key} is pinned to {speaker!r} here and to "
-                            f"{table[key][0]!r} at {table[key][1]}; keep one")
+            problems.append(f"{where}: {key} is pinned to {speaker!r} here and to "
+                            f"{table[key][0]!r} at {table[key][1]}; this line is ignored, "
+                            "keep one")
+            continue
         table.setdefault(key, (speaker, where))
-    return Pins(sources, clips, tuple(same), tuple(different))
+    return Pins(sources, clips, tuple(same), tuple(different), tuple(problems))
 
 
 def _header(path: Path) -> list[str]:
@@ -250,38 +340,47 @@ class ClipVoice:
     flagged: bool = False
     face: np.ndarray | None = None
     seconds: float = 0.0
+    voice: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class Linking:
-    """How sources are linked, beyond the best guess: the thresholds that decide it.
+    """How sources are identified beyond the best guess.
 
     ``threshold``: voice cosine of the best identity guess (``speaker_id``);
-    ``link_threshold``: voice cosine at which two sources are *plausibly* one person, so the
-    split keeps them together (chosen with no missed same-person pair on real speech, minus a
-    margin); ``face_same`` / ``face_different``: face cosine at or above which two faces are
-    one person, and below which they are clearly two (None: faces are not used).
+    ``link_threshold``: voice cosine from which matching faces make two voices one speaker id;
+    ``face_same`` / ``face_different``: face cosine at or above which two faces are one
+    person, and below which they are clearly two (None: faces are not used);
+    ``model``: the calibrated score -> probability mapping (:class:`indomer.identity.ScoreModel`;
+    None: no split linking, no probabilities); ``hard_p``: probability from which a pair is
+    treated as certain (its groups are united).
     """
 
     threshold: float
     link_threshold: float | None = None
     face_same: float | None = None
     face_different: float | None = None
-    review_margin: float = 0.05
+    model: object | None = None
+    hard_p: float = 0.99
 
 
 @dataclass(frozen=True)
 class Clustering:
     """Result of :func:`cluster_voices`: clip id -> speaker id (None: no voice in the source),
     the pins that matched nothing (``where: what``), for the caller to report, and, when
-    linking ran, clip id -> split group, the voice/face disagreements and the review queue."""
+    linking ran (``Linking.model``), clip id -> hard split group, the voice/face
+    disagreements, the probable pairs of groups (``a``, ``b``: group names; ``p``: probability
+    of one person; the evidence of their most probable voice pair), the probability mass of
+    the pairs too unlikely to list, and how many group pairs there are."""
 
     speaker_ids: dict[str, str | None]
     unused_pins: tuple[str, ...] = ()
     n_speakers: int = 0
     groups: dict[str, str | None] = field(default_factory=dict)
     disagreements: tuple[dict, ...] = ()
-    review: tuple[dict, ...] = ()
+    pairs: tuple[dict, ...] = ()
+    dropped_mass: float = 0.0
+    n_group_pairs: int = 0
 
 
 def derived_id(key: str) -> str:
@@ -319,7 +418,8 @@ def cluster_voices(
         else:
             rest.append(c)
     known_sources = {c.source_id for c in clips}
-    source_pins = _source_pins(pins, known_sources)
+    source_pins, different, problems = _source_pins(pins, known_sources)
+    pins = dataclasses.replace(pins, different=different)
     voices = _voices(rest, source_pins)
     with_vec = [v for v in voices if v.vector is not None]
     x = np.stack([v.vector for v in with_vec]) if with_vec else np.zeros((0, 1))
@@ -373,20 +473,33 @@ def cluster_voices(
         for src in (a, b):
             if src not in known_sources:
                 unused.append(f"{where}: source {src} is not in this build")
+    unused = [*pins.problems, *problems, *unused]
     n = len({s for s in out.values() if s is not None})
     groups: dict[str, str | None] = {}
     disagreements: tuple[dict, ...] = ()
-    review: tuple[dict, ...] = ()
-    if linking.link_threshold is not None:
-        voice_group, disagreements, review = _link(with_vec, x, names, linking, cannot)
+    pairs: list[dict] = []
+    dropped, n_pairs = 0.0, 0
+    if linking.model is not None:
+        voice_group, disagreements, pairs, dropped, n_pairs = _link(with_vec, x, names, linking,
+                                                                   cannot)
         group_of_speaker: dict[str, str] = {}
         for v in with_vec:
             group_of_speaker.setdefault(names[v.key], voice_group[v.key])
         for cid, spk in out.items():
             groups[cid] = None if spk is None else group_of_speaker.get(spk, spk)
         groups = _name_groups(groups)
+        named = {}
+        for v in with_vec:
+            named.setdefault(voice_group[v.key], groups[v.clip_ids[0]])
+        for e in pairs:
+            e["a"], e["b"] = named[e["a"]], named[e["b"]]
+            if e["a"] > e["b"]:
+                for k in ("", "source_", "voice_", "seconds_"):
+                    if k and k + "a" not in e:
+                        continue
+                    e[k + "a"], e[k + "b"] = e[k + "b"], e[k + "a"]
     return Clustering(dict(sorted(out.items())), tuple(unused), n, dict(sorted(groups.items())),
-                      disagreements, review)
+                      disagreements, tuple(pairs), dropped, n_pairs)
 
 
 #: Prefix of the synthetic pin that joins sources linked by ``same_as`` without a name.
@@ -397,39 +510,59 @@ def _is_link_pin(pin: str) -> bool:
     return pin.startswith(_LINK_PIN)
 
 
-def _source_pins(pins: Pins, known: set[str]) -> dict[str, tuple[str, str]]:
+def _source_pins(pins: Pins, known: set[str]) -> tuple[dict[str, tuple[str, str]],
+                                                       tuple[tuple[str, str, str], ...],
+                                                       list[str]]:
     """Named source pins plus ``same_as`` links: sources linked together share one pin (the
-    name of any of them, else a synthetic one); two names linked together is an error."""
+    name of any of them, else a synthetic one). Contradictions do not stop the build: a
+    ``same_as`` that would give one person two names, and a ``not_same_as`` between sources
+    pinned to one person, are left out with one line each. Returns (pins, the ``not_same_as``
+    links kept, the problems)."""
     parent: dict[str, str] = {}
+    problems: list[str] = []
+    names = dict(pins.sources)
 
     def find(a: str) -> str:
         while parent.setdefault(a, a) != a:
             a = parent[a]
         return a
 
-    for a, b, _ in pins.same:
+    named_root: dict[str, tuple[str, str]] = {}
+    for src, pin in names.items():
+        named_root[find(src)] = pin
+    for a, b, where in pins.same:
         ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
+        if ra == rb:
+            continue
+        na, nb = named_root.get(ra), named_root.get(rb)
+        if na is not None and nb is not None and na[0] != nb[0]:
+            problems.append(f"{where}: same_as links sources pinned to {na[0]!r} ({na[1]}) and "
+                            f"{nb[0]!r} ({nb[1]}); one person cannot have two ids: this line "
+                            "is ignored, fix the pins")
+            continue
+        lo, hi = min(ra, rb), max(ra, rb)
+        parent[hi] = lo
+        pin = na if na is not None else nb
+        named_root.pop(hi, None)
+        if pin is not None:
+            named_root[lo] = pin
     out = dict(pins.sources)
     comps: dict[str, list[str]] = {}
     for src in list(parent):
         comps.setdefault(find(src), []).append(src)
-    for members in comps.values():
-        named = {out[m][0]: out[m][1] for m in members if m in out}
-        if len(named) > 1:
-            (n1, w1), (n2, w2) = sorted(named.items())[:2]
-            raise DataError(f"{w2}: same_as links sources pinned to {n1!r} ({w1}) and {n2!r}; "
-                            "one person cannot have two ids: fix the pins")
-        pin = next(iter(named.items())) if named else (_LINK_PIN + min(members), "same_as")
+    for root, members in comps.items():
+        pin = named_root.get(root) or (_LINK_PIN + min(members), "same_as")
         for m in members:
             out.setdefault(m, pin)
+    different = []
     for a, b, where in pins.different:
         pa, pb = out.get(a), out.get(b)
         if pa is not None and pb is not None and pa[0] == pb[0]:
-            raise DataError(f"{where}: not_same_as {a} and {b}, but both are pinned to one "
-                            f"person ({pa[1]}, {pb[1]}); fix the pins")
-    return out
+            problems.append(f"{where}: not_same_as {a} and {b}, but both are pinned to one "
+                            f"person ({pa[1]}, {pb[1]}); this line is ignored, fix the pins")
+            continue
+        different.append((a, b, where))
+    return out, tuple(different), problems
 
 
 def _cannot_pairs(voices: Sequence[_Voice], pins: Pins) -> set[tuple[int, int]]:
@@ -515,89 +648,84 @@ def _link(
     names: Mapping[str, str],
     linking: Linking,
     cannot: set,
-) -> tuple[dict[str, str], tuple[dict, ...], tuple[dict, ...]]:
-    """Split groups, voice/face disagreements and the review queue.
+) -> tuple[dict[str, str], tuple[dict, ...], list[dict], float, int]:
+    """Hard split groups, voice/face disagreements and the probable group pairs
+    (:mod:`indomer.identity`).
 
-    A split keeps apart groups, not guesses: two voices are in one group whenever linking them
-    is plausible (voice cosine ``>= link_threshold`` unless their faces clearly differ, or
-    matching faces), and every speaker id stays inside one group. A wrong merge only makes the
-    groups coarser; a missed link would put one person on both sides of a split. Pairs are
-    never joined through a cannot-link pin directly.
+    Voices sharing a speaker id (pins included) or reaching ``linking.hard_p`` form one hard
+    group; every other pair only weighs on the split through its probability. Returns (voice
+    key -> key of its group's first voice, disagreements, group pairs of probability >=
+    :data:`indomer.identity.PAIR_MIN` (most probable first, at most ``PAIRS_MAX``), the
+    probability mass of the pairs left out, the number of group pairs in all).
     """
+    from indomer import identity as idn
+
     n = len(voices)
-    parent = np.arange(n)
     keys = [v.key for v in voices]
+    if n == 0:
+        return {}, (), [], 0.0, 0
+    # each voice from its concatenated speech where the voices stage embedded it
+    x = np.stack([v.whole if v.whole is not None else v.vector for v in voices])
+    model = linking.model or idn.ScoreModel(slope=0.0, intercept=-idn.LOGIT_MAX)
+    same = [(i, j) for i in range(n) for j in range(i + 1, n) if names[keys[i]] == names[keys[j]]]
+    faces = [v.face for v in voices] if model.face_same is not None else []
+    p, score, fcos = idn.pair_probabilities(x, model, faces, same, sorted(cannot))
+    label = idn.hard_groups(p, sorted(cannot), linking.hard_p)
+    groups, q = idn.group_pairs(p, label, sorted(cannot))
+    group_of = {keys[i]: keys[int(label[i])] for i in range(n)}
+    members: dict[int, list[int]] = {}
+    for i, lab in enumerate(label.tolist()):
+        members.setdefault(lab, []).append(i)
+    sim = x @ x.T
+    voice_p = idn.sigmoid(model.slope * score + model.intercept)
+
+    def evidence(i: int, j: int) -> dict:
+        f = None if fcos is None or np.isnan(fcos[i, j]) else round(float(fcos[i, j]), 4)
+        return {
+            "source_a": voices[i].source_id,
+            "source_b": voices[j].source_id,
+            "voice_a": keys[i],
+            "voice_b": keys[j],
+            "voice_cosine": round(float(sim[i, j]), 4),
+            "voice_score": round(float(score[i, j]), 4),
+            "voice_p": round(float(voice_p[i, j]), 6),
+            "face_cosine": f,
+            "pair_p": round(float(p[i, j]), 6),
+            "seconds_a": round(voices[i].seconds, 2),
+            "seconds_b": round(voices[j].seconds, 2),
+            "same_speaker_id": names[keys[i]] == names[keys[j]],
+            "pinned_apart": (min(i, j), max(i, j)) in cannot,
+        }
+
+    pairs: list[dict] = []
+    gi, gj = np.nonzero(np.triu(q >= idn.PAIR_MIN, 1))
+    order = np.lexsort((gj, gi, -q[gi, gj]))
+    kept = order[: idn.PAIRS_MAX]
+    for k in kept.tolist():
+        a, b = int(groups[gi[k]]), int(groups[gj[k]])
+        ia, ib = members[a], members[b]
+        sub = p[np.ix_(ia, ib)]
+        r, c = np.unravel_index(int(np.argmax(sub)), sub.shape)
+        i, j = ia[r], ib[c]
+        pairs.append({"a": keys[a], "b": keys[b], "p": round(float(q[gi[k], gj[k]]), 6),
+                      **evidence(i, j)})
+    upper = np.triu(q, 1)
+    dropped = float(upper.sum() - sum(float(q[gi[k], gj[k]]) for k in kept.tolist()))
     disagreements: list[dict] = []
-    review: list[dict] = []
-    link_t = float(linking.link_threshold)
-    dense = n <= DENSE_MAX
-    if dense and n:
-        sim = x @ x.T
-        faces = [v.face for v in voices]
-        fsim, both = _face_matrix(faces)
-        use_faces = linking.face_same is not None and bool(both.any())
-        same_face = both & (fsim >= linking.face_same) if use_faces else np.zeros_like(both)
-        diff_t = linking.face_different if linking.face_different is not None else (
-            linking.face_same if linking.face_same is not None else -2.0)
-        diff_face = both & (fsim < diff_t) if use_faces else np.zeros_like(both)
-        edges = ((sim >= link_t) & ~diff_face) | same_face
-        for i, j in cannot:
-            edges[i, j] = edges[j, i] = False
-        iu, ju = np.nonzero(np.triu(edges, 1))
-        if iu.size:
-            _union(parent, iu, ju)
-        m = linking.review_margin
-        flagged = both & (((sim >= linking.threshold) & diff_face) | (same_face & (sim < link_t)))
-        # near either decision point: the best guess or the split-safe link
-        near = (np.abs(sim - linking.threshold) <= m) | (np.abs(sim - link_t) <= m)
-        cand_i, cand_j = np.nonzero(np.triu(near | flagged, 1))
-        for i, j in zip(cand_i.tolist(), cand_j.tolist()):
-            v = float(sim[i, j])
-            f = float(fsim[i, j]) if both[i, j] else None
-            same_id = names[keys[i]] == names[keys[j]]
-            flag = None
-            if use_faces and both[i, j]:
-                if v >= linking.threshold and diff_face[i, j]:
-                    flag = "voices match, faces differ"
-                elif same_face[i, j] and v < link_t:
-                    flag = "faces match, voices do not"
-            entry = {
-                "a": voices[i].source_id,
-                "b": voices[j].source_id,
-                "voice_a": keys[i],
-                "voice_b": keys[j],
-                "voice_cosine": round(v, 4),
-                "face_cosine": None if f is None else round(f, 4),
-                "seconds_a": round(voices[i].seconds, 2),
-                "seconds_b": round(voices[j].seconds, 2),
-                "same_speaker_id": same_id,
-                "same_group": None,
-                "pinned_apart": (min(i, j), max(i, j)) in cannot,
-            }
-            if flag is not None:
-                entry["flag"] = flag
-                disagreements.append(entry)
-            review.append(entry)
-    else:
-        x = np.asarray(x, dtype=np.float64)
-        if n:
-            parent = _components(x, link_t, np.full(n, -1), BLOCK)
-    # every speaker id inside one group
-    first_of: dict[str, int] = {}
-    u, w = [], []
-    for i, k in enumerate(keys):
-        j = first_of.setdefault(names[k], i)
-        if j != i:
-            u.append(j)
-            w.append(i)
-    if u:
-        _union(parent, np.array(u), np.array(w))
-    roots = _roots(parent, np.arange(n)) if n else np.zeros(0, dtype=np.int64)
-    group = {k: keys[int(r)] for k, r in zip(keys, roots.tolist())}
-    for e in review:
-        e["same_group"] = group[e["voice_a"]] == group[e["voice_b"]]
-    review.sort(key=lambda e: (abs(e["voice_cosine"] - linking.threshold), e["a"], e["b"]))
-    return group, tuple(disagreements), tuple(review)
+    if fcos is not None:
+        both = ~np.isnan(fcos)
+        fd = model.face_different if model.face_different is not None else model.face_same
+        voices_same = both & (voice_p >= 0.5) & (np.nan_to_num(fcos, nan=1.0) < fd)
+        faces_same = both & (voice_p < 0.5) & (np.nan_to_num(fcos, nan=-1.0) >= model.face_same)
+        for flag, mask in (("voices match, faces differ", voices_same),
+                           ("faces match, voices do not", faces_same)):
+            for i, j in zip(*np.nonzero(np.triu(mask, 1))):
+                disagreements.append({**evidence(int(i), int(j)), "flag": flag,
+                                      "a": voices[int(i)].source_id,
+                                      "b": voices[int(j)].source_id})
+        disagreements.sort(key=lambda e: (e["a"], e["b"], e["flag"]))
+    n_groups = groups.size
+    return group_of, tuple(disagreements), pairs, max(dropped, 0.0), n_groups * (n_groups - 1) // 2
 
 
 def _name_groups(groups: Mapping[str, str | None]) -> dict[str, str | None]:
@@ -623,6 +751,7 @@ class _Voice:
     pin: str | None
     face: np.ndarray | None = None
     seconds: float = 0.0
+    whole: np.ndarray | None = None  # the embedding of the voice's concatenated speech
 
 
 def _voices(clips: Iterable[ClipVoice], pins: Mapping[str, tuple[str, str]]) -> list[_Voice]:
@@ -654,7 +783,15 @@ def _voices(clips: Iterable[ClipVoice], pins: Mapping[str, tuple[str, str]]) -> 
                  if c.face is not None and np.any(c.face)]
         face = normalize(normalize(np.stack(faces)).mean(axis=0)) if faces else None
         seconds = float(sum(c.seconds for c in group))
-        voices.append(_Voice(ids[0], source, ids, vector, pin, face, seconds))
+        whole = next((c.voice for c in clean if c.voice is not None), None)
+        if whole is not None:
+            whole = np.asarray(whole, dtype=np.float64).ravel()
+            if whole.size != (dim or whole.size) or not np.all(np.isfinite(whole)) \
+                    or not np.any(whole):
+                whole = None
+            else:
+                whole = normalize(whole)
+        voices.append(_Voice(ids[0], source, ids, vector, pin, face, seconds, whole))
     voices.sort(key=lambda v: v.key)
     return voices
 
@@ -885,71 +1022,110 @@ def report_unused(result: Clustering, log: Callable[[str], None] | None) -> None
     """Tell the user about pins that matched nothing (a typo, or a source left out)."""
     if log is not None:
         for line in result.unused_pins:
-            log(f"speakers.csv pin unused: {line}")
+            log(f"speakers.csv pin {'ignored' if 'ignored' in line else 'unused'}: {line}")
 
 
 # --------------------------------------------------------------------------- review
 
 
 def review_record(out: Path) -> dict:
-    """The identity record of the dataset at ``out`` (``build.json["speakers"]``)."""
+    """The identity record of the dataset at ``out`` (``build.json["speakers"]``), with the
+    active split's assignment (``split``: name, group -> split) when there is one.
+
+    A build that stopped before writing its dataset still has the speakers stage's record
+    under ``OUT/work/``: the review works on every build that has voices.
+    """
     import json
 
     from indomer.generation import read_build, snapshot
 
-    build = read_build(snapshot(out))
+    out = Path(out)
+    root = snapshot(out)
+    build = read_build(root)
+    record = build.get("speakers") if build else None
     if not build:
-        raise UsageError(f"{out}: no build.json; build the dataset first")
-    record = build.get("speakers")
+        found = sorted(out.glob("work/*_speakers/identity.json"))
+        if not found:
+            raise UsageError(f"{out}: no build.json and no speakers record under work/; build "
+                             "the dataset first (through the speakers stage)")
+        record = json.loads(found[-1].read_text(encoding="utf-8"))
     if not isinstance(record, dict):
         raise UsageError(
             f"{out}: no speaker linking in build.json (a release build has no speaker ids); "
             "build from source videos with the speakers stage"
         )
-    json.dumps(record)  # a record that is not plain JSON would fail here, not later
+    record = json.loads(json.dumps(record))  # plain JSON, and a copy
+    split = (build or {}).get("split") or {}
+    where = None
+    if split.get("file") and (root / split["file"]).is_file():
+        doc = json.loads((root / split["file"]).read_text(encoding="utf-8"))
+        where = {str(g): s for s, gs in (doc.get("assignment") or {}).items() for g in gs}
+        record["split"] = {"name": doc.get("name"), "file": split["file"],
+                           "expected_people_on_two_sides":
+                               doc.get("expected_people_on_two_sides")}
+    from indomer.identity import review_queue
+
+    record["review"] = [{**e, "speakers_csv": settle_lines(e)}
+                        for e in review_queue(record.get("pairs") or [], where)]
     return record
 
 
+def settle_lines(entry: Mapping) -> dict[str, str]:
+    """The ``speakers.csv`` lines (header ``source_id,speaker_id,same_as,not_same_as``) that
+    answer a review entry: ``same`` or ``different``."""
+    a, b = entry["source_a"], entry["source_b"]
+    return {"same": f"{a},,{b},", "different": f"{a},,,{b}"}
+
+
 def format_review(record: Mapping, limit: int = 50) -> str:
-    """The review queue as text: the operating point, then each pair near a decision point
-    with its evidence and the ``speakers.csv`` line that settles it."""
+    """The review queue as text: what identity rests on, then the pairs ranked by how much an
+    answer lowers the expected people on two sides, each with its evidence and the
+    ``speakers.csv`` line for either answer."""
     op = record.get("operating_point") or {}
     cal = op.get("calibration") or {}
+    split = record.get("split") or {}
+    expected = split.get("expected_people_on_two_sides")
     lines = [
-        f"speaker ids at voice cosine {op.get('threshold')}, split groups at "
-        f"{op.get('link_threshold')} ({op.get('embedding')}); faces: "
+        f"speaker ids at voice cosine {op.get('threshold')} ({op.get('embedding')}); pairs at "
+        f"p >= {op.get('hard_p')} are kept together; faces: "
         + (f"same >= {op.get('face_same')}, different < {op.get('face_different')}"
            if op.get("face_same") is not None else "not used"),
-        (
-            f"calibration: {cal.get('source')}; miss rate {cal.get('miss_rate')}, "
-            f"false-merge rate {cal.get('false_merge_rate')}"
-        ),
+        f"calibration: {cal.get('source')} ({cal.get('file')})",
         (
             f"{record.get('n_speakers')} speakers in {record.get('n_groups')} groups; "
-            f"{len(record.get('disagreements', []))} voice/face disagreements; "
-            f"{record.get('review_total', 0)} pairs near a decision point"
+            f"{len(record.get('pairs') or [])} uncertain group pairs; "
+            f"{record.get('disagreements_total', len(record.get('disagreements') or []))} "
+            "voice/face disagreements"
         ),
+        (f"split {split.get('name')}: expected people on two sides "
+         + ("unknown" if expected is None else f"{expected:.2f}")) if split
+        else "no split yet: every uncertain pair could end up on two sides",
     ]
-    queue = list(record.get("review", []))[:limit]
+    for w in record.get("warnings") or []:
+        lines.append(f"warning: {w}")
+    queue = list(record.get("review") or [])[:limit]
     if not queue:
         lines.append("nothing to review")
         return "\n".join(lines)
     lines.append("")
-    lines.append(f"{'source a':<12}{'source b':<12}{'voice':>7}{'face':>7}{'sec a':>8}"
-                 f"{'sec b':>8}  same id  same group  note")
-    for e in queue:
+    lines.append(f"{'#':>3} {'source a':<12}{'source b':<12}{'p':>7}{'gain':>7}{'voice':>7}"
+                 f"{'score':>7}{'face':>7}{'sec a':>7}{'sec b':>7}  apart  same | different")
+    for k, e in enumerate(queue, start=1):
         face = "-" if e.get("face_cosine") is None else f"{e['face_cosine']:.3f}"
-        note = e.get("flag") or ("pinned apart" if e.get("pinned_apart") else "")
+        settle = settle_lines(e)
         lines.append(
-            f"{e['a']:<12}{e['b']:<12}{e['voice_cosine']:>7.3f}{face:>7}"
-            f"{e['seconds_a']:>8.1f}{e['seconds_b']:>8.1f}  "
-            f"{'yes' if e['same_speaker_id'] else 'no':<7}  "
-            f"{'yes' if e['same_group'] else 'no':<10}  {note}"
+            f"{k:>3} {e['source_a']:<12}{e['source_b']:<12}{e['p']:>7.3f}"
+            f"{e['expected_reduction']:>7.3f}{e['voice_cosine']:>7.3f}{e['voice_score']:>7.3f}"
+            f"{face:>7}{e['seconds_a']:>7.1f}{e['seconds_b']:>7.1f}  "
+            f"{'yes' if e.get('on_two_sides') else 'no':<5}  {settle['same']} | "
+            f"{settle['different']}"
         )
     lines.append("")
     lines.append(
-        "settle a pair in speakers.csv (header source_id,speaker_id,same_as,not_same_as): "
-        "'A,,B,' if A and B are one person, 'A,,,B' if they are not, then rebuild (only the "
-        "speakers stage and those after it rerun)"
+        "p: probability of one person; gain: expected people on two sides an answer removes. "
+        "Settle a pair with its line in speakers.csv (header "
+        "source_id,speaker_id,same_as,not_same_as): the 'same' line if A and B are one person, "
+        "the 'different' line if not; then rebuild (only the speakers stage and those after "
+        "it rerun)"
     )
     return "\n".join(lines)

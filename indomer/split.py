@@ -58,6 +58,11 @@ _RATIO_HINT = (
     "expected 2 or 3 comma-separated numbers (train,validation[,test]), each > 0, "
     "summing to 1, e.g. 0.8,0.1,0.1"
 )
+#: Resolution of the expected people on two sides in the search's objective: differences
+#: below it never outweigh the class balance.
+RISK_STEP = 0.01
+#: Up to this many groups, a split with identity pairs searches from 16 starts with 16 kicks.
+EFFORT_GROUPS = 1000
 #: Swap candidates evaluated at once; bounds memory for datasets with thousands of speakers.
 _CHUNK = 50_000
 
@@ -217,7 +222,10 @@ class _Search:
         sizes: np.ndarray,
         ratios: tuple[float, ...],
         size_tolerance: float,
+        weights: np.ndarray | None = None,
     ) -> None:
+        # (G, G) probability that two groups hold one person (zero diagonal), or None
+        self.W = None if weights is None or not np.any(weights) else weights.astype(float)
         self.counts = counts.astype(np.int64)  # (G, C) labelled rows per group and class
         self.sizes = sizes.astype(np.int64)  # (G,) all rows per group
         self.n_groups, self.n_classes = counts.shape
@@ -239,9 +247,13 @@ class _Search:
 
     # -- objective ---------------------------------------------------------------------
 
-    def evaluate(self, S: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Objective keys of states S (..., K, C) with split sizes n (..., K), most important
-        first; rounded so that equal states compare equal whatever path computed them."""
+    def evaluate(
+        self, S: np.ndarray, n: np.ndarray, r: np.ndarray | float = 0.0
+    ) -> tuple[np.ndarray, ...]:
+        """Objective keys of states S (..., K, C) with split sizes n (..., K) and expected
+        people on two sides r (...), most important first; rounded so that equal states
+        compare equal whatever path computed them (the risk to :data:`RISK_STEP`, so that
+        a negligible risk never outweighs the class balance)."""
         viol = np.maximum(0.0, np.abs(n - self.targets) - self.tol).sum(-1)
         labelled = S.sum(-1)
         dev = np.abs(S / np.maximum(labelled, 1)[..., None] - self.p)
@@ -252,7 +264,9 @@ class _Search:
         missing = ((S == 0) & self.need).sum(axis=(-1, -2))
         sec = (dev**2).sum(axis=(-1, -2)) + (((n - self.targets) / self.total) ** 2).sum(-1)
         empty = (n == 0).sum(-1)
-        return empty, np.round(viol, 9), missing, np.round(worst, 12), np.round(sec, 15)
+        risk = np.broadcast_to(np.round(np.asarray(r, dtype=float) / RISK_STEP), empty.shape)
+        return (empty, np.round(viol, 9), missing, risk, np.round(worst, 12),
+                np.round(sec, 15))
 
     def state(self, assign: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         S = np.zeros((self.k, self.n_classes), dtype=np.int64)
@@ -260,9 +274,23 @@ class _Search:
         n = np.bincount(assign, weights=self.sizes, minlength=self.k).astype(np.int64)
         return S, n
 
+    def risk(self, assign: np.ndarray) -> float:
+        """Expected same-person group pairs on two sides (sum of W over pairs apart)."""
+        if self.W is None:
+            return 0.0
+        return float((self.W * (assign[:, None] != assign[None, :])).sum() / 2)
+
+    def pull(self, assign: np.ndarray) -> np.ndarray | None:
+        """M[g, k]: total W between group g and the groups in split k."""
+        if self.W is None:
+            return None
+        onehot = np.zeros((self.n_groups, self.k))
+        onehot[np.arange(self.n_groups), assign] = 1.0
+        return self.W @ onehot
+
     def key(self, assign: np.ndarray) -> tuple:
         S, n = self.state(assign)
-        return tuple(float(v) for v in self.evaluate(S, n))
+        return tuple(float(v) for v in self.evaluate(S, n, self.risk(assign)))
 
     # -- construction ------------------------------------------------------------------
 
@@ -275,6 +303,7 @@ class _Search:
         n = np.zeros(self.k)
         assign = np.zeros(self.n_groups, dtype=np.int64)
         scale = np.maximum(self.targets, 1.0) ** 2
+        pull = np.zeros((self.n_groups, self.k))  # W towards the groups placed so far
         for g in order:
             c, s = self.counts[g], self.sizes[g]
             gain = (
@@ -282,7 +311,11 @@ class _Search:
                 + (n + s - self.targets) ** 2
                 - (n - self.targets) ** 2
             ) / scale
+            if self.W is not None:
+                gain = gain + (pull[g].sum() - pull[g])  # risk of placing g in each split
             k = int(np.argmin(gain))
+            if self.W is not None:
+                pull[:, k] += self.W[:, g]
             assign[g] = k
             S[k] += c
             n[k] += s
@@ -290,18 +323,21 @@ class _Search:
 
     # -- improvement -------------------------------------------------------------------
 
-    def _best(self, cand_S: np.ndarray, cand_n: np.ndarray) -> tuple[tuple, int]:
+    def _best(
+        self, cand_S: np.ndarray, cand_n: np.ndarray, cand_r: np.ndarray | float = 0.0
+    ) -> tuple[tuple, int]:
         """The lexicographically smallest candidate (first index among equals)."""
-        keys = self.evaluate(cand_S, cand_n)
+        keys = self.evaluate(cand_S, cand_n, cand_r)
         mask = np.ones(len(cand_n), dtype=bool)
         for k in keys:
             mask &= k == k[mask].min()
         i = int(np.flatnonzero(mask)[0])
         return tuple(float(k[i]) for k in keys), i
 
-    def _best_move(self, assign, S, n) -> tuple | None:
+    def _best_move(self, assign, S, n, r=0.0, M=None) -> tuple | None:
         """Best single-group move: group g from its split to split b."""
         G, K = self.n_groups, self.k
+        cur = r
         g_idx = np.repeat(np.arange(G), K)
         b_idx = np.tile(np.arange(K), G)
         keep = b_idx != assign[g_idx]
@@ -316,11 +352,13 @@ class _Search:
         cS[r, b_idx] += self.counts[g_idx]
         cn[r, a_idx] -= self.sizes[g_idx]
         cn[r, b_idx] += self.sizes[g_idx]
-        k, i = self._best(cS, cn)
+        risk = 0.0 if M is None else cur + M[g_idx, a_idx] - M[g_idx, b_idx]
+        k, i = self._best(cS, cn, risk)
         return k, "move", int(g_idx[i]), int(b_idx[i])
 
-    def _best_swap(self, assign, S, n) -> tuple | None:
+    def _best_swap(self, assign, S, n, r=0.0, M=None) -> tuple | None:
         """Best exchange of two groups in different splits (in chunks, to bound memory)."""
+        cur = r
         pi, pj = self._pairs
         cross = assign[pi] != assign[pj]
         pi, pj = pi[cross], pj[cross]
@@ -337,7 +375,11 @@ class _Search:
             cS[r, aj] -= delta
             cn[r, ai] += dn
             cn[r, aj] -= dn
-            k, i = self._best(cS, cn)
+            risk = 0.0
+            if M is not None:
+                risk = (cur + M[ci, ai] - M[ci, aj] + M[cj, aj] - M[cj, ai]
+                        + 2 * self.W[ci, cj])
+            k, i = self._best(cS, cn, risk)
             if best is None or k < best[0]:
                 best = (k, "swap", int(ci[i]), int(cj[i]))
         return best
@@ -346,11 +388,12 @@ class _Search:
         """Descent: the best improving move, else the best improving swap, until neither."""
         assign = assign.copy()
         S, n = self.state(assign)
-        current = tuple(float(v) for v in self.evaluate(S, n))
+        r, M = self.risk(assign), self.pull(assign)
+        current = tuple(float(v) for v in self.evaluate(S, n, r))
         for _ in range(max_steps):
-            best = self._best_move(assign, S, n)
+            best = self._best_move(assign, S, n, r, M)
             if best is None or not best[0] < current:
-                best = self._best_swap(assign, S, n)
+                best = self._best_swap(assign, S, n, r, M)
             if best is None or not best[0] < current:
                 break
             _, kind, x, y = best
@@ -359,7 +402,8 @@ class _Search:
             else:
                 assign[x], assign[y] = assign[y], assign[x]
             S, n = self.state(assign)
-            current = tuple(float(v) for v in self.evaluate(S, n))
+            r, M = self.risk(assign), self.pull(assign)
+            current = tuple(float(v) for v in self.evaluate(S, n, r))
         return assign
 
     def kick(self, assign: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -394,9 +438,17 @@ def speaker_disjoint_split(
     size_tolerance: float = SIZE_TOLERANCE,
     restarts: int = 4,
     kicks: int = 8,
+    pairs: Sequence[dict] | None = None,
+    few_groups_ok: bool = False,
 ) -> pd.Series:
     """The split name of every row of ``df``, with each group (see :func:`group_column`)
     wholly in one split and class proportions kept close to the whole.
+
+    ``pairs`` (``a``, ``b``: groups; ``p``: probability that they hold one person) make the
+    search minimise the expected number of same-person group pairs on two sides, after the
+    split sizes and before the class proportions. With fewer groups than splits the ratios
+    cannot be met: an error, unless ``few_groups_ok`` (a build, which must end with a
+    dataset), where some splits stay empty.
 
     Rows are identified by their group and labels only, so the result does not depend on the
     row order or on the splits the rows came from: the same data and seed give the same split.
@@ -411,7 +463,7 @@ def speaker_disjoint_split(
     names = split_names(len(ratios))
     _, groups, _ = group_column(df)
     group_ids = sorted(set(groups.tolist()), key=natural_key)
-    if len(group_ids) < len(names):
+    if len(group_ids) < len(names) and not few_groups_ok:
         raise DataError(
             f"only {len(group_ids)} group(s) ({first_few(group_ids)}) for {len(names)} splits; "
             "a speaker-disjoint split needs at least one group per split"
@@ -426,7 +478,17 @@ def speaker_disjoint_split(
         counts = np.zeros((len(group_ids), len(label_set(stratify).names)), dtype=np.int64)
         labelled = codes >= 0
         np.add.at(counts, (row_group[labelled], codes[labelled]), 1)
-    search = _Search(counts, sizes, ratios, size_tolerance)
+    weights = None
+    if pairs:
+        weights = np.zeros((len(group_ids), len(group_ids)))
+        for e in pairs:
+            a, b = index.get(e["a"]), index.get(e["b"])
+            if a is not None and b is not None and a != b:
+                weights[a, b] = weights[b, a] = float(e["p"])
+    if weights is not None and np.any(weights) and len(group_ids) <= EFFORT_GROUPS:
+        # the risk makes the landscape rougher: search harder where it is cheap
+        restarts, kicks = max(restarts, 16), max(kicks, 16)
+    search = _Search(counts, sizes, ratios, size_tolerance, weights)
     assign = search.solve(np.random.default_rng(int(seed)), restarts=restarts, kicks=kicks)
     return pd.Series(
         [names[k] for k in assign[row_group]], index=df.index, name="split", dtype=object
@@ -627,11 +689,15 @@ def plan_split(
     warn: Callable[[str], None] | None = None,
     split_fn: Callable[..., pd.Series] | None = None,
     linking: dict | None = None,
+    few_groups_ok: bool = False,
 ) -> tuple[pd.DataFrame, dict]:
     """Assign every row of ``df`` to a split; return (rows with a ``split`` column, document).
 
-    The assignment is checked again, independently of the search, and a leak raises before
-    anything could be written. Nothing here touches the disk.
+    With an identity record (``linking``), its probable group pairs make the search minimise
+    the expected number of people on two sides, which the document states. The assignment is
+    checked again, independently of the search, and a leak raises before anything could be
+    written. ``few_groups_ok`` (a build) leaves splits empty, with a warning, when there are
+    fewer groups than splits. Nothing here touches the disk.
     """
     ratios = check_ratios(ratios)
     name = check_name(name if name is not None else default_name(seed))
@@ -641,15 +707,23 @@ def plan_split(
     if message and warn is not None:
         warn(message)
     split_fn = split_fn or speaker_disjoint_split  # looked up now, so tests can patch it
-    assignment = split_fn(df, ratios, seed, stratify, size_tolerance=size_tolerance)
+    pairs = list((linking or {}).get("pairs") or []) if key == GROUP_KEY else []
+    assignment = split_fn(df, ratios, seed, stratify, size_tolerance=size_tolerance,
+                          pairs=pairs, few_groups_ok=few_groups_ok)
     names = split_names(len(ratios))
     checked = df.assign(split=assignment.reindex(df.index))
     report = leakage_report(checked, "split")
     require_disjoint(report)
     empty = [s for s in names if report["sizes"].get(s, 0) == 0]
-    if empty:
+    if empty and not few_groups_ok:
         raise DataError(f"split(s) {', '.join(empty)} would be empty; nothing was written")
+    if empty and warn is not None:
+        warn(f"only {report['total_groups']} split group(s) for {len(names)} splits, so "
+             f"{', '.join(empty)} stay empty: speakers.csv pins or near-certain voice matches "
+             "join the sources into too few groups; check them with 'indomer speakers review "
+             "OUT' and fix the pins, then rebuild")
     groups_of = group_column(checked)[1]
+    where = {str(g): s for g, s in zip(groups_of, checked["split"])}
     doc = {
         "name": name,
         "method": METHOD,
@@ -667,8 +741,33 @@ def plan_split(
     }
     if key == GROUP_KEY and linking is not None:
         doc["linking"] = linking_summary(linking, checked)
+        doc.update(risk_summary(linking, where, report))
     validate_document(doc)
     return checked, doc
+
+
+#: Pairs that contribute most to the expected people on two sides, listed in a split document.
+RISK_PAIRS = 10
+
+
+def risk_summary(linking: dict, where: dict[str, str], report: dict) -> dict:
+    """``expected_people_on_two_sides`` of an assignment (group -> split) and its largest
+    contributions (:func:`indomer.identity.expected_on_two_sides`); null without a calibrated
+    identity record."""
+    from indomer.identity import expected_on_two_sides
+
+    op = linking.get("operating_point") or {}
+    if (op.get("calibration") or {}).get("slope") is None:
+        return {"expected_people_on_two_sides": None, "risk_pairs": []}
+    fractions = [report["fractions"].get(s, 0.0) for s in report["splits"]]
+    total, contrib = expected_on_two_sides(
+        linking.get("pairs") or [], where, float(linking.get("pairs_dropped_mass") or 0.0),
+        fractions)
+    keep = ("a", "b", "p", "source_a", "source_b", "voice_cosine", "face_cosine", "splits")
+    return {
+        "expected_people_on_two_sides": round(total, 4),
+        "risk_pairs": [{k: e.get(k) for k in keep} for e in contrib[:RISK_PAIRS]],
+    }
 
 
 def with_groups(df: pd.DataFrame, linking: dict | None) -> pd.DataFrame:
@@ -772,19 +871,21 @@ def summary_table(doc: dict) -> str:
     lines.append(f"groups by {report['group_key']}; leak-free: {report['leak_free']}")
     link = doc.get("linking")
     if link:
-        op = link.get("operating_point") or {}
-        cal = op.get("calibration") or {}
-        rates = (
-            f"measured on {cal.get('source')}: miss rate {cal.get('miss_rate')}, false-merge "
-            f"rate {cal.get('false_merge_rate')}"
-            if cal.get("miss_rate") is not None
-            else "not calibrated here"
-        )
-        lines.append(
-            f"{link['n_speakers']} speakers linked into {link['n_groups']} groups at voice "
-            f"cosine {op.get('link_threshold')} ({rates})"
-        )
+        lines.append(linking_line(doc))
     return "\n".join(lines)
+
+
+def linking_line(doc: dict) -> str:
+    """One line on identity: the groups, and the expected people on two sides with the
+    calibration it rests on (the summary and the card say the same)."""
+    link = doc.get("linking") or {}
+    cal = (link.get("operating_point") or {}).get("calibration") or {}
+    head = f"{link.get('n_speakers')} speakers in {link.get('n_groups')} groups"
+    expected = doc.get("expected_people_on_two_sides")
+    if expected is None:
+        return f"{head}; expected people on two sides: unknown (no probability calibration)"
+    return (f"{head}; expected people on two sides: {expected:.2f} (probabilities calibrated "
+            f"on {cal.get('source')})")
 
 
 __all__ = [

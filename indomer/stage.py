@@ -38,6 +38,7 @@ class Context:
     workdir: Path
     config: BuildConfig
     dirs: dict[str, Path] = field(default_factory=dict)
+    strict: bool = False  # --strict: a warning that would leave the build weaker stops it
 
     def manifest(self, stage: str) -> list[dict]:
         """Rows of an earlier stage's manifest (or of the sources step, ``"sources"``)."""

@@ -235,7 +235,13 @@ def split_run(inputs: dict[str, list[dict]], cfg: SplitConfig, ctx: Context) -> 
             for k in ("id", "source_id", "speaker_id", "speaker_group", *TASKS)
         }
     )
+    import sys
+
     identity = _identity(ctx)
+    heard: list[str] = []
+
+    # a build always ends with a dataset: too few groups leave splits empty, with a warning
+    # (--strict refuses instead)
     checked, doc = plan_split(
         df,
         cfg.ratios,
@@ -243,9 +249,19 @@ def split_run(inputs: dict[str, list[dict]], cfg: SplitConfig, ctx: Context) -> 
         cfg.stratify,
         cfg.name or default_name(cfg.seed),
         linking=identity,
+        warn=heard.append,
+        few_groups_ok=True,
     )
+    empty = [s for s in doc["report"]["splits"] if not doc["report"]["sizes"].get(s)]
+    empty += [s for s in doc["ratios"] if s not in doc["report"]["splits"]]
+    if empty and ctx.strict:
+        raise DataError(f"split: {heard[-1]} (stopped by --strict)")
     key, _, missing = group_column(checked)
-    warning = fallback_warning(key, missing, len(df))
+    fallback = fallback_warning(key, missing, len(df))
+    heard = [w for w in heard if w != fallback]
+    for line in heard:
+        print(f"warning: {line}", file=sys.stderr)
+    warning = "; ".join([*([fallback] if fallback else []), *heard]) or None
     write_json_atomic(ctx.workdir / "split.json", {"document": doc, "warning": warning})
     return [{"id": i, "split": s} for i, s in zip(checked["id"], checked["split"])], []
 

@@ -48,7 +48,7 @@ from indomer.speakers import (
     encode_embedding,
     read_overrides,
     report_unused,
-    shipped_calibration,
+    score_model,
 )
 from indomer.stage import Context, Item, Stage
 
@@ -58,7 +58,8 @@ MIN_SOLO_SECONDS = 1.0
 #: Settings that change what :func:`process` writes; the others only change :func:`assign`.
 ITEM_FIELDS = ("embedding", "diarization", "min_primary_share", "max_overlap",
                "min_speaker_time", "on_mixed", "device", "threads")
-CLUSTER_FIELDS = ("embedding", "threshold", "link_threshold", "faces", "overrides")
+CLUSTER_FIELDS = ("embedding", "threshold", "link_threshold", "faces", "overrides",
+                  "calibration", "hard_p", "min_voice_seconds")
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,18 @@ class Settings:
     ``threshold``: cosine similarity at which two source voices are one speaker, the best
     guess behind ``speaker_id`` (null: the resemblyzer default; required for other models,
     whose scale differs: measure it with ``indomer speakers calibrate``).
-    ``link_threshold``: voice cosine at which two sources are plausibly one person, so a split
-    keeps them on one side (null: the resemblyzer default, calibrated on real speech with no
-    missed same-person pair and a margin; required with ``threshold`` for other models).
+    ``link_threshold``: voice cosine from which matching faces make two sources one speaker id
+    (null: the resemblyzer default; required with ``threshold`` for other models).
+    ``calibration``: a ``speakers calibrate --json`` file whose probability fit maps the
+    cohort-normalised voice score to the probability of one person (null: the shipped fit on
+    the AMI excerpt; a file for another embedding model is reported and the default used).
+    ``hard_p``: probability from which a pair counts as certain, so a split never separates
+    it (lower pairs only weigh on the split's expected people on two sides).
+    ``min_voice_seconds``: a source voice with less speech than this is reported: its
+    identity is uncertain, review it.
     ``faces``: use the face identity embeddings of the faces stage, when present, as a second
-    signal (agreeing faces confirm a plausible voice match; clearly different faces veto one
-    and the pair is listed for review). ``min_primary_share``,
+    signal (a face cosine adds its evidence to the pair's probability; voice/face
+    disagreements are listed for review). ``min_primary_share``,
     ``max_overlap``: when a clip's main speaker dominates. ``min_speaker_time``: seconds a
     diarization label needs in a clip to count in ``n_speakers``. ``on_mixed``: ``flag``
     keeps a clip that fails the test (``speaker.flagged``), ``reject`` drops it.
@@ -91,6 +98,9 @@ class Settings:
     diarization: str | None = None
     threshold: float | None = None
     link_threshold: float | None = None
+    calibration: str | None = None
+    hard_p: float = 0.99
+    min_voice_seconds: float = 2.0
     faces: bool = True
     min_primary_share: float = 0.8
     max_overlap: float = 0.2
@@ -118,6 +128,11 @@ class Settings:
             raise UsageError(f"speakers.link_threshold ({self.cluster_link_threshold:g}) must "
                              f"not exceed speakers.threshold ({self.cluster_threshold:g}): the "
                              "split groups must be at least as coarse as the speaker ids")
+        if not 0.5 < self.hard_p <= 1.0:
+            raise UsageError(f"speakers.hard_p must be in (0.5, 1], got {self.hard_p}")
+        if self.min_voice_seconds < 0:
+            raise UsageError(f"speakers.min_voice_seconds must be >= 0 s, got "
+                             f"{self.min_voice_seconds}")
         for name in ("min_primary_share", "max_overlap"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UsageError(f"speakers.{name} must be in [0, 1], got {getattr(self, name)}")
@@ -139,31 +154,28 @@ class Settings:
             return self.link_threshold
         return min(RESEMBLYZER_LINK_THRESHOLD, self.cluster_threshold)
 
-    def linking(self) -> Linking:
-        """The thresholds :func:`indomer.speakers.cluster_voices` links sources with."""
+    def linking(self, model: object | None = None) -> Linking:
+        """What :func:`indomer.speakers.cluster_voices` identifies sources with."""
         return Linking(
             self.cluster_threshold,
             self.cluster_link_threshold,
             FACE_SAME if self.faces else None,
             FACE_DIFFERENT if self.faces else None,
+            model,
+            self.hard_p,
         )
 
-    def operating_point(self) -> dict:
-        """The thresholds in force and where they come from (the split report and the card
-        state them): the shipped calibration on real speech for the defaults."""
-        calibration = None
-        if self.embedding == "resemblyzer" and self.link_threshold is None:
-            calibration = shipped_calibration(self.cluster_link_threshold)
+    def operating_point(self, calibration: dict | None = None) -> dict:
+        """What identity rests on (the split report and the card state it): the speaker-id
+        threshold, the probability calibration and where it comes from, the hard bound."""
         lk = self.linking()
         return {
             "embedding": self.embedding,
             "threshold": lk.threshold,
-            "link_threshold": lk.link_threshold,
+            "hard_p": self.hard_p,
             "face_same": lk.face_same,
             "face_different": lk.face_different,
-            "calibration": calibration
-            or {"source": "set in the build config (speakers.link_threshold)",
-                "miss_rate": None, "false_merge_rate": None},
+            "calibration": calibration or {"source": "none", "file": None},
         }
 
     def for_items(self) -> Settings:
@@ -171,7 +183,8 @@ class Settings:
         ``overrides``): what the per-source step is fingerprinted with, so tuning the
         clustering does not re-embed every clip."""
         return dataclasses.replace(self, threshold=1.0, link_threshold=1.0, faces=True,
-                                   overrides=None)
+                                   overrides=None, calibration=None, hard_p=0.99,
+                                   min_voice_seconds=2.0)
 
 
 def tool_versions(settings: Settings) -> dict[str, str]:
@@ -188,9 +201,18 @@ def tool_versions(settings: Settings) -> dict[str, str]:
 
 def overrides_path(settings: Settings, root: Path | None = None) -> Path | None:
     """``speakers.csv`` resolved against ``root`` (the config's folder) when relative."""
-    if not settings.overrides:
+    return _resolve(settings.overrides, root)
+
+
+def calibration_path(settings: Settings, root: Path | None = None) -> Path | None:
+    """``speakers.calibration`` resolved against ``root`` when relative (None: shipped)."""
+    return _resolve(settings.calibration, root)
+
+
+def _resolve(value: str | None, root: Path | None) -> Path | None:
+    if not value:
         return None
-    p = Path(settings.overrides).expanduser()
+    p = Path(value).expanduser()
     return p if p.is_absolute() or root is None else Path(root) / p
 
 
@@ -294,6 +316,7 @@ def process(video: Video, segments: Sequence[Segment], state: State) -> list:
     if state.pipeline is not None:
         turns = diarize_source(source.wav(), state.pipeline, threads=s.threads)
     out: list = []
+    speech: dict[str, list[tuple[bool, int, np.ndarray]]] = {}  # label -> (clean, row, audio)
     for seg in segments:
         clip = _read_clip_wav(seg.audio_path)
         if clip is None:
@@ -323,7 +346,18 @@ def process(video: Video, segments: Sequence[Segment], state: State) -> list:
             "primary": None if summary is None else summary["primary"],
             "embedding": None if vector is None else encode_embedding(vector),
         }
+        speech.setdefault(speaker["primary"] or "", []).append((reason is None, len(out), voice))
         out.append(dataclasses.replace(seg, speaker=speaker))
+    # one embedding of each voice's concatenated speech (clean clips; all when none is clean):
+    # a voice is identified from all its speech at once, not from an average of short clips
+    for parts in speech.values():
+        use = [p for p in parts if p[0]] or parts
+        whole = state.encoder.embed(np.concatenate([a for _, _, a in use]))
+        if whole is None:
+            continue
+        code = encode_embedding(whole)
+        for _, row, _ in parts:
+            out[row] = dataclasses.replace(out[row], speaker={**out[row].speaker, "voice": code})
     return out
 
 
@@ -366,9 +400,12 @@ def identify(
 
     ``embeddings`` maps clip id -> vector; by default each segment's own
     ``speaker["embedding"]`` is used, and dropped from the returned rows (so is
-    ``face["embedding"]``). ``root`` resolves a relative ``settings.overrides``; ``log``
-    hears about pins that matched nothing. The record holds the operating point, the split
-    groups (group -> speaker ids), the voice/face disagreements and the review queue.
+    ``face["embedding"]``). ``root`` resolves a relative ``settings.overrides`` and
+    ``settings.calibration``; ``log`` hears one line per problem that does not stop the build
+    (an unused or contradictory pin, a calibration for another model, a short voice). The
+    record holds the operating point, the hard split groups (group -> speaker ids, group ->
+    sources), the probable group pairs with their evidence, the voice/face disagreements and
+    the warnings.
     """
     rows = list(rows)
     segs = [r for r in rows if isinstance(r, Segment)]
@@ -379,20 +416,51 @@ def identify(
             vec = embeddings.get(seg.id)
         else:
             vec = decode_embedding(sp["embedding"], seg.id) if sp.get("embedding") else None
+        whole = decode_embedding(sp["voice"], seg.id) if sp.get("voice") else None
         fc = (seg.face or {}).get("embedding")
         face = decode_embedding(fc, seg.id) if fc and settings.faces else None
         clips.append(ClipVoice(seg.id, seg.source_id, vec, sp.get("primary"),
-                               bool(sp.get("flagged")), face, float(seg.end - seg.start)))
+                               bool(sp.get("flagged")), face, float(seg.end - seg.start), whole))
     path = overrides_path(settings, root)
     pins = read_overrides(path) if path is not None else None
-    result: Clustering = cluster_voices(clips, settings.linking(), pins)
-    report_unused(result, log)
+    warnings: list[str] = []
+
+    def warn(line: str) -> None:
+        warnings.append(line)
+        if log is not None:
+            log(line)
+
+    model, calibration = score_model(
+        settings.embedding, calibration_path(settings, root),
+        face_same=FACE_SAME if settings.faces else None,
+        face_different=FACE_DIFFERENT if settings.faces else None, log=warn)
+    if model is None:
+        warn(f"speakers: no probability calibration for embedding {settings.embedding!r}; "
+             "the split keeps speaker ids apart but cannot state its risk; set "
+             "speakers.calibration to a 'indomer speakers calibrate --json' file")
+    if model is None:  # hard groups only: every pair of groups taken as (nearly) apart
+        from indomer.identity import LOGIT_MAX, ScoreModel
+
+        model = ScoreModel(slope=0.0, intercept=-LOGIT_MAX)
+    result: Clustering = cluster_voices(clips, settings.linking(model), pins)
+    report_unused(result, warn if log is not None else None)
+    seconds: dict[str, float] = {}
+    for c in clips:
+        if c.embedding is not None:
+            seconds[c.source_id] = seconds.get(c.source_id, 0.0) + c.seconds
+    for src, sec in sorted(seconds.items()):
+        if sec < settings.min_voice_seconds:
+            warn(f"source {src}: its voice has {sec:.1f} s of speech, under "
+                 f"speakers.min_voice_seconds ({settings.min_voice_seconds:g} s); its identity "
+                 "is uncertain: check it with 'indomer speakers review' and pin it in "
+                 "speakers.csv")
     out = []
     for r in rows:
         if isinstance(r, Segment):
             sp = None
             if r.speaker is not None or result.groups.get(r.id) is not None:
-                sp = {k: v for k, v in (r.speaker or {}).items() if k != "embedding"}
+                sp = {k: v for k, v in (r.speaker or {}).items()
+                      if k not in ("embedding", "voice")}
                 sp["group"] = result.groups.get(r.id)
             face = r.face
             if face is not None and "embedding" in face:
@@ -401,23 +469,30 @@ def identify(
                                     face=face)
         out.append(r)
     members: dict[str, set[str]] = {}
+    sources: dict[str, set[str]] = {}
+    source_of = {c.id: c.source_id for c in clips}
     for cid, g in result.groups.items():
         spk = result.speaker_ids.get(cid)
         if g is not None and spk is not None:
             members.setdefault(g, set()).add(spk)
+            sources.setdefault(g, set()).add(source_of[cid])
     record = {
-        "operating_point": settings.operating_point(),
+        "operating_point": settings.operating_point(calibration),
         "n_speakers": result.n_speakers,
         "n_groups": len(members),
         "groups": {g: sorted(v) for g, v in sorted(members.items())},
-        "disagreements": list(result.disagreements),
-        "review": list(result.review[:REVIEW_MAX]),
-        "review_total": len(result.review),
+        "group_sources": {g: sorted(v) for g, v in sorted(sources.items())},
+        "pairs": list(result.pairs),
+        "pairs_total": result.n_group_pairs,
+        "pairs_dropped_mass": round(result.dropped_mass, 6),
+        "disagreements": list(result.disagreements[:REVIEW_MAX]),
+        "disagreements_total": len(result.disagreements),
+        "warnings": warnings,
     }
     return out, record
 
 
-#: Pairs kept in the review queue (closest to the decision point first).
+#: Voice/face disagreements kept in the record.
 REVIEW_MAX = 200
 
 
@@ -441,8 +516,15 @@ def _voices_run(item: Item, state: State) -> list:
 
 
 def _overrides_file(cfg: Any, dirs: dict[str, Path]) -> dict[str, Path]:
-    path = overrides_path(_settings(cfg), cfg.root)
-    return {"speakers": path} if path is not None else {}
+    settings = _settings(cfg)
+    files = {}
+    path = overrides_path(settings, cfg.root)
+    if path is not None:
+        files["speakers"] = path
+    cal = calibration_path(settings, cfg.root)
+    if cal is not None:
+        files["calibration"] = cal
+    return files
 
 
 def _speakers_run(

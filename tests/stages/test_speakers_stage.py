@@ -302,7 +302,10 @@ def test_assign_sets_ids_drops_vectors_and_applies_pins(tmp_path):
     out = assign(rows, settings=Settings(overrides="speakers.csv"), root=tmp_path, log=heard.append)
     assert {r.id: r.speaker_id for r in out[1:]}["clip_3_T_1"] == "siti"
     where = tmp_path / "speakers.csv"
-    assert heard == [f"speakers.csv pin unused: {where}:3: source 9 is not in this build"]
+    assert heard[0] == f"speakers.csv pin unused: {where}:3: source 9 is not in this build"
+    # 1 s clips: every voice is under speakers.min_voice_seconds, one line each, and it goes on
+    assert [h.split(":")[0] for h in heard[1:]] == ["source 1", "source 2", "source 3"]
+    assert all("speakers.min_voice_seconds (2 s)" in h for h in heard[1:])
 
 
 def test_importing_the_stage_loads_no_torch_or_pyannote():
