@@ -86,9 +86,11 @@ def cohort_scores(
     base = n - 2
     k = 0
     total = x.sum(axis=0)
+    if fallback is not None and np.asarray(fallback).size != d:
+        fallback = None  # a calibration of another embedding size cannot pad this cohort
     if fallback is not None and base < min_cohort:
         k = min_cohort - base
-        total = total + k * unit(np.asarray(fallback, dtype=np.float64).ravel()[:d])
+        total = total + k * unit(np.asarray(fallback, dtype=np.float64).ravel())
     m = base + k
     g = x @ x.T
     if m == 0:  # two voices and no fallback: nothing to centre on

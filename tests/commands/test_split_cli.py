@@ -240,39 +240,52 @@ def test_split_of_the_built_release_passes_validate(built, tmp_path):
     assert val.exit_code == 0, val.output
 
 
-def test_linked_speakers_stay_together_and_the_report_states_the_operating_point(tmp_path):
+def test_linked_speakers_stay_together_and_the_split_states_its_risk(tmp_path):
     out = tmp_path / "ds"
     df = make_dataset(out, n_groups=40)
-    # speakers spk0..spk3 are linked into one split-safe group (say, plausible voices)
+    # speakers spk0..spk3 are one hard group (pins, say); spk4/spk5 and spk6/spk7 are
+    # probably one person each; spk8/spk9 unlikely
+    pairs = [{"a": "spk4", "b": "spk5", "p": 0.9, "source_a": "4", "source_b": "5"},
+             {"a": "spk6", "b": "spk7", "p": 0.8, "source_a": "6", "source_b": "7"},
+             {"a": "spk8", "b": "spk9", "p": 0.002, "source_a": "8", "source_b": "9"}]
     speakers = {
         "operating_point": {
             "embedding": "resemblyzer",
             "threshold": 0.95,
-            "link_threshold": 0.619,
+            "hard_p": 0.99,
             "face_same": None,
             "face_different": None,
-            "calibration": {"source": "a test", "n_same": 6, "n_different": 173,
-                            "miss_rate": 0.0, "false_merge_rate": 0.5},
+            "calibration": {"source": "a test", "slope": 11.0, "intercept": -7.0},
         },
         "groups": {"grp_a": ["spk0", "spk1", "spk2", "spk3"]},
+        "pairs": pairs,
+        "pairs_dropped_mass": 0.01,
         "disagreements": [],
     }
     splits = {s: read_split(out, s) for s in available_splits(out)}
     write_dataset(out, splits, {"command": "build CONFIG", "speakers": speakers})
     res = _run(out, "--speaker-disjoint", "--seed", 1)
     assert res.exit_code == 0, res.output
-    assert "speakers linked into" in res.output and "miss rate 0.0" in res.output
+    assert "expected people on two sides:" in res.output and "calibrated on a test" in res.output
     doc = json.loads((out / "splits" / "speaker-disjoint-seed1.json").read_text())
     assert doc["group_key"] == "speaker_group" and doc["report"]["leak_free"]
     assert doc["linking"]["members"]["grp_a"] == ["spk0", "spk1", "spk2", "spk3"]
-    assert doc["linking"]["operating_point"]["calibration"]["false_merge_rate"] == 0.5
     where = {}
     for s in available_splits(out):
         for spk in read_split(out, s)["speaker_id"]:
             where.setdefault(spk, set()).add(s)
     assert len(set().union(*(where[f"spk{i}"] for i in range(4)))) == 1  # one side, together
+    assert where["spk4"] == where["spk5"] and where["spk6"] == where["spk7"]  # the risk
     assert all(len(v) == 1 for v in where.values())
+    # the stated number is the listed pairs on two sides plus the unlisted mass, spread
+    fr = doc["report"]["fractions"].values()
+    crossed = 0.002 if where["spk8"] != where["spk9"] else 0.0
+    assert doc["expected_people_on_two_sides"] == pytest.approx(
+        crossed + 0.01 * (1 - sum(f * f for f in fr)), abs=1e-4)
+    assert [(e["a"], e["b"]) for e in doc["risk_pairs"]] == ([("spk8", "spk9")] if crossed
+                                                              else [])
     assert sum(len(read_split(out, s)) for s in available_splits(out)) == len(df)
     card = (out / "README.md").read_text()
-    assert "linked conservatively" in card and "false-merge rate 0.500" in card
+    assert "expected number of people on two sides" in card
+    assert f"**{doc['expected_people_on_two_sides']:.2f}**" in card
     assert CliRunner().invoke(main, ["validate", str(out)]).exit_code == 0

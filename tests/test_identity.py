@@ -1,0 +1,173 @@
+"""Identity as probabilities (:mod:`indomer.identity`): the cohort score against a brute
+force, the logistic fit against known parameters, hard groups, and real AMI speech end to
+end: the split states a risk no lower than what happens, and 15 review answers leave no one
+on two sides."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from indomer.identity import (
+    cohort_scores,
+    expected_on_two_sides,
+    fit_logistic,
+    group_pairs,
+    hard_groups,
+    review_queue,
+    unit,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+AMI = ROOT / ".cache" / "ami"
+
+
+def _brute(x: np.ndarray, fallback: np.ndarray | None, min_cohort: int) -> np.ndarray:
+    n = len(x)
+    out = np.eye(n)
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                continue
+            rest = [k for k in range(n) if k not in (i, j)]
+            k = max(0, min_cohort - len(rest)) if fallback is not None else 0
+            pad = k * fallback if k else 0.0
+            c = (x[rest].sum(0) + pad) / (len(rest) + k)
+            u, v = x[i] - c, x[j] - c
+            out[i, j] = u @ v / np.linalg.norm(u) / np.linalg.norm(v)
+    return out
+
+
+@pytest.mark.parametrize("n, fallback", [(12, False), (3, True), (6, True)])
+def test_cohort_scores_equal_the_per_pair_definition(n, fallback):
+    rng = np.random.default_rng(n)
+    x = unit(rng.standard_normal((n, 16)))
+    f = unit(rng.standard_normal(16)) if fallback else None
+    assert np.allclose(cohort_scores(x, f, 8), _brute(x, f, 8), atol=1e-9)
+    # a fallback of another size (another embedding model) is not used
+    assert np.allclose(cohort_scores(x, np.ones(5), 8), _brute(x, None, 8), atol=1e-9)
+
+
+def test_logistic_fit_recovers_known_parameters():
+    rng = np.random.default_rng(1)
+    s = rng.uniform(-1, 1, 20_000)
+    y = rng.random(20_000) < 1 / (1 + np.exp(-(6.0 * s - 2.0)))
+    slope, intercept = fit_logistic(s, y)
+    assert slope == pytest.approx(6.0, abs=0.3) and intercept == pytest.approx(-2.0, abs=0.15)
+
+
+def test_hard_groups_unite_near_certain_pairs_but_never_a_cannot_link():
+    p = np.full((4, 4), 0.001)
+    p[0, 1] = p[1, 0] = 0.999
+    p[1, 2] = p[2, 1] = 0.995
+    p[2, 3] = p[3, 2] = 0.5
+    np.fill_diagonal(p, 1)
+    assert hard_groups(p).tolist() == [0, 0, 0, 3]
+    assert hard_groups(p, cannot=[(0, 2)]).tolist() == [0, 0, 2, 3]
+    groups, q = group_pairs(p, hard_groups(p))
+    assert groups.tolist() == [0, 3]
+    assert q[0, 1] == pytest.approx(1 - 0.5 * 0.999 ** 2)
+
+
+def test_expected_count_and_queue_follow_the_assignment():
+    pairs = [{"a": "g1", "b": "g2", "p": 0.6}, {"a": "g1", "b": "g3", "p": 0.3},
+             {"a": "g2", "b": "g3", "p": 0.05}]
+    where = {"g1": "train", "g2": "test", "g3": "train"}
+    total, contrib = expected_on_two_sides(pairs, where, 0.1, [0.5, 0.5])
+    assert total == pytest.approx(0.6 + 0.05 + 0.05)
+    assert [(e["a"], e["b"]) for e in contrib] == [("g1", "g2"), ("g2", "g3")]
+    queue = review_queue(pairs, where)
+    assert [e["expected_reduction"] for e in queue] == [0.6, 0.05, 0.0]
+
+
+# --------------------------------------------------------------------------- AMI, for real
+
+
+@functools.lru_cache(maxsize=1)
+def ami_voices() -> tuple:
+    """(source id, speaker, seconds, embedding of the concatenated solo speech) per (speaker,
+    recording) of the AMI excerpt: one monologue source per person and recording."""
+    if not (AMI / ".complete").is_file():
+        pytest.fail(f"{AMI}: the AMI excerpt is missing; fetch it with: bash tools/install.sh "
+                    "test")
+    from indomer.backends.voice import load_encoder
+    from indomer.calibrate import load_calibration, solo_audio
+
+    enc = load_encoder()
+    out = []
+    for v, audio in solo_audio(load_calibration([AMI])):
+        out.append((f"{v.speaker}-{v.recording}".replace("É", "E"), v.speaker, v.seconds,
+                    enc.embed(audio)))
+    return tuple(out)
+
+
+def _ami_rows():
+    from indomer.rows import Segment
+    from indomer.speakers import encode_embedding
+
+    rows, truth = [], {}
+    for src, speaker, seconds, emb in ami_voices():
+        code = encode_embedding(emb)
+        rows.append(Segment(id=f"clip_{src}_Talk_1", source_id=src, segment_index=1,
+                            topic="Talk", start=0.0, end=seconds,
+                            speaker={"embedding": code, "voice": code, "flagged": False,
+                                     "primary": None}))
+        truth[src] = speaker
+    return rows, truth
+
+
+def _ami_split(rows, truth, seed: int, overrides: Path | None = None):
+    """(split document, people on two sides) of the AMI sources, identified and split 50/50."""
+    from indomer.split import plan_split
+    from indomer.stages.speakers import Settings, identify
+
+    settings = Settings(overrides=None if overrides is None else str(overrides))
+    out, record = identify(rows, settings=settings)
+    df = pd.DataFrame({"id": [r.id for r in out], "source_id": [r.source_id for r in out],
+                       "speaker_id": [r.speaker_id for r in out],
+                       "emotion": ["neutral"] * len(out)})
+    checked, doc = plan_split(df, (0.5, 0.5), seed, "none", linking=record)
+    sides: dict[str, set] = {}
+    for src, s in zip(checked["source_id"], checked["split"]):
+        sides.setdefault(truth[src], set()).add(s)
+    return doc, record, sum(len(v) > 1 for v in sides.values())
+
+
+@pytest.mark.slow
+def test_ami_splits_state_a_risk_no_lower_than_what_happens():
+    rows, truth = _ami_rows()
+    assert len(rows) == 20 and len(set(truth.values())) == 14
+    for seed in range(5):
+        doc, record, observed = _ami_split(rows, truth, seed)
+        assert record["n_groups"] == 20  # no single linkage: one group per source
+        sizes = doc["report"]["sizes"]
+        assert sizes["train"] == sizes["validation"] == 10, sizes
+        assert doc["expected_people_on_two_sides"] >= observed, (seed, doc, observed)
+        assert doc["expected_people_on_two_sides"] < 1.0
+
+
+@pytest.mark.slow
+def test_ami_after_15_review_answers_no_one_is_on_two_sides(tmp_path):
+    from indomer.identity import review_queue
+
+    rows, truth = _ami_rows()
+    pins = tmp_path / "speakers.csv"
+    lines = ["source_id,speaker_id,same_as,not_same_as"]
+    pins.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    expected = []
+    for _ in range(15):
+        doc, record, _ = _ami_split(rows, truth, 0, pins)
+        expected.append(doc["expected_people_on_two_sides"])
+        where = {g: s for s, gs in doc["assignment"].items() for g in gs}
+        e = review_queue(record["pairs"], where)[0]
+        a, b = e["source_a"], e["source_b"]
+        lines.append(f"{a},,{b}," if truth[a] == truth[b] else f"{a},,,{b}")
+        pins.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    doc, _, observed = _ami_split(rows, truth, 0, pins)
+    assert observed == 0
+    assert doc["expected_people_on_two_sides"] < expected[0]
+    assert expected == sorted(expected, reverse=True)
