@@ -171,3 +171,77 @@ def test_ami_after_15_review_answers_no_one_is_on_two_sides(tmp_path):
     assert observed == 0
     assert doc["expected_people_on_two_sides"] < expected[0]
     assert expected == sorted(expected, reverse=True)
+
+
+# --------------------------------------------------------------------------- synthetic voices
+
+#: Seven espeak-ng sources of five people, four of them off-screen (voice only); sentences
+#: other than the demo's own pairings. (source, voice, sentences, face: person or None)
+OFF_SCREEN = (
+    ("11", "m3", (0, 2, 4, 6), "m3"),
+    ("12", "m3", (1, 3, 5, 7), None),
+    ("13", "f2", (8, 9, 10, 11), "f2"),
+    ("14", "f2", (0, 1, 2, 3), None),
+    ("15", "id_p80", (4, 5, 6, 7), None),
+    ("16", "f4", (8, 9, 10, 11), "f4"),
+    ("17", "id", (2, 3, 9, 10), None),
+)
+
+
+@functools.lru_cache(maxsize=1)
+def off_screen_rows() -> tuple:
+    """Segments with clip and whole-voice resemblyzer embeddings (as the voices stage writes
+    them) and, for on-screen sources, a face identity vector (one random vector per person
+    plus noise per source: the face model is not under test here)."""
+    from speaker_fixtures import SR, clips_of
+
+    from indomer.backends.voice import load_encoder
+    from indomer.demo.synth import VOICES
+    from indomer.rows import Segment
+    from indomer.speakers import encode_embedding
+
+    enc = load_encoder()
+    rng = np.random.default_rng(7)
+    person_face = {p: unit(rng.standard_normal(128)) for p in ("m3", "f2", "f4")}
+    rows, truth = [], {}
+    for src, voice, sentences, face in OFF_SCREEN:
+        _, clips = clips_of(src, "Vlog", VOICES[voice], sentences)
+        whole = encode_embedding(enc.embed(np.concatenate([w for *_, w in clips])))
+        fvec = None
+        if face is not None:
+            fvec = unit(person_face[face] + 0.05 * rng.standard_normal(128)).astype(np.float32)
+        for k, (cid, start, end, wav) in enumerate(clips, start=1):
+            rows.append(Segment(
+                id=cid, source_id=src, segment_index=k, topic="Vlog", start=start, end=end,
+                speaker={"embedding": encode_embedding(enc.embed(wav)), "voice": whole,
+                         "flagged": False, "primary": None},
+                face=None if fvec is None else {"embedding": encode_embedding(fvec),
+                                                "frames": round((end - start) * SR / 640)}))
+            truth[cid] = voice
+    return tuple(rows), truth
+
+
+@pytest.mark.slow
+def test_off_screen_synthetic_voices_get_the_true_partition_and_a_leak_free_split():
+    from speaker_fixtures import partition
+
+    from indomer.split import plan_split
+    from indomer.stages.speakers import Settings, identify
+
+    rows, truth = off_screen_rows()
+    out, record = identify(rows, settings=Settings())
+    ids = {r.id: r.speaker_id for r in out}
+    assert partition(ids) == partition(truth)
+    assert record["n_groups"] == 5  # no single linkage through the voice-only sources
+    emotions = ["neutral", "happiness", "sadness", "anger"]
+    df = pd.DataFrame({"id": [r.id for r in out], "source_id": [r.source_id for r in out],
+                       "speaker_id": [r.speaker_id for r in out],
+                       "emotion": [emotions[k % 4] for k in range(len(out))]})
+    for seed in range(3):
+        checked, doc = plan_split(df, (0.6, 0.2, 0.2), seed, "none", linking=record)
+        sides: dict[str, set] = {}
+        for rid, s in zip(checked["id"], checked["split"]):
+            sides.setdefault(truth[rid], set()).add(s)
+        assert all(len(v) == 1 for v in sides.values()), (seed, sides)
+        assert all(doc["report"]["sizes"][s] > 0 for s in ("train", "validation", "test"))
+        assert doc["expected_people_on_two_sides"] is not None
