@@ -283,6 +283,30 @@ def test_too_few_groups_is_an_error():
         speaker_disjoint_split(df, (0.8, 0.1, 0.1), 0)
 
 
+def test_a_build_with_one_group_still_gets_a_split_and_a_warning():
+    from indomer.split import plan_split
+
+    df = synthetic(6, 0).assign(speaker_group="grp_all")  # pins joined everyone
+    with pytest.raises(DataError, match="only 1 group"):
+        plan_split(df, (0.8, 0.1, 0.1), 0)
+    heard = []
+    checked, doc = plan_split(df, (0.8, 0.1, 0.1), 0, warn=heard.append, few_groups_ok=True)
+    assert set(checked["split"]) == {"train"} and len(checked) == len(df)
+    assert doc["report"]["leak_free"]
+    assert len(heard) == 1 and "validation, test stay empty" in heard[0]
+    assert "indomer speakers review" in heard[0]
+
+
+def test_probable_pairs_are_kept_together_within_the_ratios():
+    df = synthetic(60, 3, speakers=True)
+    groups = sorted(set(group_column(df)[1]), key=str)
+    pairs = [{"a": groups[i], "b": groups[i + 1], "p": 0.9} for i in range(0, 12, 2)]
+    for seed in range(3):
+        split = speaker_disjoint_split(df, (0.8, 0.1, 0.1), seed, "none", pairs=pairs)
+        of = _split_of_group(df, split)
+        assert all(of[e["a"]] == of[e["b"]] for e in pairs), seed
+
+
 def test_bad_options_are_usage_errors():
     df = synthetic(10, 0)
     with pytest.raises(UsageError):

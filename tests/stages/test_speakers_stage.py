@@ -16,11 +16,11 @@ from indomer.backends.diarize import solo_regions
 from indomer.backends.voice import load_encoder
 from indomer.config import make_settings
 from indomer.demo.synth import VOICES, write_wav
-from indomer.errors import RowRejected, UsageError
+from indomer.errors import DataError, RowRejected, UsageError
 from indomer.rows import Segment, Video, from_json, to_json
 from indomer.speakers import decode_embedding, derived_id
 from indomer.stages import speakers
-from indomer.stages.speakers import Settings, State, assign, mixed_reason, process
+from indomer.stages.speakers import Settings, State, assign, identify, mixed_reason, process
 
 SR = 16_000
 needs_ffmpeg = pytest.mark.skipif(
@@ -318,3 +318,26 @@ def test_importing_the_stage_loads_no_torch_or_pyannote():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=False)
     assert res.returncode == 0, res.stderr
+
+
+def test_a_calibration_for_another_model_is_reported_and_the_default_used(tmp_path):
+    from indomer.speakers import encode_embedding
+
+    rng = np.random.default_rng(0)
+    rows = [Segment(id=f"clip_{k}_T_1", source_id=str(k), segment_index=1, topic="T",
+                    start=0.0, end=5.0,
+                    speaker={"embedding": encode_embedding(rng.standard_normal(256)),
+                             "primary": None, "flagged": False}) for k in range(1, 5)]
+    other = tmp_path / "cal.json"
+    other.write_text('{"models": {"x/ecapa": {"probability": {"slope": 1, "intercept": 0}}}}')
+    heard = []
+    _, record = identify(rows, settings=Settings(calibration="cal.json"), root=tmp_path,
+                         log=heard.append)
+    (line,) = [h for h in heard if h.startswith(str(other))]
+    assert "no probability calibration for embedding 'resemblyzer' (it has x/ecapa)" in line
+    assert record["operating_point"]["calibration"]["source"].startswith("AMI excerpt")
+    assert record["warnings"] == heard
+    # an unreadable file is one line naming it
+    other.write_text("{not json")
+    with pytest.raises(DataError, match=r"cal.json: not a JSON calibration record"):
+        identify(rows, settings=Settings(calibration=str(other)))
