@@ -168,10 +168,10 @@ def pair_probabilities(
                                                 model.face_different or model.face_same), 0.0)
         fcos = np.where(both, fcos, np.nan)
     p = sigmoid(logit)
-    for i, j in same:
-        p[i, j] = p[j, i] = 1.0
-    for i, j in cannot:
-        p[i, j] = p[j, i] = 0.0
+    for pairs, value in ((same, 1.0), (cannot, 0.0)):
+        if len(pairs):
+            i, j = np.asarray(pairs, dtype=np.int64).T
+            p[i, j] = p[j, i] = value
     np.fill_diagonal(p, 1.0)
     return p, score, fcos
 

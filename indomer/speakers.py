@@ -667,7 +667,9 @@ def _link(
     # each voice from its concatenated speech where the voices stage embedded it
     x = np.stack([v.whole if v.whole is not None else v.vector for v in voices])
     model = linking.model or idn.ScoreModel(slope=0.0, intercept=-idn.LOGIT_MAX)
-    same = [(i, j) for i in range(n) for j in range(i + 1, n) if names[keys[i]] == names[keys[j]]]
+    code = np.unique([names[k] for k in keys], return_inverse=True)[1]
+    si, sj = np.nonzero(np.triu(code[:, None] == code[None, :], 1))
+    same = list(zip(si.tolist(), sj.tolist()))
     faces = [v.face for v in voices] if model.face_same is not None else []
     p, score, fcos = idn.pair_probabilities(x, model, faces, same, sorted(cannot))
     label = idn.hard_groups(p, sorted(cannot), linking.hard_p)

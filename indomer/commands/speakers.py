@@ -15,7 +15,7 @@ from indomer.commands import emit_json, guarded, json_option
 
 @click.group("speakers")
 def speakers() -> None:
-    """Speaker identity across videos: calibrate the linking thresholds, review the links."""
+    """Speaker identity across videos: calibrate the probabilities, review the pairs."""
 
 
 @speakers.command("calibrate")
@@ -83,16 +83,18 @@ def calibrate(inputs: tuple[Path, ...], embeddings: tuple[str, ...], min_solo: f
     type=click.IntRange(min=1),
     default=50,
     show_default=True,
-    help="Pairs to list, closest to the speaker-id decision point first.",
+    help="Pairs to list, the largest expected reduction of people on two sides first.",
 )
-@json_option("Write the whole review queue (operating point, groups, pairs) as JSON to FILE.")
+@json_option("Write the identity record and the whole ranked queue as JSON to FILE.")
 @guarded
 def review(out: Path, limit: int, json_path: Path | None) -> None:
-    """List the source pairs near a decision point, with their evidence, and how to pin them.
+    """Rank source pairs by how much an answer lowers the expected people on two sides.
 
-    Evidence per pair: voice cosine, face cosine, seconds of speech of each source, whether
-    the pair shares a speaker id and a split group, and any voice/face disagreement. Settle a
-    pair with a same_as or not_same_as row in speakers.csv and rebuild.
+    Each entry: the probability that the two sources are one person, its expected reduction
+    under the active split, the evidence (voice cosine and normalised score, face cosine,
+    seconds of speech of each) and the speakers.csv line for either answer (same: A,,B,;
+    different: A,,,B). Works on every build with voices, also one that wrote no dataset.
+    Settle pairs in speakers.csv and rebuild.
     """
     from indomer.fsutil import dumps
     from indomer.speakers import format_review, review_record
