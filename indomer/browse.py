@@ -303,6 +303,7 @@ class Browser:
             "clips": self.clips,
             "systems": [s.to_json() for s in self.systems],
             "problems": self.problems,
+            "identity": _identity_queue(self.out, self.build),
         }
 
     def payload_json(self) -> str:
@@ -354,6 +355,26 @@ class Browser:
         }
         # one pass: a transcript that happens to contain "{{js}}" stays text
         return re.sub(r"\{\{(title|css|data|js)\}\}", lambda m: parts[m.group(1)], page)
+
+
+#: Review entries the page lists (``indomer speakers review`` has them all).
+REVIEW_SHOWN = 50
+
+
+def _identity_queue(out: Path, build: dict) -> dict | None:
+    """The ``indomer speakers review`` queue, for the page (None without speaker linking)."""
+    if not isinstance(build.get("speakers"), dict):
+        return None
+    from indomer.speakers import review_record
+
+    record = review_record(out)
+    keep = ("source_a", "source_b", "p", "expected_reduction", "on_two_sides", "voice_cosine",
+            "face_cosine", "speakers_csv")
+    return {
+        "expected": (record.get("split") or {}).get("expected_people_on_two_sides"),
+        "total": len(record["review"]),
+        "review": [{k: e.get(k) for k in keep} for e in record["review"][:REVIEW_SHOWN]],
+    }
 
 
 def _script_json(element_id: str, text: str) -> str:

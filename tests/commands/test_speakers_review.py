@@ -78,6 +78,14 @@ def test_review_ranks_pairs_with_evidence_and_both_answers(tmp_path, built):
     assert e["speakers_csv"] == {"same": f"{a},,{b},", "different": f"{a},,,{b}"}
     for key in ("voice_cosine", "voice_score", "face_cosine", "seconds_a", "seconds_b"):
         assert key in e
+    # browse shows the same queue
+    from indomer.browse import load
+
+    shown = load(out).payload()["identity"]
+    assert shown["total"] == len(queue)
+    assert [(x["source_a"], x["source_b"]) for x in shown["review"]] == [
+        (x["source_a"], x["source_b"]) for x in queue[:50]]
+    assert shown["expected"] == doc["split"]["expected_people_on_two_sides"]
     # a release build has no speaker linking: one line, exit 2
     res = CliRunner().invoke(main, ["speakers", "review", str(built)])
     assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1

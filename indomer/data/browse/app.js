@@ -538,6 +538,18 @@
       box.hidden = false;
       box.textContent = data.problems.map((p) => "warning: " + p).join("\n");
     }
+    if (data.identity && data.identity.total) {
+      // the same queue as 'indomer speakers review': the answers that buy the most safety
+      const idn = data.identity;
+      const box = $("#identity");
+      box.hidden = false;
+      box.querySelector("summary").textContent = `speaker review: ${idn.total} uncertain pairs; `
+        + `expected people on two sides ${idn.expected == null ? "unknown" : idn.expected.toFixed(2)}`;
+      box.querySelector("pre").textContent = idn.review.map((e) =>
+        `${e.source_a} / ${e.source_b}: p ${e.p.toFixed(3)}, gain ${e.expected_reduction.toFixed(3)}`
+        + `${e.on_two_sides ? " (on two sides)" : ""}; same: ${e.speakers_csv.same}  `
+        + `different: ${e.speakers_csv.different}`).join("\n");
+    }
     $("#loading").remove();
     window.addEventListener("hashchange", render);
     render();
