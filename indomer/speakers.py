@@ -21,6 +21,10 @@ How, and why:
   its smallest clip id, so adding an unrelated source leaves every existing id as it was (a
   voice unlike all others never joins a merge, and the merges among the others do not depend
   on it); an id changes only when its cluster's membership does.
+* **Split groups from probabilities.** With a :class:`Linking` ``model``, every pair of voices
+  gets the probability of one person (:mod:`indomer.identity`): voices sharing a speaker id
+  or reaching ``hard_p`` form one hard group, and the other pairs of groups are listed with
+  their probability and evidence, for the split to weigh and ``speakers review`` to rank.
 * **Pins.** ``speakers.csv`` (``source_id`` or ``id``, ``speaker_id``) names known people. A
   pinned source's voices start as one cluster (all pins of one name together); clusters with
   different pins never merge; the other voices join them by similarity, and the cluster takes
@@ -54,14 +58,10 @@ ID_HEX = 12
 #: 0.908 on the clips the pipeline cuts); FIXTURES.md section 5 finds 0.95 too on 10 s clips
 #: (one voice >= 0.976, different voices <= 0.910). Calibrate on real data.
 RESEMBLYZER_THRESHOLD = 0.95
-#: Split-safe voice link (resemblyzer, source voices): two sources whose voices reach this
-#: cosine are plausibly one person and stay on one side of a split. Calibrated on real speech
-#: (``indomer speakers calibrate`` on the AMI excerpt in pyannote.audio 4.0.7's sdist, the
-#: record shipped in ``indomer/data/calibration/``): the lowest same-person cosine across
-#: recordings (0.669, 6 pairs) minus a margin of 0.05, so no same-person pair there is
-#: missed. Its cost there: 72.8% of the 173 different-person pairs reach it too, and single
-#: linkage joins all 20 AMI voices into one group. Voices alone cannot keep real people apart
-#: safely; faces (below) and speakers.csv pins can.
+#: Voice cosine (resemblyzer) from which matching faces make two sources one speaker id: the
+#: lowest same-person cosine across AMI recordings (0.669) minus 0.05. It once was the
+#: split-safe single-linkage point; single linkage chained all 20 AMI voices into one group,
+#: so split groups now come from probabilities (:mod:`indomer.identity`).
 RESEMBLYZER_LINK_THRESHOLD = 0.619
 #: Face identity (dlib ResNet, mean of a source's clip descriptors): at or above FACE_SAME two
 #: sources show one face; below FACE_DIFFERENT they clearly show two (between: no opinion).
@@ -84,30 +84,6 @@ SCREEN_MARGIN = 1e-4
 
 
 # --------------------------------------------------------------------------- calibration
-
-
-def shipped_calibration(link_threshold: float, model: str = "resemblyzer") -> dict | None:
-    """What the shipped calibration measured at ``link_threshold`` (its old split-safe point):
-    its source, pair counts, miss and false-merge rates; None when it measured another
-    threshold or is absent."""
-    doc = _read_calibration(None)
-    try:
-        rec = doc["models"][model]
-        safe = rec["split_safe"]
-    except (KeyError, TypeError):
-        return None
-    if abs(float(safe["threshold"]) - link_threshold) > 1e-9:
-        return None
-    return {
-        "source": doc.get("source", "shipped calibration"),
-        "file": f"indomer/data/{CALIBRATION_FILE}",
-        "n_same": rec["pairs"]["same_person"],
-        "n_different": rec["pairs"]["different_people"],
-        "miss_rate": safe["miss_rate"],
-        "false_merge_rate": safe["false_merge_rate"],
-        "margin": safe.get("margin"),
-        "groups_on_calibration_set": safe.get("components"),
-    }
 
 
 def _read_calibration(path: str | Path | None) -> dict:
