@@ -41,7 +41,7 @@ HARD_P = 0.99
 #: Group pairs below this probability are not listed (their mass is kept as a total).
 PAIR_MIN = 1e-3
 #: Group pairs listed at most (the most probable first).
-PAIRS_MAX = 5000
+PAIRS_MAX = 2000
 #: Cohort size below which the calibration set's mean voice pads the dataset's cohort.
 MIN_COHORT = 8
 #: Face log-likelihood ratio at (and beyond) the face thresholds.
