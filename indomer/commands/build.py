@@ -163,6 +163,14 @@ def build(
 
         for line in labels_summary(Path(out)):
             click.echo(line)
+    if finished:
+        from indomer.stages.merge_labels import identity_summary
+
+        warned, lines = identity_summary(Path(out))
+        for line in lines:
+            click.echo(line)
+        for line in warned:
+            click.echo(line, err=True)
     if report.get("waiting"):
         click.echo(waiting_line(report["waiting"], out))
 

@@ -208,6 +208,29 @@ def labels_summary(out: Path) -> list[str]:
 # --------------------------------------------------------------------------- split
 
 
+def identity_summary(out: Path) -> tuple[list[str], list[str]]:
+    """The build's closing lines about identity: (warnings, for stderr: the speakers stage's
+    and the split step's, e.g. too few groups; summary lines, for stdout: the split's expected
+    people on two sides). Empty when those stages have not run."""
+    from indomer.split import linking_line
+
+    warnings: list[str] = []
+    lines: list[str] = []
+    identity = sorted(Path(out).glob("work/*_speakers/identity.json"))
+    if identity:
+        record = json.loads(identity[-1].read_text(encoding="utf-8"))
+        warnings += [str(w) for w in record.get("warnings") or []]
+    found = sorted(Path(out).glob("work/*_split/split.json"))
+    if found:
+        info = json.loads(found[-1].read_text(encoding="utf-8"))
+        if info.get("warning"):
+            warnings.append(info["warning"])
+        doc = info.get("document") or {}
+        if doc.get("linking"):
+            lines.append(f"split {doc.get('name')}: {linking_line(doc)}")
+    return [f"warning: {w}" for w in warnings], lines
+
+
 def _identity(ctx: Context) -> dict | None:
     """The speakers stage's identity record (split groups, operating point), if it ran."""
     d = ctx.dirs.get("speakers")
@@ -235,8 +258,6 @@ def split_run(inputs: dict[str, list[dict]], cfg: SplitConfig, ctx: Context) -> 
             for k in ("id", "source_id", "speaker_id", "speaker_group", *TASKS)
         }
     )
-    import sys
-
     identity = _identity(ctx)
     heard: list[str] = []
 
@@ -259,8 +280,6 @@ def split_run(inputs: dict[str, list[dict]], cfg: SplitConfig, ctx: Context) -> 
     key, _, missing = group_column(checked)
     fallback = fallback_warning(key, missing, len(df))
     heard = [w for w in heard if w != fallback]
-    for line in heard:
-        print(f"warning: {line}", file=sys.stderr)
     warning = "; ".join([*([fallback] if fallback else []), *heard]) or None
     write_json_atomic(ctx.workdir / "split.json", {"document": doc, "warning": warning})
     return [{"id": i, "split": s} for i, s in zip(checked["id"], checked["split"])], []

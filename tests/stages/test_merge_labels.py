@@ -10,7 +10,7 @@ import pytest
 from indomer.config import SplitConfig
 from indomer.errors import DataError
 from indomer.stage import Context
-from indomer.stages.merge_labels import EXAMPLE, split_run
+from indomer.stages.merge_labels import EXAMPLE, identity_summary, split_run
 
 
 def _inputs(groups: list[str]) -> dict[str, list[dict]]:
@@ -34,13 +34,19 @@ def _ctx(tmp_path, strict: bool) -> Context:
                    {"speakers": work / "09_speakers", "split": work / "11_split"}, strict)
 
 
-def test_pins_that_join_everyone_leave_one_split_with_a_warning(tmp_path, capsys):
+def test_pins_that_join_everyone_leave_one_split_with_a_warning(tmp_path):
     rows, rejected = split_run(_inputs(["grp_all"] * 4), SplitConfig(), _ctx(tmp_path, False))
     assert {r["split"] for r in rows} == {"train"} and len(rows) == 12 and rejected == []
     info = json.loads((tmp_path / "work" / "11_split" / "split.json").read_text())
     assert "validation, test stay empty" in info["warning"]
     assert info["document"]["report"]["leak_free"]
-    assert "warning: only 1 split group(s) for 3 splits" in capsys.readouterr().err
+    # the build's closing lines: the warning (stderr) and the stated risk (stdout)
+    warned, lines = identity_summary(tmp_path)
+    assert warned == ["warning: " + info["warning"]]
+    assert warned[0].startswith("warning: only 1 split group(s) for 3 splits")
+    want = (f"split {info['document']['name']}: 4 speakers in 1 groups; expected people on "
+            "two sides: 0.00 (probabilities calibrated on test)")
+    assert lines == [want]
 
 
 def test_strict_refuses_instead(tmp_path):
