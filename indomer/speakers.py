@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +122,7 @@ def score_model(
     *,
     face_same: float | None = None,
     face_different: float | None = None,
+    prior: float | None = None,
     log: Callable[[str], None] | None = None,
 ) -> tuple[object | None, dict]:
     """The calibrated score -> probability mapping for ``embedding`` and where it comes from.
@@ -128,7 +130,9 @@ def score_model(
     ``path``: a ``speakers calibrate --json`` file (None: the shipped AMI record). A file
     without a probability fit for ``embedding`` (another model) is reported through ``log``
     with one line, and the shipped record is used when it fits the model; otherwise there is
-    no model (None) and the split falls back to hard groups only.
+    no model (None) and the split falls back to hard groups only. ``prior``: the share of
+    pairs that are one person in this dataset, when known; it replaces the calibration set's
+    (logistic regression bakes its prior into the intercept, so the shift is exact).
     """
     from indomer.identity import MIN_COHORT, ScoreModel
 
@@ -151,9 +155,13 @@ def score_model(
     if prob is None:
         return None, {"source": "none: no calibration for this embedding model", "file": None}
     mean = prob.get("cohort_mean")
+    intercept = float(prob["intercept"])
+    cal_prior = prob.get("prior")
+    if prior is not None and cal_prior:
+        intercept += math.log(prior / (1 - prior)) - math.log(cal_prior / (1 - cal_prior))
     model = ScoreModel(
         slope=float(prob["slope"]),
-        intercept=float(prob["intercept"]),
+        intercept=intercept,
         cohort_mean=None if mean is None else np.asarray(mean, dtype=np.float64),
         min_cohort=int(prob.get("min_cohort", MIN_COHORT)),
         face_same=face_same,
@@ -165,7 +173,8 @@ def score_model(
         "score": prob.get("score"),
         "slope": model.slope,
         "intercept": model.intercept,
-        "prior": prob.get("prior"),
+        "prior": prior if prior is not None and cal_prior else cal_prior,
+        "calibration_prior": cal_prior,
         "n_same": prob.get("n_same"),
         "n_different": prob.get("n_different"),
         "eer": prob.get("eer"),

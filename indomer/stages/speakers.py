@@ -59,7 +59,7 @@ MIN_SOLO_SECONDS = 1.0
 ITEM_FIELDS = ("embedding", "diarization", "min_primary_share", "max_overlap",
                "min_speaker_time", "on_mixed", "device", "threads")
 CLUSTER_FIELDS = ("embedding", "threshold", "link_threshold", "faces", "overrides",
-                  "calibration", "hard_p", "min_voice_seconds")
+                  "calibration", "prior", "hard_p", "min_voice_seconds")
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,9 @@ class Settings:
     ``calibration``: a ``speakers calibrate --json`` file whose probability fit maps the
     cohort-normalised voice score to the probability of one person (null: the shipped fit on
     the AMI excerpt; a file for another embedding model is reported and the default used).
+    ``prior``: the share of source pairs that are one person in this dataset, when known (null:
+    the calibration set's, 3.4% on AMI, which over-states the risk where most people have one
+    video).
     ``hard_p``: probability from which a pair counts as certain, so a split never separates
     it (lower pairs only weigh on the split's expected people on two sides).
     ``min_voice_seconds``: a source voice with less speech than this is reported: its
@@ -99,6 +102,7 @@ class Settings:
     threshold: float | None = None
     link_threshold: float | None = None
     calibration: str | None = None
+    prior: float | None = None
     hard_p: float = 0.99
     min_voice_seconds: float = 2.0
     faces: bool = True
@@ -128,6 +132,8 @@ class Settings:
             raise UsageError(f"speakers.link_threshold ({self.cluster_link_threshold:g}) must "
                              f"not exceed speakers.threshold ({self.cluster_threshold:g}): the "
                              "split groups must be at least as coarse as the speaker ids")
+        if self.prior is not None and not 0.0 < self.prior < 1.0:
+            raise UsageError(f"speakers.prior must be in (0, 1), got {self.prior}")
         if not 0.5 < self.hard_p <= 1.0:
             raise UsageError(f"speakers.hard_p must be in (0.5, 1], got {self.hard_p}")
         if self.min_voice_seconds < 0:
@@ -183,7 +189,7 @@ class Settings:
         ``overrides``): what the per-source step is fingerprinted with, so tuning the
         clustering does not re-embed every clip."""
         return dataclasses.replace(self, threshold=1.0, link_threshold=1.0, faces=True,
-                                   overrides=None, calibration=None, hard_p=0.99,
+                                   overrides=None, calibration=None, prior=None, hard_p=0.99,
                                    min_voice_seconds=2.0)
 
 
@@ -433,7 +439,8 @@ def identify(
     model, calibration = score_model(
         settings.embedding, calibration_path(settings, root),
         face_same=FACE_SAME if settings.faces else None,
-        face_different=FACE_DIFFERENT if settings.faces else None, log=warn)
+        face_different=FACE_DIFFERENT if settings.faces else None, prior=settings.prior,
+        log=warn)
     if model is None:
         warn(f"speakers: no probability calibration for embedding {settings.embedding!r}; "
              "the split keeps speaker ids apart but cannot state its risk; set "

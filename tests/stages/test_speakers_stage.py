@@ -341,3 +341,29 @@ def test_a_calibration_for_another_model_is_reported_and_the_default_used(tmp_pa
     other.write_text("{not json")
     with pytest.raises(DataError, match=r"cal.json: not a JSON calibration record"):
         identify(rows, settings=Settings(calibration=str(other)))
+
+
+def test_a_known_prior_shifts_every_pair_by_the_same_odds():
+    from indomer.speakers import encode_embedding
+
+    rng = np.random.default_rng(1)
+    base = rng.standard_normal((6, 256))
+    base[1] = base[0] + 0.8 * rng.standard_normal(256)  # a plausible pair
+    rows = [Segment(id=f"clip_{k}_T_1", source_id=str(k), segment_index=1, topic="T",
+                    start=0.0, end=5.0,
+                    speaker={"embedding": encode_embedding(base[k]), "primary": None,
+                             "flagged": False}) for k in range(6)]
+    _, default = identify(rows, settings=Settings())
+    _, known = identify(rows, settings=Settings(prior=0.001))
+    cal = default["operating_point"]["calibration"]["prior"]
+    assert known["operating_point"]["calibration"]["prior"] == 0.001
+    assert known["operating_point"]["calibration"]["calibration_prior"] == cal
+    shift = (0.001 / 0.999) / (cal / (1 - cal))
+    before = {(e["a"], e["b"]): e["pair_p"] for e in default["pairs"]}
+    after = {(e["a"], e["b"]): e["pair_p"] for e in known["pairs"]}
+    assert after and set(after) <= set(before)
+    for k, p in after.items():
+        q = before[k]
+        assert p / (1 - p) == pytest.approx(q / (1 - q) * shift, rel=1e-3)
+    with pytest.raises(UsageError, match="speakers.prior must be in"):
+        Settings(prior=1.0)
