@@ -22,6 +22,7 @@ pairs too unlikely to list, under 0.001 each, still add up); they are then appli
 searches from one start without kicks (the default effort takes hours of CPU at 2,000 groups).
 
     .venv/bin/python tools/bench_identity.py [--seed 0] [--max-answers 5000] [--only indomer]
+        [--true-prior]
 
 Prints one Markdown table (the README's).
 """
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from importlib import resources
@@ -112,10 +114,16 @@ def split(label: np.ndarray, pairs: list[dict], seed: int, quick: bool) -> dict[
     return {g: s for g, s in zip(df["source_id"], out)}
 
 
-def run(kind: str, face_share: float, seed: int, max_answers: int) -> dict:
+def run(kind: str, face_share: float, seed: int, max_answers: int,
+        true_prior: bool = False) -> dict:
     rng = np.random.default_rng(seed)
     person = corpus(kind)
-    cal = calibration()
+    cal = dict(calibration())
+    if true_prior:  # speakers.prior set to the corpus's own share of same-person pairs
+        n = person.size
+        truth = float(((person[:, None] == person[None, :]).sum() - n) / (n * (n - 1)))
+        cal["intercept"] += (math.log(truth / (1 - truth))
+                             - math.log(cal["prior"] / (1 - cal["prior"])))
     t0 = time.process_time()
     p = probabilities(person, face_share, cal, rng)
     cannot: list[tuple[int, int]] = []
@@ -167,6 +175,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-answers", type=int, default=5000)
     ap.add_argument("--only", choices=("indomer", "channel"), default=None)
+    ap.add_argument("--true-prior", action="store_true",
+                    help="set speakers.prior to each corpus's own share of same-person pairs")
     args = ap.parse_args()
     print(f"CPU: {cpu_model()}; seed {args.seed}; CPU seconds of identity + split (the first "
           "split, before any review)\n")
@@ -177,7 +187,7 @@ def main() -> None:
         if args.only and kind != args.only:
             continue
         for share in (0.0, 0.5, 0.9):
-            r = run(kind, share, args.seed, args.max_answers)
+            r = run(kind, share, args.seed, args.max_answers, args.true_prior)
             print(f"| {r['corpus']} | {r['sources']} | {r['people']} | {share:.0%} | "
                   f"{r['largest_group']} | {r['expected']:.2f} | {r['observed']} | "
                   f"{r['answers']} | "
