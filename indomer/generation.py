@@ -538,7 +538,7 @@ def shard_manifest(out: Path) -> dict:
 
 def current_split_file(out: Path, df) -> str | None:
     """The ``splits/*.json`` whose assignment matches the shards now on disk (first by name)."""
-    from indomer.split import GROUP_KEY, group_column, with_groups
+    from indomer.groups import GROUP_KEY, group_column, with_groups
 
     folder = Path(out) / "splits"
     if not folder.is_dir():

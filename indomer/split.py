@@ -34,6 +34,7 @@ from indomer.dataset import (
     write_split,
 )
 from indomer.errors import DataError, UsageError, first_few
+from indomer.groups import GROUP_KEY, group_column, present, with_groups
 from indomer.labels import label_set
 
 DEFAULT_RATIOS: tuple[float, ...] = (0.8, 0.1, 0.1)
@@ -44,13 +45,11 @@ REPORT_TASKS: tuple[str, ...] = ("emotion", "sentiment")
 SIZE_TOLERANCE = 0.02
 METHOD = "speaker-disjoint"
 #: The group key when the speakers stage linked sources into split-safe groups.
-GROUP_KEY = "speaker_group"
 NO_SPEAKER_WARNING = (
     "no speaker ids: grouping by source video; a speaker appearing in two videos may leak"
 )
 #: Prefix of the group id of a row without speaker id when other rows have one, so that a
 #: source id can never collide with a speaker id.
-SOURCE_PREFIX = "source:"
 #: Split names that a re-split may not take: ``official`` records the release's own split.
 RESERVED_NAMES: frozenset[str] = frozenset({"official"})
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
@@ -124,55 +123,6 @@ def natural_key(value: str) -> tuple:
     parts = re.split(r"(\d+)", str(value))
     key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p != "")
     return key + ((2, 0, str(value)),)
-
-
-def _present(values: pd.Series) -> pd.Series:
-    """True where a string-ish id is present (not null, not blank)."""
-    return values.notna() & (values.astype("string").str.strip().fillna("") != "")
-
-
-def group_column(df: pd.DataFrame) -> tuple[str, pd.Series, int]:
-    """The leakage unit of each row: ``(key, group ids, rows without speaker id)``.
-
-    ``key`` is ``speaker_id`` when any row has one (rows without one fall back to a
-    ``source:<source_id>`` group), else ``source_id``. A row with neither cannot be placed
-    safely, so it is an error rather than a guess.
-    """
-    if len(df) == 0:
-        raise DataError("no rows to group; build the dataset first")
-    ids = df["id"] if "id" in df.columns else pd.Series(df.index.astype(str), index=df.index)
-    if "speaker_id" in df.columns:
-        has_speaker = _present(df["speaker_id"])
-    else:
-        has_speaker = pd.Series(False, index=df.index)
-    missing = int((~has_speaker).sum())
-    if "speaker_group" in df.columns and _present(df["speaker_group"]).any():
-        # split-safe groups (linked speakers): coarser than speaker ids, never finer
-        has_group = _present(df["speaker_group"])
-        if has_group.all():
-            return GROUP_KEY, df["speaker_group"].astype(str).astype(object), missing
-        source = df["source_id"].astype(str).astype(object)
-        groups = df["speaker_group"].astype(str).astype(object).where(
-            has_group, SOURCE_PREFIX + source
-        )
-        return GROUP_KEY, groups, missing
-    if missing == 0:
-        return "speaker_id", df["speaker_id"].astype(str).astype(object), 0
-    if "source_id" in df.columns:
-        has_source = _present(df["source_id"])
-    else:
-        has_source = pd.Series(False, index=df.index)
-    orphans = ids[~has_speaker & ~has_source].tolist()
-    if orphans:
-        raise DataError(
-            f"{first_few(orphans)}: no speaker_id and no source_id, so a leak-free split cannot "
-            "place these rows; fill source_id (the source video) or speaker_id"
-        )
-    source = df["source_id"].astype(str).astype(object)
-    if missing == len(df):
-        return "source_id", source, missing
-    groups = df["speaker_id"].astype(str).astype(object).where(has_speaker, SOURCE_PREFIX + source)
-    return "speaker_id", groups, missing
 
 
 def fallback_warning(key: str, missing: int, total: int) -> str | None:
@@ -537,11 +487,11 @@ def _groups_for_report(df: pd.DataFrame, group_key: str | None) -> tuple[str, pd
         return group_column(df)
     if group_key not in df.columns:
         raise DataError(f"no '{group_key}' column to check leakage by")
-    present = _present(df[group_key])
-    if not present.all():
-        ids = df["id"][~present].tolist() if "id" in df.columns else list(df.index[~present])
+    has = present(df[group_key])
+    if not has.all():
+        ids = df["id"][~has].tolist() if "id" in df.columns else list(df.index[~has])
         raise DataError(f"{first_few(ids)}: no {group_key}; cannot check these rows for leakage")
-    missing = int((~_present(df["speaker_id"])).sum()) if "speaker_id" in df.columns else len(df)
+    missing = int((~present(df["speaker_id"])).sum()) if "speaker_id" in df.columns else len(df)
     return group_key, df[group_key].astype(str).astype(object), missing
 
 
@@ -768,20 +718,6 @@ def risk_summary(linking: dict, where: dict[str, str], report: dict) -> dict:
         "expected_people_on_two_sides": round(total, 4),
         "risk_pairs": [{k: e.get(k) for k in keep} for e in contrib[:RISK_PAIRS]],
     }
-
-
-def with_groups(df: pd.DataFrame, linking: dict | None) -> pd.DataFrame:
-    """``df`` with a ``speaker_group`` column from an identity record's ``groups`` (group ->
-    speaker ids), unless it has one already; unchanged without a record."""
-    if linking is None or not linking.get("groups"):
-        return df
-    if "speaker_group" in df.columns and _present(df["speaker_group"]).any():
-        return df
-    if "speaker_id" not in df.columns:
-        return df
-    of = {spk: g for g, spks in linking["groups"].items() for spk in spks}
-    groups = df["speaker_id"].map(lambda s: of.get(s, s) if isinstance(s, str) and s else None)
-    return df.assign(speaker_group=groups.astype(object))
 
 
 def linking_summary(linking: dict, checked: pd.DataFrame) -> dict:
