@@ -130,6 +130,47 @@ with tarfile.open(sdist) as tar:
 PY
         fi ;;
 esac
+# The test extra also fetches real photos of people for tests/backends/test_face_detector.py:
+# dlib's example set `johns` (five men, 11 photos each, one of them Black), which only
+# dlib 19.5.0's source distribution on PyPI ships (docs/docs/cache/examples/johns), once,
+# into .cache/johns/PERSON/*.jpg (git-ignored). `--no-binary dlib`, not `:all:`: the sdist
+# is only downloaded, and its build tools come as wheels.
+JOHNS_SDIST=.cache/johns-sdist/dlib-19.5.0.tar.gz
+JOHNS_SHA256=b5896c7a51992441eac605395e07f2b31548376cadc1f392d93f69c821e6552e
+case ",$EXTRAS," in
+    *,test,*)
+        if [ ! -f .cache/johns/.complete ]; then
+            if [ ! -f "$JOHNS_SDIST" ]; then
+                log=$(mktemp)
+                if ! .venv/bin/python -m pip download --quiet --disable-pip-version-check \
+                        --no-deps --no-binary dlib "dlib==19.5.0" -d .cache/johns-sdist \
+                        >"$log" 2>&1; then
+                    cat "$log" >&2
+                    rm -f "$log"
+                    echo "could not download dlib 19.5.0's sdist from PyPI (see above);" \
+                         "check the network and re-run" >&2
+                    exit 1
+                fi
+                rm -f "$log"
+            fi
+            # check the sdist, then extract only its examples/johns/PERSON/*.jpg
+            .venv/bin/python - "$JOHNS_SDIST" "$JOHNS_SHA256" .cache/johns <<'PY'
+import hashlib, pathlib, shutil, sys, tarfile
+sdist, sha, dest = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
+if hashlib.sha256(pathlib.Path(sdist).read_bytes()).hexdigest() != sha:
+    sys.exit(f"{sdist}: sha256 is not {sha}; delete it and re-run")
+shutil.rmtree(dest, ignore_errors=True)
+with tarfile.open(sdist) as tar:
+    for m in tar.getmembers():
+        parts = m.name.split("/")
+        if m.isfile() and len(parts) == 8 and parts[1:6] == ["docs", "docs", "cache",
+                                                               "examples", "johns"]:
+            m.name = "/".join(parts[6:])
+            tar.extract(m, dest, filter="data")
+(dest / ".complete").touch()
+PY
+        fi ;;
+esac
 # The test extra also installs Label Studio (tests/test_annotate_labelstudio.py starts it as a
 # real local server) into its own virtual environment, .cache/labelstudio-venv/ (git-ignored),
 # so that its pins never touch .venv. About 1 GB; once.

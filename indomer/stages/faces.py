@@ -2,8 +2,9 @@
 from clips with nobody (or a crowd) on screen.
 
 IndoMER clips show one speaker talking to the camera. Each clip's video is sampled at
-``sample_fps``, the Haar cascade (``indomer.backends.faces``) finds faces in every sampled
-frame, and :func:`summarise` (pure, tested on hand-made boxes) reduces them to the ``face``
+``sample_fps``, dlib's HOG detector (``indomer.backends.faces``; it finds faces on every
+skin tone, where OpenCV's Haar cascade missed a Black man in 8 of 11 photos) finds faces in
+every sampled frame, and :func:`summarise` (pure, tested on hand-made boxes) reduces them to the ``face``
 column: how many sampled frames show exactly one face, where that face usually is, whether
 it stays put from one sample to the next, and whether the clip should be looked at.
 A clip where single-face frames are fewer than ``min_single`` of the samples (no face,
@@ -30,7 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from indomer.backends.faces import DEFAULT_CASCADE
+from indomer.backends.faces import DEFAULT_CASCADE, DEFAULT_DETECTOR, DETECTORS
 from indomer.errors import DataError, RowRejected, UsageError
 from indomer.rows import Segment
 from indomer.stage import Item, Stage, settings_of
@@ -46,26 +47,29 @@ class Settings:
     """How faces are found and summarised.
 
     ``sample_fps``: frames analysed per second of video (5 catches a turned head or a cut
-    without paying for all 25). ``min_face``: the smallest face searched, as a fraction of
-    the frame height (0.1 = 48 px at 480 rows; a smaller face is not the speaker of a
-    monologue, and 0.08 costs 1.2x, 0.06 1.4x the time). ``max_height``: taller frames are
-    scaled down to this many rows before detection (the cost grows with the pixels; null
-    keeps the size). ``cascade``, ``scale_factor``, ``min_neighbors``: OpenCV's Haar cascade
-    and its parameters (``min_neighbors`` 8, not the usual 5, so a whole portrait gives one
-    box, not two; FIXTURES.md section 2). ``min_iou``: consecutive single-face samples whose
-    boxes overlap at least this much count as one continuous track. ``min_single``: a clip
-    whose share of single-face samples is below this is flagged. ``on_no_face``: ``flag``
-    keeps a flagged clip (``face.flagged`` true), ``reject`` drops it to ``rejected.jsonl``.
-    ``threads``: OpenCV threads per process (not in the fingerprint: the boxes do not
-    depend on it, checked by tools/bench_faces.py). ``identity``: add the face identity
-    vector (``face["embedding"]``; needs dlib from the ``speakers`` extra).
-    ``identity_frames``: at most this many single-face frames per clip are embedded
-    (0.1-0.2 s of CPU each; a clip without any gets ``face["embedding"]`` null, and with
-    ``identity`` off the key is absent).
+    without paying for all 25). ``detector``: ``hog``, dlib's HOG face detector (finds faces
+    on every skin tone; README, "Faces"), or ``haar``, OpenCV 4's Haar cascade, kept for
+    comparison only (it misses darker faces). ``min_face``: the smallest face searched, as
+    a fraction of the frame height; HOG sees every frame scaled to ``80 / min_face`` rows (400
+    at 0.2: a talking head's face is a fifth of the frame or more; 0.1 finds faces half as
+    big at 4x the cost). ``max_height``: for ``haar``, taller frames are scaled down to this
+    many rows before detection (null keeps the size). ``cascade``, ``scale_factor``,
+    ``min_neighbors``: the Haar cascade and its parameters (``min_neighbors`` 8, not the usual
+    5, so a whole portrait gives one box, not two; FIXTURES.md section 2). ``min_iou``:
+    consecutive single-face samples whose boxes overlap at least this much count as one
+    continuous track. ``min_single``: a clip whose share of single-face samples is below this
+    is flagged. ``on_no_face``: ``flag`` keeps a flagged clip (``face.flagged`` true),
+    ``reject`` drops it to ``rejected.jsonl``. ``threads``: OpenCV threads per process for
+    ``haar`` (not in the fingerprint: the boxes do not depend on it, checked by
+    tools/bench_faces.py). ``identity``: add the face identity vector (``face["embedding"]``;
+    needs dlib from the ``speakers`` extra). ``identity_frames``: at most this many
+    single-face frames per clip are embedded (0.1 s of CPU each; a clip without any gets
+    ``face["embedding"]`` null, and with ``identity`` off the key is absent).
     """
 
     sample_fps: float = 5.0
-    min_face: float = 0.1
+    detector: Literal["hog", "haar"] = DEFAULT_DETECTOR
+    min_face: float = 0.2
     max_height: int | None = 480
     cascade: str = DEFAULT_CASCADE
     scale_factor: float = 1.1
@@ -80,6 +84,9 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.sample_fps > 0:
             raise UsageError(f"faces.sample_fps must be > 0, got {self.sample_fps}")
+        if self.detector not in DETECTORS:
+            raise UsageError(f"faces.detector must be one of {', '.join(DETECTORS)}, got "
+                             f"{self.detector!r}")
         if not 0.0 < self.min_face < 1.0:
             raise UsageError(f"faces.min_face must be in (0, 1), got {self.min_face}")
         if self.max_height is not None and self.max_height < 24:
@@ -172,7 +179,8 @@ def setup(settings: Settings | None = None, ctx: Any = None) -> State:
 
     settings = settings or Settings()
     detector = load_detector(
-        settings.cascade,
+        settings.detector,
+        cascade=settings.cascade,
         scale_factor=settings.scale_factor,
         min_neighbors=settings.min_neighbors,
         threads=settings.threads,
@@ -181,17 +189,19 @@ def setup(settings: Settings | None = None, ctx: Any = None) -> State:
     if settings.identity:
         from indomer.backends.face_id import load_embedder
 
-        embedder = load_embedder()
+        # a HOG box needs no second look by the HOG model (the embedder checks Haar boxes)
+        embedder = load_embedder(check=settings.detector != "hog")
     return State(settings, detector, embedder)
 
 
 def tools(settings: Settings | None = None) -> dict[str, str]:
-    """The detector version for the fingerprint (OpenCV version, cascade name and hash) and,
-    with ``identity`` on, the face embedder's (dlib and model package versions, file hashes)."""
+    """The detector version for the fingerprint (dlib's version for HOG; OpenCV's, the
+    cascade name and hash for Haar) and, with ``identity`` on, the face embedder's (dlib and
+    model package versions, file hashes)."""
     from indomer.backends.faces import model_version
 
     settings = settings or Settings()
-    out = {"face_detector": model_version(settings.cascade)}
+    out = {"face_detector": model_version(settings.detector, settings.cascade)}
     if settings.identity:
         from indomer.backends import face_id
 
