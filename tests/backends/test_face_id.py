@@ -72,13 +72,14 @@ PEOPLE = ("astronaut", "hopper", "lfw26", "lfw20")
 
 
 def _haar_box(rgb: np.ndarray) -> np.ndarray:
-    """The one Haar box (x, y, w, h px) of the faces stage's detector in ``rgb``."""
+    """The one Haar box (x, y, w, h px) in ``rgb``: the embedder's HOG check is measured on
+    the Haar cascade's boxes (the faces stage's HOG boxes skip it)."""
     import cv2
 
     from indomer.backends.faces import load_detector
 
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    boxes = load_detector().detect(gray, round(0.1 * gray.shape[0]))
+    boxes = load_detector("haar").detect(gray, round(0.1 * gray.shape[0]))
     assert len(boxes) == 1, boxes
     return boxes[0]
 

@@ -186,13 +186,18 @@ def test_settings_validate_with_one_line_errors():
     from indomer.config import fingerprint_settings
 
     assert "threads" not in fingerprint_settings(Settings())
-    assert tools(Settings(identity=False))["face_detector"].startswith("opencv ")
+    assert tools(Settings(identity=False))["face_detector"].startswith("dlib ")
+    assert " hog " in tools(Settings(identity=False))["face_detector"]
+    assert tools(Settings(detector="haar", identity=False))["face_detector"].startswith("opencv ")
+    assert fingerprint_settings(Settings())["detector"] == "hog"
+    with pytest.raises(UsageError, match="faces.detector"):
+        make_settings(Settings, {"detector": "cnn"}, "faces")
 
 
 def test_identity_settings_and_fingerprint():
     from indomer.config import fingerprint_settings
 
-    assert Settings().identity is True and Settings().identity_frames == 5
+    assert Settings().identity is True and Settings().identity_frames == 2
     with pytest.raises(UsageError, match="identity_frames"):
         Settings(identity_frames=0)
     with pytest.raises(UsageError, match="faces.identity"):
@@ -280,7 +285,7 @@ def test_long_clips_keep_a_bounded_evenly_spread_set_of_crops(monkeypatch):
 
     monkeypatch.setattr(backend, "detect_video", fake_detect_video)
     fake = _FakeEmbedder()
-    st = stage.State(Settings(), detector=None, embedder=fake)
+    st = stage.State(Settings(identity_frames=5), detector=None, embedder=fake)
     face = face_of(_segment("long", Path("/nonexistent.mp4")), st)
     assert face["frames"] == 200 and face["detected"] == 196 and face["embedding"] is not None
     # frames 49, 99, 149 show no face; of the 196 singles every 4th is kept (49 crops <=
@@ -325,7 +330,7 @@ def test_talking_head_has_one_continuous_face_at_the_true_place(clips, state):
     (out,) = process([seg], state)
     face = out.face
     assert dataclasses.replace(out, face=None) == seg  # only the face column changes
-    assert face["frames"] == 15  # 3 s at 5 fps
+    assert face["frames"] == 8  # 3 s at 2.5 fps: frames 0, 10, ..., 70
     assert face["detected"] >= 0.95 * face["frames"] and face["multiple"] == 0
     assert face["continuity"] >= 0.9 and face["flagged"] is False
     # the median box sits on the median true box (pixels -> fractions of 640 x 480)
@@ -383,7 +388,7 @@ def test_two_faces_are_counted_and_flagged(clips, state):
     mp4, _ = clips["two"]
     (out,) = process([_segment("2", mp4)], state)
     face = out.face
-    assert face["frames"] == 15
+    assert face["frames"] == 8
     assert face["multiple"] >= 0.95 * face["frames"]
     assert face["detected"] <= 0.05 * face["frames"]
     assert face["flagged"] is True
