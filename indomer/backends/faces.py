@@ -4,11 +4,11 @@ cascade, frames from cv2's decoder.
 The default is dlib's frontal-face HOG detector (``dlib.get_frontal_face_detector()``, from
 the ``dlib-bin`` wheel of the ``speakers`` extra; its model is compiled into dlib, so nothing
 is downloaded). OpenCV's Haar cascade, the detector before it, fails on darker skin: on the
-photos of dlib's example set ``johns`` (five people, 11 photos each; tests/backends/
-test_face_detector.py fetches none, tools/install.sh puts them in ``.cache/``) it finds the
-one Black man in 3 of 11 photos, the four white men in 9-11 of 11; HOG finds all 55 (the
+photos of dlib's example set ``johns`` (five people, 11 photos each, which ``bash
+tools/install.sh test`` puts in ``.cache/johns``) it finds the one Black man in 3 of 11 photos, the four white men in 9-11 of 11; HOG finds all 55 (the
 README has the table). dlib's CNN detector (``mmod_human_face_detector.dat``) also finds all
-55 but costs 0.6-1.2 s per 320-480 px video frame on this CPU, 30-60 times HOG's.
+55 but costs 0.6 s per 240-row video frame and 1.2 s per 320-row one on this CPU, about 80-100
+times HOG's.
 
 HOG's window finds faces of about :data:`HOG_FACE` px and larger (the image pyramid shrinks
 bigger ones to it), so each frame is scaled, up or down, to ``HOG_FACE / min_face`` rows:
