@@ -214,7 +214,7 @@ def test_detector_is_loaded_once_and_versioned():
     import dlib
 
     assert model_version() == (f"dlib {dlib.__version__} hog frontal_face_detector "
-                               "second_look -0.2")
+                               "second_look -0.35")
     assert det.version == model_version("hog")
     # HOG sees each frame at HOG_FACE / min_face rows: the smallest face fills its window
     assert HOG_FACE == 80 and det.rows(0.2) == 400 and det.rows(0.1) == 800
@@ -253,7 +253,7 @@ def test_hog_second_look_counts_a_lone_weak_face_only():
     ):
         det._hog = type("H", (), {"run": staticmethod(fake(answer))})()
         assert det.detect(gray).tolist() == want
-    assert set(calls) == {(0, HOG_SECOND_LOOK)} and HOG_SECOND_LOOK == -0.2
+    assert set(calls) == {(0, HOG_SECOND_LOOK)} and HOG_SECOND_LOOK == -0.35
 
 
 def test_frames_are_scaled_to_the_detectors_rows(heads):
