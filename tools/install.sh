@@ -131,9 +131,10 @@ PY
         fi ;;
 esac
 # The test extra also fetches real photos of people for tests/backends/test_face_detector.py:
-# dlib's example set `johns` (five men, 11 photos each, one of them Black), which only
-# dlib 19.5.0's source distribution on PyPI ships (docs/docs/cache/examples/johns), once,
-# into .cache/johns/PERSON/*.jpg (git-ignored). `--no-binary dlib`, not `:all:`: the sdist
+# dlib's example set `johns` (five men, 11 photos each, one of them Black), from dlib
+# 19.5.0's source distribution on PyPI (docs/docs/cache/examples/johns; the 46 MB sdist ships
+# dlib's docs, the 3-12 MB sdists of 19.24 and 20.0 do not), once, into
+# .cache/johns/PERSON/*.jpg (git-ignored). `--no-binary dlib`, not `:all:`: the sdist
 # is only downloaded, and its build tools come as wheels.
 JOHNS_SDIST=.cache/johns-sdist/dlib-19.5.0.tar.gz
 JOHNS_SHA256=b5896c7a51992441eac605395e07f2b31548376cadc1f392d93f69c821e6552e
