@@ -260,8 +260,8 @@ def _prepare(job: _Job, state: State) -> None:
                               "check the clip audio, or give a manual transcript")
         job.norm = normalize(job.text)
         if not job.norm.speakable:
-            raise _Failed("the transcript has no words to align (only punctuation)",
-                          "fix the transcript")
+            raise _Failed("the transcript has no words to align (only punctuation, or no "
+                          "Latin letters or digits)", "fix the transcript")
     except RowRejected as exc:
         job.failure = _Failed(exc.reason, exc.fix)
     except _Failed as exc:
