@@ -60,10 +60,15 @@ def test_refine_moves_shared_boundaries_into_the_pause_and_trims_silence():
     mask = _mask([(0.5, 1.0), (1.06, 1.5)], 2.0)
     got = wa.refine([(0.2, 0.85), (0.85, 1.7)], [True, False], mask)
     assert got == [pytest.approx((0.5, 1.0)), pytest.approx((1.06, 1.5))]
-    # a pause far from the boundary is not taken; a word over silence only is None
-    far = wa.refine([(0.5, 0.6), (0.6, 1.5), (1.6, 1.9)], [True, False], mask)
-    assert far[0] == pytest.approx((0.5, 0.6)) and far[1] == pytest.approx((0.6, 1.5))
-    assert far[2] is None
+    # the first pause after the boundary wins; one too far after or before is not taken
+    mask = _mask([(0.2, 0.7), (0.75, 1.0), (1.06, 1.5)], 2.0)
+    first = wa.refine([(0.2, 0.65), (0.65, 1.5)], [True, False], mask)
+    assert first == [pytest.approx((0.2, 0.7)), pytest.approx((0.75, 1.5))]
+    far = wa.refine([(0.2, 0.19), (0.19, 1.2), (1.2, 1.5), (1.6, 1.9)],
+                    [False, True, False], mask)
+    assert far[0] is None  # no speech under it
+    assert far[1] == pytest.approx((0.2, 1.2)) and far[2] == pytest.approx((1.2, 1.5))
+    assert far[3] is None
 
 
 @pytest.fixture(scope="module")

