@@ -32,6 +32,15 @@ _OS_FIXES: dict[int, str] = {
 }
 
 
+def default_jobs() -> int:
+    """The CPUs this process may run on (its affinity, not the machine's count): the
+    ``--jobs`` default of build and demo, so that no core stays idle by default."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def os_error_line(exc: OSError) -> str:
     """``PATH: cause; fix`` for an operating-system error (no traceback, no repr)."""
     where = exc.filename if exc.filename is not None else "(unknown path)"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from indomer.commands import guarded
+from indomer.commands import default_jobs, guarded
 from indomer.errors import UsageError
 from indomer.pipeline import ENGINES, STAGES
 
@@ -50,10 +50,9 @@ from indomer.pipeline import ENGINES, STAGES
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
+    default=None,
     help="Raw mode: processes for the per-video stages (with --engine ray and no --address: "
-    "the CPUs of the local Ray it starts).",
+    "the CPUs of the local Ray it starts). Default: the CPUs this process may use.",
 )
 @click.option(
     "--engine",
@@ -82,7 +81,7 @@ def build(
     media_dir: Path | None,
     annotations: tuple[Path, ...],
     strict: bool,
-    jobs: int,
+    jobs: int | None,
     engine: str,
     address: str | None,
     start: str | None,
@@ -107,7 +106,7 @@ def build(
         raw_only = [
             name
             for name, used in (
-                ("--jobs", jobs != 1),
+                ("--jobs", jobs is not None),
                 ("--engine", engine != "local"),
                 ("--address", address),
                 ("--from", start),
@@ -131,7 +130,7 @@ def build(
     report = run_pipeline(
         config,
         out,
-        jobs=jobs,
+        jobs=jobs if jobs is not None else default_jobs(),
         engine=engine,
         address=address,
         start=start,

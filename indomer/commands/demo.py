@@ -7,15 +7,16 @@ from pathlib import Path
 
 import click
 
-from indomer.commands import guarded
+from indomer.commands import default_jobs, guarded
 from indomer.pipeline import ENGINES
 
 
 @click.command()
 @click.argument("out", required=False, default="indomer-demo",
                 type=click.Path(file_okay=False, path_type=Path))
-@click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Source videos processed in parallel.")
+@click.option("--jobs", default=None, type=click.IntRange(1, 64),
+              help="Source videos processed in parallel (default: the CPUs this process may "
+              "use).")
 @click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
               help="What runs the per-video stages: this machine or a Ray cluster "
               "(as in indomer build).")
@@ -23,7 +24,7 @@ from indomer.pipeline import ENGINES
               help="With --engine ray: the cluster to join (default: start a local Ray).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @guarded
-def demo(out: Path, jobs: int, engine: str, address: str | None, quiet: bool) -> None:
+def demo(out: Path, jobs: int | None, engine: str, address: str | None, quiet: bool) -> None:
     """Generate a synthetic Indonesian corpus and run the whole pipeline on it, offline.
 
     Writes OUT/corpus (media, transcripts, annotator sheets, config.yaml) and OUT/dataset
@@ -31,8 +32,8 @@ def demo(out: Path, jobs: int, engine: str, address: str | None, quiet: bool) ->
     """
     from indomer.demo.corpus import run_demo
 
-    result = run_demo(out, jobs=jobs, quiet=quiet, log=click.echo, engine=engine,
-                      address=address)
+    result = run_demo(out, jobs=jobs if jobs is not None else default_jobs(), quiet=quiet,
+                      log=click.echo, engine=engine, address=address)
     if result["problems"]:
         sys.exit(1)
     click.echo(f"demo dataset: {result['dataset']} (config: {result['corpus'] / 'config.yaml'})")

@@ -3,8 +3,6 @@ on espeak-ng speech with exact word truth (FIXTURES.md section 1, recipe A)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import align_models
 import numpy as np
 import pytest
