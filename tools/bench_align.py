@@ -8,6 +8,8 @@ with:
 
 * ``whisper``: forced alignment of the transcript with the shipped Whisper base
   (``indomer.backends.whisper_align``, the offline default);
+* ``whisper`` without the energy step (``path only``): the alignment path's jumps as they
+  are, which is what faster-whisper's word timestamps start from;
 * ASR matching: faster-whisper word timestamps of what Whisper heard, matched to the
   transcript (``indomer.backends.asr.place_words``; the old whisper method);
 * ``wav2vec2`` with a tiny random CTC model (the test model: whisperx.align's code path
@@ -141,7 +143,7 @@ def markdown(results: list[dict]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--voices", default="id,m3,f2,f4")
-    ap.add_argument("--methods", default="whisper,asr,wav2vec2")
+    ap.add_argument("--methods", default="whisper,path,asr,wav2vec2")
     ap.add_argument("--no-long", action="store_true", help="leave out the 60 s clips")
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--markdown", action="store_true", help="print the README table")
@@ -155,6 +157,18 @@ def main() -> None:
             results.append(stage_method("forced (Whisper base, `align.method: whisper`)",
                                         align.Settings(method="whisper", asr=False,
                                                        device=args.device), clips, root))
+        if "path" in methods:
+            from indomer.backends import whisper_align
+
+            keep = whisper_align.refine
+            whisper_align.refine = lambda bounds, shared, mask: list(bounds)
+            try:
+                results.append(stage_method(
+                    "forced, path only (no pause or silence step)",
+                    align.Settings(method="whisper", asr=False, device=args.device), clips,
+                    root))
+            finally:
+                whisper_align.refine = keep
         if "asr" in methods:
             results.append(asr_matching(clips, root))
         if "wav2vec2" in methods:

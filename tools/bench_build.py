@@ -45,9 +45,9 @@ def cpu_seconds() -> float:
 
 
 def video_seconds(paths: list[Path]) -> float:
-    from indomer.media import probe
+    from indomer.media import ffprobe
 
-    return sum(float(probe(p).duration) for p in paths)
+    return sum(float(ffprobe(p)["format"]["duration"]) for p in paths)
 
 
 def cut_bound(paths: list[Path], out: Path) -> tuple[float, float]:

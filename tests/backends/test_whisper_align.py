@@ -145,10 +145,23 @@ def test_words_that_cannot_be_placed_get_a_reason(aligner):
 
 
 @pytest.mark.slow
-def test_alignment_is_deterministic_and_batching_changes_nothing(aligner):
+def test_alignment_is_deterministic_and_packing_short_clips_moves_little(aligner):
     wav, _ = speak(SENTENCES[2:4], VOICES["f2"])
     words, marks = _words(SENTENCES[2:4])
     one = aligner.place(words, wav, marks)
-    batch = aligner.place_many([(words, wav, marks), (words, wav[: wav.size // 2], marks)])
-    assert batch[0] == one == aligner.place(words, wav, marks)
+    assert aligner.place(words, wav, marks) == one
+    assert wa.pack([(wav.size, True), (wav.size // 2, True)]) == [[0, 1]]  # one window
+    both = aligner.place_many([(words, wav, marks), (words, wav[: wav.size // 2], marks)])
+    assert both == aligner.place_many([(words, wav, marks), (words, wav[: wav.size // 2], marks)])
+    for alone, packed in zip(one, both[0], strict=True):
+        assert abs(alone.time.start - packed.time.start) <= 0.1
+        assert abs(alone.time.end - packed.time.end) <= 0.1
+    for p in both[1]:  # the half clip: its words lie inside it
+        assert p.time is None or p.time.end <= wav.size // 2 / 16_000
 
+
+def test_pack_fills_windows_in_order():
+    sec = 16_000
+    jobs = [(10 * sec, True), (10 * sec, True), (9 * sec, True), (5 * sec, True),
+            (30 * sec, True), (3 * sec, False), (2 * sec, True)]
+    assert wa.pack(jobs) == [[0, 1, 2], [3], [4], [5], [6]]
