@@ -211,17 +211,38 @@ class WhisperAligner:
         self.name = model
         self.device = ct2_device(device)
         self.batch_size = max(1, batch_size)
-        self.model = ctranslate2.models.Whisper(
-            folder, device=self.device,
-            compute_type=compute_type_for(self.device, compute_type),
-            intra_threads=_threads(threads), inter_threads=1,
-        )
+        from faster_whisper import WhisperModel
+
+        # one load serves both jobs: alignment (its CTranslate2 model) and drafts
+        self.whisper = WhisperModel(folder, device=self.device,
+                                    compute_type=compute_type_for(self.device, compute_type),
+                                    cpu_threads=_threads(threads), local_files_only=True)
+        self.model = self.whisper.model
         hf = tokenizers.Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
         self.tokenizer = Tokenizer(hf, self.model.is_multilingual, task="transcribe",
                                    language=LANGUAGE)
         self.features = FeatureExtractor(feature_size=self.model.n_mels)
         self._ctranslate2 = ctranslate2
         self._lock = threading.Lock()
+
+    # -- drafts
+
+    def transcribe(self, wav: np.ndarray) -> str:
+        """An Indonesian draft of ``wav`` (16 kHz mono) from the same model: beam search at
+        temperature 0 only (the same audio gives the same text), the repetition penalty of
+        the WhisperX draft, never prompted."""
+        from indomer.backends.asr import REPETITION_PENALTY
+
+        audio = np.ascontiguousarray(wav, dtype=np.float32)
+        if audio.size == 0:
+            return ""
+        with self._lock:
+            segments, _ = self.whisper.transcribe(
+                audio, language=LANGUAGE, task="transcribe", beam_size=5, temperature=0.0,
+                condition_on_previous_text=False, vad_filter=False, without_timestamps=True,
+                repetition_penalty=REPETITION_PENALTY,
+            )
+            return " ".join(t for t in (seg.text.strip() for seg in segments) if t)
 
     # -- text
 

