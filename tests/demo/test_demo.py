@@ -94,8 +94,8 @@ def test_demo_words_are_the_transcript_tokens_with_times_inside_the_clip(demo):
         starts = [w["start"] for w in placed]
         assert starts == sorted(starts), row.id
         shares.append(len(placed) / len(words))
-    # Whisper base on espeak-ng speech places most words (measured: 80-86%)
-    assert sum(shares) / len(shares) >= 0.6
+    # forced alignment with the Whisper base times every word, drafts included
+    assert min(shares) == 1.0
 
 
 def test_demo_speaker_ids_recover_the_true_speakers_and_the_split_keeps_them_apart(demo):
