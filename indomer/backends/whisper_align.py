@@ -333,8 +333,7 @@ def pack(jobs: Sequence[tuple[int, bool]]) -> list[list[int]]:
     used = 0.0
     for i, (samples, packable) in enumerate(jobs):
         seconds = samples / SAMPLE_RATE
-        if packable and groups and groups[-1][0] >= 0 and jobs[groups[-1][0]][1] \
-                and used + PACK_GAP + seconds <= WINDOW:
+        if packable and groups and jobs[groups[-1][0]][1] and used + PACK_GAP + seconds <= WINDOW:
             groups[-1].append(i)
             used += PACK_GAP + seconds
         else:
@@ -343,12 +342,14 @@ def pack(jobs: Sequence[tuple[int, bool]]) -> list[list[int]]:
     return groups
 
 
-def _until(bounds: Sequence[tuple[float, float]], limit: float):
-    """The leading words of ``bounds`` that end by ``limit``."""
-    for s, e in bounds:
-        if not e <= limit:
-            return
-        yield s, e
+def _leading(bounds: Sequence[tuple[float, float]], limit: float) -> int:
+    """How many leading words of ``bounds`` end by ``limit``."""
+    n = 0
+    for _, end in bounds:
+        if not end <= limit:  # NaN included
+            break
+        n += 1
+    return n
 
 
 class _Plan:
@@ -421,7 +422,7 @@ class _Plan:
         limit = t1 if self.last else t1 - GUARD
         mean_prob = float(np.mean(probs)) if probs.size else 0.0
         raw = [(t0 + float(jumps[a]), t0 + float(jumps[b])) for a, b in self.spans]
-        kept = len(raw) if self.last else sum(1 for _ in _until(raw, limit))
+        kept = len(raw) if self.last else _leading(raw, limit)
         shared = [self.spans[k][1] == self.spans[k + 1][0] if k + 1 < len(self.spans)
                   else False for k in range(len(self.spans))]
         fine = refine(raw, shared, self.mask)
