@@ -136,6 +136,7 @@ class Outputs:
             return self._checked[key]
         shown = Path(path)
         target = Path(os.path.abspath(shown))
+        self._check_dataset(target, option)  # first: the clearest reason
         if target.is_symlink():
             real = target.resolve(strict=False)
             if real.parent != target.parent.resolve(strict=False):
@@ -156,6 +157,7 @@ class Outputs:
         """Check a folder output; return it, ready to write files into."""
         shown = Path(path)
         target = Path(os.path.abspath(shown))
+        self._check_dataset(target, option)  # first: the clearest reason
         if target.is_symlink():
             real = target.resolve(strict=False)
             if real.parent != target.parent.resolve(strict=False):

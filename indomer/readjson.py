@@ -142,6 +142,7 @@ def iter_jsonl(
                 raw = raw.removeprefix(codecs.BOM_UTF8)
             if not raw.strip():
                 continue
+            raw = raw.rstrip(b"\r\n")
             yield lineno, loads(raw, str(path), lineno=lineno, max_depth=max_depth)
 
 
