@@ -659,7 +659,9 @@ class BrowseServer(HTTPServer):
 
     def server_close(self) -> None:
         super().server_close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        pool = getattr(self, "_pool", None)  # absent when the bind itself failed
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """One warning line instead of the standard library's traceback."""

@@ -100,11 +100,19 @@ def loads(
         raise DataError(f"{source}: JSON nested too deep") from None
 
 
-def read_json(path: Path | str, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> Any:
-    """Read one JSON document from ``path``."""
+def read_json(
+    path: Path | str,
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_depth: int = MAX_DEPTH,
+    shown: Path | str | None = None,
+) -> Any:
+    """Read one JSON document from ``path`` (named ``shown`` in errors, e.g. the dataset's
+    ``OUT/build.json`` rather than the generation file behind it)."""
     path = Path(path)
     data = _read(path, max_bytes)
-    return loads(data.removeprefix(codecs.BOM_UTF8), str(path), max_depth=max_depth)
+    source = str(shown) if shown is not None else str(path)
+    return loads(data.removeprefix(codecs.BOM_UTF8), source, max_depth=max_depth)
 
 
 def _read(path: Path, max_bytes: int) -> bytes:

@@ -149,7 +149,7 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
         problems.append(f"{build_path}: missing; rebuild with 'indomer build'")
     else:
         try:
-            doc = read_json(root / "build.json")
+            doc = read_json(root / "build.json", shown=build_path)
         except DataError as exc:
             problems.append(f"{exc}; rebuild the dataset")
         else:

@@ -133,7 +133,7 @@ def test_json_refuses_to_overwrite_an_input(val, tmp_path):
         r = run(preds, *refs_args(val), "--compare", other, "--json", target, "--bootstrap", "10")
         assert r.exit_code == 2, r.output
         assert r.stderr.startswith("error: --json ") and r.stderr.count("\n") == 1, r.stderr
-        assert "is also an input" in r.stderr
+        assert "is the same file as the input" in r.stderr
         assert r.stdout == ""
     assert {path: Path(path).read_bytes() for path in (preds, other)} == before
 
