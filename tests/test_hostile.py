@@ -414,3 +414,23 @@ def test_redaction_sees_through_look_alikes():
 
     for text in ("budi＠contoh.id", "budi﹫contoh.id", "ｂｕｄｉ@ｃｏｎｔｏｈ.ｉｄ"):
         assert _redact(f"mail {text} now") == "mail [e-mail removed] now", text
+
+
+def test_a_full_disk_names_the_file_being_written(tmp_path, monkeypatch):
+    """ENOSPC surfaces from write()/fsync() with no file name; the line names the target."""
+    import errno
+
+    from indomer.commands import os_error_line
+    from indomer.fsutil import write_bytes_atomic
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    target = tmp_path / "plots" / "topics.png"
+    with pytest.raises(OSError) as info:
+        write_bytes_atomic(target, b"png")
+    assert os_error_line(info.value) == (
+        f"{target}: No space left on device; free some space or choose another --out"
+    )
+    assert list(target.parent.iterdir()) == []  # no temp file left behind
