@@ -32,6 +32,7 @@ import io
 import json
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,7 +42,6 @@ from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
 from indomer.errors import DataError, UsageError
-from indomer.fsutil import write_text_atomic
 from indomer.labels import label_set
 from indomer.merge import OPTIONAL_COLUMNS, SHEET_COLUMNS
 
@@ -291,10 +291,19 @@ def export(
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if only not in ONLY:
         raise UsageError(f"--only {only!r}: expected one of {', '.join(ONLY)}")
+    from indomer.outputs import Outputs
+
+    folder = Outputs([out, predictions]).folder(to, "--to", "indomer annotate export")
+    if fmt == "csv":
+        names = [f"{a}.csv" for a in (annotators if only != "unresolved" else ("E1",))]
+    else:
+        names = ["tasks.json", "label_config.xml", "labelstudio.json"]
+    folder.check(names, folder.owned())  # before any work: refused now or written later
     clips = select(read_clips(out), only)
     preds = read_predictions(predictions) if predictions is not None else {}
     model = model or (predictions.stem if predictions is not None else None)
     files: list[str] = []
+    written: dict[str, bytes] = {}
     if fmt == "csv":
         names = annotators if only != "unresolved" else ("E1",)
         role = "expert" if only == "unresolved" else "annotator"
@@ -306,8 +315,9 @@ def export(
                 row = dict.fromkeys((*SHEET_COLUMNS, *OPTIONAL_COLUMNS), "")
                 row.update(id=c.id, annotator=name, role=role)
                 rows.append(row)
-            write_text_atomic(to / f"{name}.csv", _sheet_text(rows))
+            written[f"{name}.csv"] = _sheet_text(rows).encode("utf-8")
             files.append(f"{name}.csv")
+        folder.write_files(written)
         return {"format": fmt, "only": only, "tasks": len(clips), "files": files, "to": str(to)}
     root = Path(document_root).absolute() if document_root is not None else out
     tasks = []
@@ -336,8 +346,8 @@ def export(
                 task["predictions"] = [pred]
                 n_pred += 1
         tasks.append(task)
-    write_text_atomic(to / "tasks.json", json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
-    write_text_atomic(to / "label_config.xml", label_config())
+    written["tasks.json"] = (json.dumps(tasks, ensure_ascii=False, indent=1) + "\n").encode()
+    written["label_config.xml"] = label_config().encode("utf-8")
     clip_dirs = sorted(
         {
             str((out / c.row[k]).parent)
@@ -360,7 +370,8 @@ def export(
         "predictions": n_pred,
         "model_version": model if n_pred else None,
     }
-    write_text_atomic(to / "labelstudio.json", json.dumps(serving, indent=2, sort_keys=True) + "\n")
+    written["labelstudio.json"] = (json.dumps(serving, indent=2, sort_keys=True) + "\n").encode()
+    folder.write_files(written)
     files = ["tasks.json", "label_config.xml", "labelstudio.json"]
     return {
         "format": fmt,
@@ -406,7 +417,15 @@ class ImportResult:
 
 
 def _redact(text: str) -> str:
-    return _EMAIL.sub("[e-mail removed]", text)
+    """``text`` with every e-mail address removed, after NFKC (so a full-width ``＠`` or
+    other look-alike is caught too)."""
+    return _EMAIL.sub("[e-mail removed]", unicodedata.normalize("NFKC", text))
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A user's value for a rejection line: redacted, on one line, at most ``limit`` chars."""
+    text = _redact(" ".join(repr(value).split()))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _who(completed_by: Any) -> tuple[str | None, str | None]:
@@ -471,8 +490,34 @@ class _Answer:
     values: dict[str, Any]
 
 
+def _task_id(task: dict, n: int) -> str:
+    """The task's Label Studio id when it is a number, else its position ``#n``: a task id is
+    stored in rejections, and a string id could carry anything."""
+    tid = task.get("id")
+    if isinstance(tid, int) and not isinstance(tid, bool):
+        return str(tid)
+    return f"#{n}"
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _when(obj: dict, id_key: str) -> tuple[str, str]:
+    stamp = obj.get("updated_at") or obj.get("created_at") or ""
+    ident = obj.get(id_key, "")
+    return (
+        stamp if isinstance(stamp, str) else "",
+        str(ident) if isinstance(ident, (int, str)) and not isinstance(ident, bool) else "",
+    )
+
+
 def _records(doc: Any) -> tuple[list[dict], int, int, list[dict]]:
-    """The export as flat annotation records: (records, tasks, cancelled, rejected)."""
+    """The export as flat annotation records: (records, tasks, cancelled, rejected).
+
+    Every field is checked for its type before use: a task or annotation of the wrong shape
+    is one rejection (task number, field, reason), never an exception.
+    """
     rejected: list[dict] = []
     if not isinstance(doc, list):
         raise DataError("the export is not a JSON list of tasks; export the project as JSON")
@@ -482,25 +527,43 @@ def _records(doc: Any) -> tuple[list[dict], int, int, list[dict]]:
         if not isinstance(task, dict):
             rejected.append(_bad(f"#{n}", "task", "not a JSON object"))
             continue
-        tid = str(task.get("id", f"#{n}"))
+        tid = _task_id(task, n)
         if "annotations" in task or "data" in task:  # full JSON
-            data = task.get("data") if isinstance(task.get("data"), dict) else {}
-            for ann in task.get("annotations") or []:
+            data = task.get("data")
+            if not isinstance(data, dict):
+                rejected.append(_bad(tid, "data", "not a JSON object", "export the project again"))
+                continue
+            anns = task.get("annotations")
+            if anns is None:
+                anns = []
+            if not isinstance(anns, list):
+                rejected.append(
+                    _bad(tid, "annotations", "not a JSON list", "export the project again")
+                )
+                continue
+            for ann in anns:
                 if not isinstance(ann, dict):
                     rejected.append(_bad(tid, "annotations", "not a JSON object"))
                     continue
-                if ann.get("was_cancelled") or ann.get("skipped"):
+                if ann.get("was_cancelled") is True or ann.get("skipped") is True:
                     cancelled += 1
+                    continue
+                results = ann.get("result")
+                if results is None:
+                    results = []
+                if not isinstance(results, list):
+                    rejected.append(_bad(tid, "result", "not a JSON list"))
                     continue
                 values: dict[str, Any] = {}
                 unknown = []
-                for res in ann.get("result") or []:
+                for res in results:
                     name = res.get("from_name") if isinstance(res, dict) else None
-                    if name in CONTROLS:
+                    if isinstance(name, str) and name in CONTROLS:
                         values[name] = _choice(res.get("value"))
                     elif name is not None:
-                        unknown.append(name)
+                        unknown.append(_shown(name, 40) if not isinstance(name, str) else name)
                 uid, email = _who(ann.get("completed_by"))
+                aid = _when(ann, "id")[1]
                 records.append(
                     {
                         "task": tid,
@@ -509,11 +572,8 @@ def _records(doc: Any) -> tuple[list[dict], int, int, list[dict]]:
                         "email": email,
                         "values": values,
                         "unknown": unknown,
-                        "when": (
-                            str(ann.get("updated_at") or ann.get("created_at") or ""),
-                            str(ann.get("id", "")),
-                        ),
-                        "annotation_id": str(ann.get("id", "")),
+                        "when": _when(ann, "id"),
+                        "annotation_id": aid,
                     }
                 )
         else:  # JSON_MIN: one flat record per annotation, task data keys mixed in
@@ -527,19 +587,19 @@ def _records(doc: Any) -> tuple[list[dict], int, int, list[dict]]:
                     "email": email,
                     "values": values,
                     "unknown": [],
-                    "when": (
-                        str(task.get("updated_at") or task.get("created_at") or ""),
-                        str(task.get("annotation_id", "")),
-                    ),
-                    "annotation_id": str(task.get("annotation_id", "")),
+                    "when": _when(task, "annotation_id"),
+                    "annotation_id": _when(task, "annotation_id")[1],
                 }
             )
     return records, len(doc), cancelled, rejected
 
 
 def _bad(task_id: str, fld: str, reason: str, fix: str = "") -> dict:
+    """One rejection: task number, field and reason, each redacted (it is written to
+    import-rejections.jsonl and shown)."""
+    task_id, fld, reason, fix = (_redact(x) for x in (task_id, fld, reason, fix))
     msg = f"task {task_id}: {fld}: {reason}" + (f"; {fix}" if fix else "")
-    return {"task": task_id, "field": fld, "reason": reason, "fix": fix, "message": _redact(msg)}
+    return {"task": task_id, "field": fld, "reason": reason, "fix": fix, "message": msg}
 
 
 def _sheet_row(rec: dict, known: set[str] | None) -> tuple[dict | None, dict | None]:
@@ -550,7 +610,7 @@ def _sheet_row(rec: dict, known: set[str] | None) -> tuple[dict | None, dict | N
         return None, _bad(
             tid,
             "clip_id",
-            f"{clip!r} is not a clip id",
+            f"{_shown(clip)} is not a clip id",
             "import an export of tasks written by indomer annotate export",
         )
     if known is not None and clip not in known:
@@ -582,7 +642,7 @@ def _sheet_row(rec: dict, known: set[str] | None) -> tuple[dict | None, dict | N
             return None, _bad(
                 tid,
                 name,
-                f"{v!r} is not a {name} label",
+                f"{_shown(v)} is not a {name} label",
                 f"use one of {', '.join(label_set(name).release.values())}",
             )
         row[name] = canon
@@ -601,7 +661,7 @@ def _sheet_row(rec: dict, known: set[str] | None) -> tuple[dict | None, dict | N
         return None, _bad(
             tid,
             "sentiment_score",
-            f"{score!r} is not a number in [-1, 1]",
+            f"{_shown(score)} is not a number in [-1, 1]",
             "score from -1 (very negative) to 1 (very positive)",
         )
     row["sentiment_score"] = repr(float(score))
@@ -613,7 +673,7 @@ def _sheet_row(rec: dict, known: set[str] | None) -> tuple[dict | None, dict | N
             level = -1
         if str(level) != str(intensity).strip() or not 0 <= level <= 3:
             return None, _bad(
-                tid, "intensity", f"{intensity!r} is not an intensity 0-3", "choose 0, 1, 2 or 3"
+                tid, "intensity", f"{_shown(intensity)} is not an intensity 0-3", "choose 0, 1, 2 or 3"
             )
         row["emotion_intensity"] = str(level)
     note = values.get("note")
@@ -633,12 +693,15 @@ def import_export(
     known: set[str] | None = None,
 ) -> ImportResult:
     """Label Studio export -> annotator sheets in ``sheets`` (see the module doc)."""
-    try:
-        doc = json.loads(Path(export_path).read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise UsageError(f"{export_path}: no such file; give Label Studio's JSON export") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{export_path}: not JSON ({exc}); export the project as JSON") from None
+    from indomer.outputs import Outputs
+    from indomer.readjson import read_json
+
+    folder = Outputs([export_path, annotator_map]).folder(
+        sheets, "--out", "indomer annotate import"
+    )
+    if not Path(export_path).is_file():
+        raise UsageError(f"{export_path}: no such file; give Label Studio's JSON export")
+    doc = read_json(export_path)
     records, n_tasks, cancelled, rejected = _records(doc)
     result = ImportResult(tasks=n_tasks, cancelled=cancelled)
     if not records and not rejected:
@@ -710,10 +773,12 @@ def import_export(
             result.superseded.append(
                 {
                     "task": old["task"],
-                    "annotation": old["annotation_id"],
-                    "message": f"task {old['task']}: {row['id']}: annotation "
-                    f"{old['annotation_id']} of {name} replaced by their later "
-                    f"annotation {rec['annotation_id']} (the latest counts)",
+                    "annotation": _redact(old["annotation_id"]),
+                    "message": _redact(
+                        f"task {old['task']}: {row['id']}: annotation "
+                        f"{old['annotation_id']} of {name} replaced by their later "
+                        f"annotation {rec['annotation_id']} (the latest counts)"
+                    ),
                 }
             )
         latest[slot] = (rec, row)
@@ -721,9 +786,10 @@ def import_export(
     by_name: dict[str, list[dict]] = {}
     for (name, _), (_, row) in sorted(latest.items()):
         by_name.setdefault(name, []).append(row)
+    files: dict[str, bytes] = {}
     for name, rows in sorted(by_name.items()):
         rows.sort(key=lambda r: r["id"])
-        write_text_atomic(Path(sheets) / f"{name}.csv", _sheet_text(rows))
+        files[f"{name}.csv"] = _sheet_text(rows).encode("utf-8")
         result.sheets[f"{name}.csv"] = len(rows)
     result.rejected = rejected
     lines = [
@@ -735,7 +801,8 @@ def import_export(
         json.dumps({**e, "kind": "superseded"}, sort_keys=True, ensure_ascii=False)
         for e in result.superseded
     ]
-    write_text_atomic(Path(sheets) / REJECTIONS, "".join(x + "\n" for x in lines))
+    files[REJECTIONS] = "".join(x + "\n" for x in lines).encode("utf-8")
+    folder.write_files(files)
     return result
 
 

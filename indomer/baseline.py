@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from indomer import __version__
-from indomer.errors import DataError, MissingExtraError, UsageError
+from indomer.errors import DataError, IndomerError, MissingExtraError, UsageError
 from indomer.labels import TASKS, label_set, labels_sha256
+from indomer.readjson import read_json
 
 METHODS: tuple[str, ...] = ("majority", "tfidf-lr")
 #: The tfidf-lr settings, passed to scikit-learn explicitly. lowercase and lbfgs are
@@ -79,9 +80,9 @@ def check_options(method: str, task: str, split: str, train_split: str) -> None:
 
 def _build_hash(out: Path) -> str | None:
     try:
-        doc = json.loads((out / "build.json").read_text(encoding="utf-8"))
+        doc = read_json(out / "build.json")
         value = doc["outputs"]["build_hash"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (IndomerError, OSError, ValueError, KeyError, TypeError):
         return None
     return value if isinstance(value, str) else None
 
@@ -196,19 +197,32 @@ def meta_path(preds: str | Path) -> Path:
     return preds.with_name(preds.name + META_SUFFIX)
 
 
-def write_baseline(result: Baseline, preds: str | Path) -> tuple[Path, Path]:
-    """Write the predictions and their sidecar (with the predictions' sha256), atomically."""
-    from indomer.fsutil import write_json_atomic, write_text_atomic
+def check_outputs(out: str | Path | None, preds: str | Path):
+    """The output guard for ``--out`` and its sidecar, checked before any work is done."""
+    from indomer.outputs import Outputs
 
     preds = Path(preds)
     if preds.is_dir():
         raise UsageError(f"--out {preds}: is a folder; give a file such as {preds}/preds.jsonl")
+    guard = Outputs([out])
+    guard.file(preds, "--out")
+    guard.file(meta_path(preds), "--out (its .meta.json)")
+    return guard
+
+
+def write_baseline(result: Baseline, preds: str | Path, guard=None) -> tuple[Path, Path]:
+    """Write the predictions and their sidecar (with the predictions' sha256), atomically,
+    through the output guard."""
+    from indomer.fsutil import dumps
+
+    preds = Path(preds)
+    guard = guard if guard is not None else check_outputs(None, preds)
     text = preds_text(result)
     meta = dict(result.meta)
     meta["preds_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
     side = meta_path(preds)
-    write_text_atomic(preds, text)
-    write_json_atomic(side, meta)
+    guard.write_text(preds, text, "--out")
+    guard.write_text(side, dumps(meta), "--out (its .meta.json)")
     return preds, side
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import functools
 import html
+import ipaddress
 import json
 import math
 import re
@@ -28,9 +29,10 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,9 @@ MEDIA_KINDS: dict[str, str] = {"video": "video/mp4", "audio": "audio/wav"}
 #: Decoded media columns of this many row groups stay in memory (a group is <= 64 clips).
 CACHED_GROUPS = 2
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+#: The request pool: worker threads, connections waiting for one, the listen backlog, and the
+#: seconds an idle or trickling connection is kept.
+WORKERS, QUEUED, BACKLOG, IDLE_TIMEOUT = 32, 2048, 1024, 15.0
 
 Warn = Callable[[str], None]
 
@@ -425,10 +430,15 @@ def write_html(
     with_media: bool = False,
     warn: Warn = _stderr,
 ) -> Path:
-    """Write the self-contained page (data inlined) to ``file``; refuse to write into OUT."""
-    from indomer.fsutil import write_text_atomic
+    """Write the self-contained page (data inlined) to ``file`` through the output guard
+    (never into OUT, never over a --preds file)."""
+    from indomer.outputs import Outputs
 
     target = Path(file)
+    guard = Outputs([out, *preds])
+    if target.is_dir():
+        raise UsageError(f"--html {file}: a folder; give a file name such as review.html")
+    guard.file(target, "--html")
     browser = load(out, preds, warn)
     dataset = browser.out.resolve()
     if target.resolve().is_relative_to(dataset) or target.resolve().is_relative_to(
@@ -438,9 +448,7 @@ def write_html(
             f"--html {file}: inside the dataset {out}, which browse only reads; "
             "write the page somewhere else"
         )
-    if target.is_dir():
-        raise UsageError(f"--html {file}: a folder; give a file name such as review.html")
-    write_text_atomic(target, browser.page(inline=True, with_media=with_media))
+    guard.write_text(target, browser.page(inline=True, with_media=with_media), "--html")
     return target
 
 
@@ -480,6 +488,9 @@ class Handler(BaseHTTPRequestHandler):
 
     server: BrowseServer
     protocol_version = "HTTP/1.1"
+    #: Seconds a connection may sit idle (or trickle a request) before it is closed: a
+    #: worker is never held by a silent socket for longer.
+    timeout = IDLE_TIMEOUT
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
@@ -586,10 +597,23 @@ class Handler(BaseHTTPRequestHandler):
         )
 
 
-class BrowseServer(ThreadingHTTPServer):
-    """A threading HTTP server holding one :class:`Browser` and its rendered page."""
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or an IP literal in 127.0.0.0/8 or ``::1`` (parsed,
+    so ``127.0.0.1.attacker.example`` is not)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
-    daemon_threads = True
+
+class BrowseServer(HTTPServer):
+    """An HTTP server holding one :class:`Browser` and its rendered page; requests are
+    handled by a bounded pool of :data:`WORKERS` threads, at most :data:`QUEUED` waiting
+    (more get 503 at once), with a listen backlog of :data:`BACKLOG`."""
+
+    request_queue_size = BACKLOG
 
     def __init__(
         self, address: tuple[str, int], browser: Browser, warn: Warn, verbose: bool = False
@@ -602,6 +626,42 @@ class BrowseServer(ThreadingHTTPServer):
         self.verbose = verbose
         self.page = browser.page(inline=False).encode("utf-8")
         self.data = browser.payload_json().encode("utf-8")
+        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="browse")
+        self._slots = threading.BoundedSemaphore(WORKERS + QUEUED)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Hand the connection to the pool, or answer 503 when the pool and its queue are
+        full (a flood never grows threads or memory without bound)."""
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n"
+                    b"Connection: close\r\nRetry-After: 1\r\n\r\nbusy\n"
+                )
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            self._pool.submit(self._work, request, client_address)
+        except RuntimeError:  # the pool is shut down: the server is closing
+            self._slots.release()
+            self.shutdown_request(request)
+
+    def _work(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # noqa: BLE001 (one warning line, as handle_error says)
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            self._slots.release()
+
+    def server_close(self) -> None:
+        super().server_close()
+        pool = getattr(self, "_pool", None)  # absent when the bind itself failed
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """One warning line instead of the standard library's traceback."""
@@ -612,13 +672,20 @@ class BrowseServer(ThreadingHTTPServer):
     def host_allowed(self, header: str | None) -> bool:
         """Bound to loopback, only requests naming a loopback host are answered (no DNS
         rebinding); bound to another address, the user chose to share: any host."""
-        bound = str(self.server_address[0])
-        if not (bound.startswith("127.") or bound == "::1"):
+        if not self.loopback:
             return True
         if not header:
             return False
-        name = urlsplit(f"//{header}").hostname or ""
-        return name in ("localhost", "::1") or name.startswith("127.")
+        try:
+            name = urlsplit(f"//{header}").hostname or ""
+        except ValueError:
+            return False
+        return is_loopback(name)
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the server listens on a loopback address only."""
+        return is_loopback(str(self.server_address[0]))
 
     @property
     def url(self) -> str:
@@ -639,9 +706,16 @@ def make_server(
     """A bound (not yet serving) server over ``out``; port 0 picks a free port."""
     browser = load(out, preds, warn)
     try:
-        return BrowseServer((host, port), browser, warn, verbose)
+        server = BrowseServer((host, port), browser, warn, verbose)
     except OSError as exc:
         raise UsageError(
             f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
             "choose another --port (0 picks a free one) or --host"
         ) from None
+    if not server.loopback:
+        warn(
+            f"--host {host}: not a loopback address; every machine that can reach this one "
+            "sees the dataset, its media and predictions (no password); use 127.0.0.1 to keep "
+            "it on this machine"
+        )
+    return server

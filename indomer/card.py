@@ -9,7 +9,6 @@ each says only what is true of how its rows were made (``build.json["command"]``
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -18,7 +17,9 @@ import yaml
 from indomer import __version__
 from indomer.croissant import croissant_document
 from indomer.dataset import SPLITS, hf_features
+from indomer.errors import IndomerError
 from indomer.labels import MODALITY_TASKS, TASKS, emotion_to_sentiment, label_set
+from indomer.readjson import read_json
 
 PAPER_CITATION = """@article{omnimer2025,
   title   = {OmniMER: Indonesian Multimodal Emotion Recognition via Auxiliary-Enhanced LLM Adaptation},
@@ -708,8 +709,10 @@ def fresh_figures(out: Path, build_hash: str | None) -> list[str]:
     """
     index = Path(out) / FIGURES_DIR / "figures.json"
     try:
-        doc = json.loads(index.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+        doc = read_json(index)
+    except IndomerError:
+        return []
+    if not isinstance(doc, dict):
         return []
     if not build_hash or doc.get("build_hash") != build_hash:
         return []

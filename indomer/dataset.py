@@ -7,6 +7,7 @@ on disk they are ClassLabel ids with the names in the embedded ``huggingface`` m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -165,11 +166,29 @@ def to_table(df: pd.DataFrame, meta: dict | None = None) -> pa.Table:
 META_KEY = b"indomer"
 
 
+@contextlib.contextmanager
+def shard_errors(path: Path):
+    """Turn a damaged shard (truncated, not Parquet, unreadable) into one DataError line
+    naming it: a damaged dataset is a data error (exit 1) in every command."""
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, pa.ArrowException) and (
+            exc.filename is not None and Path(exc.filename) != Path(path)
+        ):
+            raise
+        raise DataError(
+            f"{path}: not a readable Parquet shard ({' '.join(str(exc).split())}); run "
+            "'indomer validate' and rebuild the dataset"
+        ) from None
+
+
 def read_meta(out: Path) -> dict | None:
     """The ``indomer`` metadata of the dataset's first shard (None for older builds)."""
     for split in available_splits(out):
         for path in shard_paths(out, split):
-            kv = pq.read_schema(path).metadata or {}
+            with shard_errors(path):
+                kv = pq.read_schema(path).metadata or {}
             return json.loads(kv[META_KEY]) if META_KEY in kv else None
     return None
 
@@ -221,12 +240,8 @@ def read_split(out: Path, split: str, columns: list[str] | None = None) -> pd.Da
         )
     tables = []
     for p in paths:
-        try:
+        with shard_errors(p):
             tables.append(pq.read_table(p, columns=columns))
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DataError(
-                f"{p}: not a readable Parquet shard ({exc}); rebuild the dataset"
-            ) from exc
     return from_table(pa.concat_tables(tables))
 
 

@@ -14,9 +14,11 @@ paths relative to the records file. Clips without media (release builds) get tex
 records; a task that needs media, or a measure, is listed as skipped for each such clip in
 ``export.json`` (with the reason), never silently dropped.
 
-The folder is written whole or not at all: everything goes to a hidden sibling first, which
-replaces DIR in one rename. DIR may be new, empty, or a previous export; anything else is
-refused. The same dataset, split and tasks give the same bytes.
+Everything is written to a hidden sibling first; when it is complete, its files are moved into
+DIR through the output guard (:mod:`indomer.outputs`): DIR owns only the files its manifest
+lists, so a rerun replaces those, removes those it no longer writes, and leaves everything else
+(a training run's ``output/checkpoint-100``) where it is; a file it did not write is never
+replaced. The same dataset, split and tasks give the same bytes.
 """
 
 from __future__ import annotations
@@ -101,36 +103,36 @@ class ExportResult:
 # --------------------------------------------------------------------------- the target folder
 
 
-def _check_target(to: Path, dataset: Path) -> None:
-    """DIR must be new, empty or a previous export, and outside the dataset."""
+def _check_target(to: Path, dataset: Path):
+    """DIR must be outside the dataset, and pass the output guard; return its folder output."""
+    from indomer.outputs import Outputs
+
     to_abs, ds_abs = to.resolve(), dataset.resolve()
     if to_abs == ds_abs or ds_abs in to_abs.parents:
         raise UsageError(f"--to {to}: inside the dataset {dataset}; choose a folder outside it")
-    if not to.exists():
-        return
-    if not to.is_dir():
-        raise UsageError(f"--to {to}: a file, not a folder; choose a new folder")
-    if not any(to.iterdir()):
-        return
+    return Outputs([dataset]).folder(to, "--to", TOOL)
+
+
+def _legacy_owned(to: Path) -> set[str]:
+    """The files of an export written before output manifests (whole-folder swaps): its
+    export.json, records, dataset_info.json and media; nothing when it is no export."""
+    from indomer.outputs import MANIFEST as OWNED
+    from indomer.readjson import read_json
+
+    if (to / OWNED).exists() or not (to / MANIFEST).is_file():
+        return set()
     try:
-        manifest = json.loads((to / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        manifest = None
-    if not isinstance(manifest, dict) or manifest.get("tool") != TOOL:
-        raise UsageError(
-            f"--to {to}: not empty and not a previous indomer export (no {MANIFEST}); "
-            "choose a new or empty folder"
-        )
-
-
-def _publish(tmp: Path, to: Path) -> None:
-    """Replace ``to`` (absent, empty, or an old export) by ``tmp`` in one rename."""
-    old = to.parent / f".{to.name}.export-old"
-    shutil.rmtree(old, ignore_errors=True)
-    if to.exists():
-        os.replace(to, old)
-    os.replace(tmp, to)
-    shutil.rmtree(old, ignore_errors=True)
+        doc = read_json(to / MANIFEST)
+    except DataError:
+        return set()
+    if not isinstance(doc, dict) or doc.get("tool") != TOOL:
+        return set()
+    names = {MANIFEST, "dataset_info.json"}
+    if isinstance(doc.get("records_file"), str):
+        names.add(doc["records_file"])
+    if (to / MEDIA_DIR).is_dir():
+        names |= {f"{MEDIA_DIR}/{p.name}" for p in (to / MEDIA_DIR).iterdir() if p.is_file()}
+    return {n for n in names if (to / n).is_file()}
 
 
 # --------------------------------------------------------------------------- per-clip media pass
@@ -287,10 +289,15 @@ def export(
         raise UsageError(f"--format {fmt!r}: unknown; expected one of {', '.join(FORMATS)}")
     tasks = parse_tasks(",".join(tasks))
     to = Path(to)
-    _check_target(to, Path(dataset))
-    with _export_lock(to):
-        _recover(to)
-        return _export(Path(dataset), fmt, split, tasks, to, log)
+    folder = _check_target(to, Path(dataset))
+    first = [MANIFEST, f"{split}.jsonl" if fmt == "ms-swift" else f"{split}.json"]
+    if fmt == "llamafactory":
+        first.append("dataset_info.json")
+    # the names known before the work: a file of the user's there is refused at once
+    folder.check(first, folder.owned(_legacy_owned(folder.path)))
+    with _export_lock(folder.path):
+        _recover(folder.path)
+        return _export(Path(dataset), fmt, split, tasks, folder, log, shown=to)
 
 
 def _export(
@@ -298,10 +305,13 @@ def _export(
     fmt: str,
     split: str,
     tasks: Sequence[str],
-    to: Path,
+    folder,
     log: Callable[[str], None] | None = None,
+    *,
+    shown: Path,
 ) -> ExportResult:
-    """The export itself, under the lock (options and DIR already checked by :func:`export`)."""
+    """The export itself, under the lock (options and DIR already checked by :func:`export`);
+    ``folder`` is the guard's folder output, ``shown`` DIR as the user wrote it."""
     from indomer.auxtargets import (
         FER_MODEL,
         PROSODY_KEYS,
@@ -327,6 +337,7 @@ def _export(
             raise DataError(f"{dataset}: clip id {row.id} twice in split {split!r}; rebuild")
         clips[row.id] = _Clip(row.id, row.text, row.emotion, row.sentiment)
 
+    to = folder.path
     to.parent.mkdir(parents=True, exist_ok=True)
     tmp = to.parent / f".{to.name}.export-partial"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -442,11 +453,10 @@ def _export(
         if fmt == "llamafactory":
             manifest["dataset_info_entry"] = f"indomer_{split}"
         (tmp / MANIFEST).write_text(dumps(manifest), encoding="utf-8")
-        _publish(tmp, to)
-    except BaseException:
+        folder.publish(tmp, legacy=_legacy_owned(to))
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    result = ExportResult(to, {t: counts[t] for t in tasks}, n_media, skipped)
+    result = ExportResult(shown, {t: counts[t] for t in tasks}, n_media, skipped)
     if log is not None:
         for line in result.summary():
             log(line)

@@ -22,6 +22,11 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         # mkstemp creates 0600; published files get the usual umask-derived mode.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename is None:  # a failed write names no file: name the one meant
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -28,6 +28,7 @@ import json
 import os
 import shlex
 import shutil
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,7 +227,7 @@ class DatasetLock:
         state_dir(self.out).mkdir(parents=True, exist_ok=True)
         marker = state_dir(self.out) / FORMAT_FILE
         for _ in range(20):
-            fh = open(self.path, "a+b")  # noqa: SIM115 - kept open while held
+            fh = _open_lock(self.path)
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -275,6 +276,28 @@ class DatasetLock:
                 self.path.unlink()
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
             fh.close()
+
+
+def _open_lock(path: Path):
+    """Open the lock file for reading and appending, never through a link: a planted
+    ``.indomer/lock -> elsewhere`` would have the holder's JSON written over that file."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or path.is_symlink():
+            raise UsageError(
+                f"{path}: is a symbolic link, not indomer's lock file; remove the link"
+            ) from None
+        raise
+    if not _regular(fd):
+        os.close(fd)
+        raise UsageError(f"{path}: is not a regular file, not indomer's lock file; remove it")
+    return os.fdopen(fd, "a+b")
+
+
+def _regular(fd: int) -> bool:
+    return stat.S_ISREG(os.fstat(fd).st_mode)
 
 
 def held(out: Path) -> bool:
@@ -484,12 +507,11 @@ def require_dataset(out: Path) -> None:
 def read_build(root: Path) -> dict:
     """``build.json`` of a generation as an object (one-line DataError otherwise)."""
     path = Path(root) / "build.json"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.is_file():
         return {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc}); rebuild the dataset") from None
+    from indomer.readjson import read_json
+
+    doc = read_json(path)
     if not isinstance(doc, dict):
         raise DataError(f"{path}: expected a JSON object, found {type(doc).__name__}; rebuild")
     return doc
@@ -539,16 +561,17 @@ def shard_manifest(out: Path) -> dict:
 def current_split_file(out: Path, df) -> str | None:
     """The ``splits/*.json`` whose assignment matches the shards now on disk (first by name)."""
     from indomer.groups import GROUP_KEY, group_column, with_groups
+    from indomer.readjson import read_json
 
     folder = Path(out) / "splits"
     if not folder.is_dir():
         return None
     for path in sorted(folder.glob("*.json")):
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = read_json(path)
             key = doc["group_key"]
             where = {str(g): s for s, groups in doc["assignment"].items() for g in groups}
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        except (IndomerError, KeyError, TypeError, AttributeError):
             continue
         if key == GROUP_KEY:
             members = (doc.get("linking") or {}).get("members") or {}
@@ -587,7 +610,9 @@ def finalize(root: Path, build: dict) -> dict:
     split_file = current_split_file(root, data.df)
     split_doc = None
     if split_file:
-        split_doc = json.loads((root / split_file).read_text(encoding="utf-8"))
+        from indomer.readjson import read_json
+
+        split_doc = read_json(root / split_file)
         build["split"] = {"name": split_doc.get("name"), "file": split_file}
     else:
         build.pop("split", None)

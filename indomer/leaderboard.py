@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from indomer import __version__
-from indomer.errors import DataError, UsageError, first_few
+from indomer.errors import DataError, IndomerError, UsageError, first_few
 from indomer.labels import TASKS, label_set, labels_sha256
+from indomer.readjson import read_json
 from indomer.scoring import (
     CI_METRICS,
     HEADLINE,
@@ -115,9 +116,9 @@ def _refs_build_hash(refs: Sequence[Path]) -> str | None:
         if not ref.is_dir():
             return None
         try:
-            doc = json.loads((ref / "build.json").read_text(encoding="utf-8"))
+            doc = read_json(ref / "build.json")
             hashes.add(doc["outputs"]["build_hash"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (IndomerError, OSError, ValueError, KeyError, TypeError):
             return None
     return hashes.pop() if len(hashes) == 1 else None
 
@@ -286,14 +287,7 @@ def dump_json(board: dict) -> str:
 def read_leaderboard(path: str | Path) -> dict:
     """A leaderboard JSON file, checked against the schema (one line naming the file if not)."""
     path = Path(path)
-    try:
-        board = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(
-            f"{path}: not JSON ({exc}); write it with indomer leaderboard --json FILE"
-        ) from exc
+    board = read_json(path)
     validate_leaderboard(board, str(path))
     return board
 

@@ -33,6 +33,7 @@ import random
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -132,6 +133,7 @@ class Settings:
     timeout: float
     retries: int
     api_key_env: str
+    max_answer: int = 65536
 
     @property
     def url(self) -> str:
@@ -173,6 +175,7 @@ def settings(
     timeout: float = 120.0,
     retries: int = 5,
     api_key_env: str = "OPENAI_API_KEY",
+    max_answer: int = 65536,
 ) -> Settings:
     """Validate the options (each bad one is a one-line :class:`UsageError`)."""
     if task not in TASKS:
@@ -185,6 +188,8 @@ def settings(
         raise UsageError(f"--timeout {timeout:g}: expected seconds > 0")
     if retries < 0:
         raise UsageError(f"--retries {retries}: expected 0 or more")
+    if max_answer < 1:
+        raise UsageError(f"--max-answer {max_answer}: expected bytes >= 1")
     if not _ENV_NAME_RE.match(api_key_env):
         # never echo the value: a user may have pasted the key itself here
         raise UsageError(
@@ -201,6 +206,7 @@ def settings(
         timeout=float(timeout),
         retries=retries,
         api_key_env=api_key_env,
+        max_answer=max_answer,
     )
 
 
@@ -355,6 +361,23 @@ class PredictError(IndomerError):
 class Answer:
     text: str | None
     finish_reason: str | None
+    truncated: bool = False
+
+
+#: Bytes of a response body read at most: a body beyond it is refused, not stored.
+BODY_MAX = 64 * 1024 * 1024
+
+
+def cap_answer(answer: Answer, limit: int) -> Answer:
+    """``answer`` with its text cut to ``limit`` UTF-8 bytes (flagged), so one runaway
+    generation cannot fill the predictions file."""
+    if answer.text is None:
+        return answer
+    data = answer.text.encode("utf-8")
+    if len(data) <= limit:
+        return answer
+    text = data[:limit].decode("utf-8", "ignore")
+    return Answer(text=text, finish_reason=answer.finish_reason, truncated=True)
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -390,7 +413,7 @@ def parse_answer(text: str, where: str) -> Answer:
     a body without choices is not."""
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise Transient(
             f"{where}: the answer is not valid JSON ({exc}); is this an OpenAI-compatible "
             "chat endpoint?"
@@ -440,10 +463,22 @@ class ChatClient:
         where = f"{s.url} ({clip_id})"
         kwargs = {k: v for k, v in body.items() if k not in ("mm_processor_kwargs",)}
         extra = {k: body[k] for k in ("mm_processor_kwargs",) if k in body}
+        deadline = time.monotonic() + s.timeout
         try:
-            raw = self._client.chat.completions.with_raw_response.create(
+            with self._client.chat.completions.with_streaming_response.create(
                 **kwargs, extra_body=extra or None
-            )
+            ) as raw:
+                response = raw.http_response
+                ctype = response.headers.get("content-type", "")
+                if "json" not in ctype.split(";")[0]:
+                    raise PredictError(
+                        f"{s.url}: answered HTTP {response.status_code} with "
+                        f"{ctype or 'no content-type'}"
+                        f"{' (an HTML page)' if 'html' in ctype else ''}, not the OpenAI chat "
+                        "API's JSON; --endpoint should be the API base, e.g. "
+                        "http://HOST:8000/v1"
+                    )
+                body = self._read_body(response, deadline, where)
         except openai.APITimeoutError:
             raise Transient(
                 f"{where}: no answer within --timeout {s.timeout:g} s; raise --timeout, lower "
@@ -457,15 +492,38 @@ class ChatClient:
             ) from None
         except openai.APIStatusError as exc:
             raise self._status_error(exc, where) from None
-        response = raw.http_response
-        ctype = response.headers.get("content-type", "")
-        if "json" not in ctype.split(";")[0]:
-            raise PredictError(
-                f"{s.url}: answered HTTP {response.status_code} with {ctype or 'no content-type'}"
-                f"{' (an HTML page)' if 'html' in ctype else ''}, not the OpenAI chat API's "
-                "JSON; --endpoint should be the API base, e.g. http://HOST:8000/v1"
-            )
-        return parse_answer(response.text, where)
+        text = body.decode(response.encoding or "utf-8", "replace")
+        return cap_answer(parse_answer(text, where), s.max_answer)
+
+    def _read_body(self, response: Any, deadline: float, where: str) -> bytes:
+        """The whole body by ``deadline`` (``--timeout`` is a total per request: a server
+        trickling a byte at a time cannot hold a worker forever), at most :data:`BODY_MAX`."""
+        chunks: list[bytes] = []
+        size = 0
+        stream = response.iter_bytes()
+        while True:
+            try:
+                chunk = next(stream)
+            except StopIteration:
+                break
+            except Exception as exc:  # noqa: BLE001 - the HTTP library's timeout or cut stream
+                raise Transient(
+                    f"{where}: the answer stopped half-way ({type(exc).__name__}); "
+                    "check the server"
+                ) from None
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > BODY_MAX:
+                raise PredictError(
+                    f"{where}: the answer is larger than {BODY_MAX // (1024 * 1024)} MiB; "
+                    "lower max_tokens on the server or check it"
+                )
+            if time.monotonic() > deadline:
+                raise Transient(
+                    f"{where}: no complete answer within --timeout {self.s.timeout:g} s "
+                    "(a total per request); raise --timeout or check the server"
+                )
+        return b"".join(chunks)
 
     def _status_error(self, exc: Any, where: str) -> Exception:
         s = self.s
@@ -564,7 +622,7 @@ def read_existing(path: Path, s: Settings, sha: str, ids: set[str]) -> Existing:
         where = f"{path}:{lineno}"
         try:
             obj = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise DataError(
                 f"{where}: not a JSON line; this file was not written by 'indomer predict' or "
                 "is damaged; choose another --out"
@@ -706,6 +764,7 @@ class _Run:
                     "prompt_version": self.prompt.version,
                     "modalities": ",".join(self.s.modalities),
                     "finish_reason": answer.finish_reason,
+                    **({"truncated": True} if answer.truncated else {}),
                 }
             )
             with self.lock:
@@ -758,6 +817,13 @@ def predict(
         raise UsageError(
             f"--out {preds}: inside the dataset folder {out}; write predictions elsewhere"
         )
+    from indomer.outputs import Outputs
+
+    guard = Outputs([out])
+    target = guard.file(preds, "--out")  # resumed in place: the guard's checks, then appended
+    guard.file(preds.with_name(preds.name + ".skipped.jsonl"), "--out (its .skipped.jsonl)")
+    if target != Path(os.path.abspath(preds)):  # a link inside its folder: write its target
+        preds = target
     env = os.environ if environ is None else environ
     api_key = env.get(s.api_key_env) or None
     prompt = prompt_for(s.task, s.modalities)

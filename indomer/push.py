@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +27,7 @@ from typing import TypeVar
 from indomer import __version__
 from indomer.dataset import available_splits, shard_paths
 from indomer.errors import DataError, IndomerError, UsageError
+from indomer.readjson import read_json
 
 #: Top-level files of a built dataset that are published when present (README.md and
 #: build.json are required). Never the work/ folder, locks or temporary files.
@@ -151,9 +151,9 @@ def read_build(out: Path) -> dict:
     if not path.is_file():
         raise DataError(f"{out}: not a built dataset (no build.json); {hint}")
     try:
-        build = json.loads(path.read_text(encoding="utf-8"))
+        build = read_json(path)
         build_hash = build["outputs"]["build_hash"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise DataError(
             f"{path}: no outputs.build_hash (unreadable or unfinished build: {exc!r}); {hint}"
         ) from exc

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import re
 import shutil
@@ -177,12 +176,11 @@ def check_not_truncated(path: Path, csv_rows: list[tuple[int, dict]], json_ids) 
 
 def read_json_split(path: Path, keys: tuple[str, ...]) -> dict[str, dict]:
     """A release JSON split file as {sample_id: record}; structural problems are DataErrors."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: missing; the release layout needs it (see SOURCE.md)") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc}); re-download the release") from exc
+    from indomer.readjson import read_json
+
+    if not path.is_file():
+        raise DataError(f"{path}: missing; the release layout needs it (see SOURCE.md)")
+    doc = read_json(path)
     if not isinstance(doc, list) or not doc:
         raise DataError(f"{path}: expected a non-empty JSON list of segment objects")
     out: dict[str, dict] = {}

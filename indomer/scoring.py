@@ -34,6 +34,7 @@ import pandas as pd
 from indomer import __version__
 from indomer.errors import DataError, UsageError, first_few
 from indomer.labels import TASKS, label_set, labels_sha256
+from indomer.readjson import loads, read_json
 from indomer.textparse import parse_label
 
 #: Encoded prediction for a value that names no label.
@@ -422,10 +423,7 @@ def _release_split(path: Path) -> str | None:
 
 def _read_release_json(path: Path) -> pd.DataFrame:
     """A release ``7_class_*.json`` or ``3_class_*.json`` file as a frame of canonical names."""
-    try:
-        records = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{path}: not a readable release JSON file ({exc})") from exc
+    records = read_json(path)
     if not isinstance(records, list) or not records or not isinstance(records[0], dict):
         raise UsageError(f"{path}: expected a non-empty JSON list of release records")
     fields = next((f for key, f in RELEASE_FIELDS.items() if key in records[0]), None)
@@ -451,11 +449,8 @@ def _read_one_ref(path: Path, split: str | None) -> tuple[pd.DataFrame, str]:
 
     if path.is_dir():
         use = split or DEFAULT_SPLIT
-        try:
-            frame = read_split(path, use, columns=_REF_COLUMNS)
-        except DataError as exc:
-            raise UsageError(str(exc)) from exc
-        return frame, use
+        # a damaged shard stays a data error (exit 1), as in every other command
+        return read_split(path, use, columns=_REF_COLUMNS), use
     if path.is_file() and path.suffix.lower() == ".json":
         named = _release_split(path)
         if split is not None and named is not None and split != named:
@@ -620,15 +615,7 @@ def read_predictions(path: str | Path) -> Predictions:
                 f"{where}: UTF-8 byte-order mark inside the file (files concatenated?); "
                 "remove it, only the first line may carry one"
             )
-        try:
-            obj = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{where}: not UTF-8 ({exc.reason}); save the file as UTF-8") from exc
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                "expected one JSON object per line"
-            ) from exc
+        obj = loads(raw, str(path), lineno=lineno)
         if not isinstance(obj, dict):
             raise DataError(
                 f"{where}: expected a JSON object with 'id' and a task key, "

@@ -104,7 +104,9 @@ def _read_calibration(path: str | Path | None) -> dict:
         if p.stat().st_size > CALIBRATION_MAX_BYTES:
             raise DataError(f"{p}: larger than {CALIBRATION_MAX_BYTES >> 20} MB; give the JSON "
                             "that 'indomer speakers calibrate --json FILE' writes")
-        doc = json.loads(p.read_text(encoding="utf-8"))
+        from indomer.readjson import read_json  # the one bounded reader (DESIGN §7.14)
+
+        doc = read_json(p)
     except OSError as exc:
         raise DataError(f"{p}: cannot read the calibration file ({exc.strerror}); fix "
                         "speakers.calibration") from exc
@@ -1045,7 +1047,9 @@ def review_record(out: Path) -> dict:
     split = (build or {}).get("split") or {}
     where = None
     if split.get("file") and (root / split["file"]).is_file():
-        doc = json.loads((root / split["file"]).read_text(encoding="utf-8"))
+        from indomer.readjson import read_json
+
+        doc = read_json(root / split["file"], shown=out / split["file"])
         where = {str(g): s for s, gs in (doc.get("assignment") or {}).items() for g in gs}
         record["split"] = {"name": doc.get("name"), "file": split["file"],
                            "expected_people_on_two_sides":

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from indomer.dataset import COLUMNS, available_splits, read_split, shard_paths
+from indomer.dataset import COLUMNS, available_splits, read_split, shard_errors, shard_paths
 from indomer.labels import MODALITY_TASKS, TASKS, label_set
 
 WORD_RE = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
@@ -55,7 +55,9 @@ def load_light(out) -> pd.DataFrame:
     """All splits without media bytes, with a ``split`` column (cheap even for media builds)."""
     frames = []
     for split in available_splits(out):
-        schema_names = pq.read_schema(shard_paths(out, split)[0]).names
+        first = shard_paths(out, split)[0]
+        with shard_errors(first):
+            schema_names = pq.read_schema(first).names
         cols = [c for c in LIGHT_COLUMNS if c in schema_names]
         df = read_split(out, split, columns=cols)
         df.insert(0, "split", split)
@@ -96,32 +98,33 @@ def scan_heavy(out) -> tuple[pd.Series | None, dict[str, int]]:
     present = dict.fromkeys(HEAVY_COLUMNS, 0)
     for split in available_splits(out):
         for path in shard_paths(out, split):
-            pf = pq.ParquetFile(path)
-            names = pf.schema_arrow.names
-            for g in range(pf.num_row_groups):
-                light = pf.read_row_group(g, columns=[c for c in ("id", "start", "end")
-                                                      if c in names]).to_pydict()
-                for c in HEAVY_COLUMNS:
-                    if c in names:
-                        present[c] += _present(pf.read_row_group(g, columns=[c]).column(c), c)
-                        pa.default_memory_pool().release_unused()
-                ids = light["id"]
-                starts = light.get("start") or [None] * len(ids)
-                ends = light.get("end") or [None] * len(ids)
-                todo = []
-                for i, (seg, a, b) in enumerate(zip(ids, starts, ends)):
-                    if a is not None and b is not None:
-                        found[seg] = b - a
-                    else:
-                        todo.append(i)
-                if todo and "audio" in names:
-                    audio = pf.read_row_group(g, columns=["audio"]).column("audio")
-                    data = pc.struct_field(audio, "bytes")
-                    for i in todo:
-                        blob = data[i].as_py()
-                        secs = wav_seconds(blob) if blob else None
-                        if secs is not None:
-                            found[ids[i]] = secs
+            with shard_errors(path):
+                pf = pq.ParquetFile(path)
+                names = pf.schema_arrow.names
+                for g in range(pf.num_row_groups):
+                    light = pf.read_row_group(g, columns=[c for c in ("id", "start", "end")
+                                                          if c in names]).to_pydict()
+                    for c in HEAVY_COLUMNS:
+                        if c in names:
+                            present[c] += _present(pf.read_row_group(g, columns=[c]).column(c), c)
+                            pa.default_memory_pool().release_unused()
+                    ids = light["id"]
+                    starts = light.get("start") or [None] * len(ids)
+                    ends = light.get("end") or [None] * len(ids)
+                    todo = []
+                    for i, (seg, a, b) in enumerate(zip(ids, starts, ends)):
+                        if a is not None and b is not None:
+                            found[seg] = b - a
+                        else:
+                            todo.append(i)
+                    if todo and "audio" in names:
+                        audio = pf.read_row_group(g, columns=["audio"]).column("audio")
+                        data = pc.struct_field(audio, "bytes")
+                        for i in todo:
+                            blob = data[i].as_py()
+                            secs = wav_seconds(blob) if blob else None
+                            if secs is not None:
+                                found[ids[i]] = secs
     return (pd.Series(found, dtype="float64") if found else None), present
 
 

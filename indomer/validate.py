@@ -13,8 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from indomer.dataset import SCHEMA, SHARD_RE, available_splits, hf_features, shard_paths
-from indomer.errors import first_few
+from indomer.errors import DataError, first_few
 from indomer.labels import TASKS, emotion_to_sentiment, label_set
+from indomer.readjson import read_json
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
@@ -148,9 +149,9 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
         problems.append(f"{build_path}: missing; rebuild with 'indomer build'")
     else:
         try:
-            doc = json.loads((root / "build.json").read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            problems.append(f"{build_path}: not valid JSON ({exc}); rebuild the dataset")
+            doc = read_json(root / "build.json", shown=build_path)
+        except DataError as exc:
+            problems.append(f"{exc}; rebuild the dataset")
         else:
             if isinstance(doc, dict):
                 build = doc

@@ -13,7 +13,8 @@ is the protocol, not a mock of our own calls:
 
 Faults are scripted per request, in arrival order (:meth:`FakeOpenAI.script`): ``429`` (with
 ``Retry-After``), ``500``, ``slow`` (hold the answer until the client has given up),
-``malformed`` (a cut JSON body), ``html`` (a login page with status 200), ``empty`` (no
+``malformed`` (a cut JSON body), ``trickle`` (a valid answer sent one byte every
+``interval`` seconds), ``html`` (a login page with status 200), ``empty`` (no
 choices), ``401``, ``404``. :meth:`FakeOpenAI.hold_after` blocks every request after the first
 ``k`` answers until :meth:`FakeOpenAI.release`, so a test can kill a client at a known point,
 and :meth:`FakeOpenAI.gate` holds the first ``n`` requests until ``n`` are in flight together,
@@ -304,9 +305,17 @@ class FakeOpenAI:
                 self.send_header("Content-Length", str(len(body)))
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
+                trickle = float((headers or {}).get("X-Trickle", 0))
                 self.end_headers()
                 try:
-                    self.wfile.write(body)
+                    if trickle:  # one byte at a time, until done or the client hangs up
+                        for i in range(len(body)):
+                            self.wfile.write(body[i : i + 1])
+                            self.wfile.flush()
+                            if server._closing.wait(trickle):
+                                return
+                    else:
+                        self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -400,6 +409,12 @@ class FakeOpenAI:
                     server._closing.wait(opts.get("seconds", server.slow_seconds))
                     data = completion(server.model, "too late", 1)
                     return 200, json.dumps(data).encode(), "application/json", {}
+                if kind == "trickle":  # a valid answer, sent one byte every `interval` s
+                    data = completion(server.model, "happy", 1)
+                    interval = str(opts.get("interval", 0.5))
+                    return 200, json.dumps(data).encode(), "application/json", {
+                        "X-Trickle": interval
+                    }
                 if kind == "malformed":
                     return (
                         200,

@@ -276,6 +276,7 @@ def test_import_full_export_then_rebuild(waiting_build, tmp_path):
     ]:
         assert any(ln.startswith(f"task {task}: {fld}: ") for ln in lines), (task, lines)
     assert sorted(p.name for p in sheets.iterdir()) == [
+        ".indomer-output.json",  # the output guard's list of the files this import owns
         "A1.csv",
         "A2.csv",
         "A3.csv",
@@ -366,7 +367,10 @@ def test_import_json_min_and_a_map(waiting_build, tmp_path):
     res = _invoke("annotate", "import", tmp_path / "empty.json", "--out", tmp_path / "e")
     assert res.exit_code == 1
     assert "task -: annotations: the export holds no annotations" in res.output
-    assert [p.name for p in (tmp_path / "e").iterdir()] == ["import-rejections.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "e").iterdir()) == [
+        ".indomer-output.json",
+        "import-rejections.jsonl",
+    ]
 
 
 def test_export_needs_a_build(tmp_path):

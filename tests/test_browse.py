@@ -409,7 +409,7 @@ def test_cli_errors_are_one_line(dataset: Path, tmp_path: Path):
     res = runner.invoke(main, ["browse", str(dataset), "--with-media"])
     assert res.exit_code == 2 and "--with-media only applies to --html" in res.output
     res = runner.invoke(main, ["browse", str(dataset), "--html", str(dataset / "page.html")])
-    assert res.exit_code == 2 and "which browse only reads" in res.output
+    assert res.exit_code == 2 and "--html" in res.output and "inside the indomer dataset" in res.output
     assert not (dataset / "page.html").exists()
     res = runner.invoke(main, ["browse", str(dataset), "--port", "70000"])
     assert res.exit_code == 2 and res.output.startswith("error: ")

@@ -390,7 +390,10 @@ def test_json_file_is_written_beside_the_table_and_never_over_the_config(isolate
     before = cfg.read_bytes()
     code, out = run_cli(str(cfg), "--json", str(cfg))
     assert code == 2 and cfg.read_bytes() == before
-    assert out == f"error: --json {cfg}: is also an input of this command; choose another file\n"
+    assert out == (
+        f"error: --json {cfg}: is the same file as the input {cfg}; choose another file, or "
+        "the input would be lost\n"
+    )
     code, out = run_cli("--json")  # the old flag form is now a usage error, on one line
     assert code == 2 and out.count("\n") == 1 and out.startswith("error: option '--json' requires")
 

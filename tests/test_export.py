@@ -318,16 +318,19 @@ def test_bad_input_is_one_line(demo: Path, tmp_path: Path) -> None:
     ]  # fmt: skip
     busy = tmp_path / "busy"
     busy.mkdir()
-    (busy / "notes.txt").write_text("mine\n")
-    cases.append((["--format", "ms-swift", "--to", busy], "not empty and not a previous"))
+    # a file of the user's where the export would write: refused, never replaced (files the
+    # export would not write are left alone: tests/test_hostile.py)
+    (busy / "train.jsonl").write_text("mine\n")
+    cases.append((["--format", "ms-swift", "--to", busy],
+                  "train.jsonl: exists and was not written by indomer export"))
     cases.append((["--format", "ms-swift", "--to", demo / "x"], "inside the dataset"))
     for args, expected in cases:
         res = run(demo, *args)
         assert res.exit_code == 2, res.output
         lines = res.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0]
-    assert (busy / "notes.txt").read_text() == "mine\n"
-    assert sorted(p.name for p in busy.iterdir()) == ["notes.txt"]
+    assert (busy / "train.jsonl").read_text() == "mine\n"
+    assert sorted(p.name for p in busy.iterdir()) == ["train.jsonl"]
 
 
 def test_release_export_is_text_only_and_names_skipped_clips(built: Path, tmp_path: Path) -> None:

@@ -318,7 +318,7 @@ def test_bad_input_is_one_line(systems, built, tmp_path):
     assert str(renamed) in line and "no line has a 'emotion' prediction" in line
     # an output over an input is refused
     res = run("--refs", built, maj, "--markdown", maj)
-    assert "is also an input" in one_error_line(res)
+    assert "is the same file as the input" in one_error_line(res)
 
 
 def test_missing_ids_fail_unless_allowed(tiny, tmp_path):

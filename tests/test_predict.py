@@ -598,3 +598,35 @@ def test_help_does_not_import_the_client():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- hostile servers
+
+
+def test_a_trickling_answer_meets_the_total_deadline(small, server, tmp_path, pauses):
+    """A body sent one byte every 0.2 s would take minutes; --timeout 1 is a total per
+    request, so the request is given up after about a second, retried, then one line."""
+    server.script(("trickle", {"interval": 0.2}), ("trickle", {"interval": 0.2}))
+    preds = tmp_path / "preds.jsonl"
+    line = one_error_line(
+        run(*predict_args(small, server, preds, "--concurrency", 1, "--timeout", 1,
+                          "--retries", 1))
+    )
+    assert "no complete answer within --timeout 1 s" in line and "after 2 tries" in line
+    assert [r.outcome for r in server.chat_requests()] == ["trickle", "trickle"]
+    assert not preds.exists()
+
+
+def test_a_huge_answer_is_stored_cut_and_flagged(small, small_rows, tmp_path):
+    long = "bahagia " * 5000  # 40,000 bytes
+    with FakeOpenAI(model=MODEL, api_key=KEY, answer=lambda req: long) as srv:
+        preds = tmp_path / "preds.jsonl"
+        res = run(*predict_args(small, srv, preds, "--max-answer", 1000))
+    assert res.exit_code == 0, res.output
+    got = lines(preds)
+    assert len(got) == N_SMALL
+    for g in got:
+        assert g["truncated"] is True
+        assert g["emotion"] == long.encode()[:1000].decode()
+    assert lib.cap_answer(lib.Answer("é" * 3, None), 5) == lib.Answer("éé", None, True)
+    assert lib.cap_answer(lib.Answer("short", "stop"), 5) == lib.Answer("short", "stop")

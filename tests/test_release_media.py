@@ -259,6 +259,10 @@ def test_build_cli_embeds_checked_media(release_dir, tmp_path, monkeypatch):
         ["build", "--release", str(release_dir), "--media-dir", str(d), "--out", str(out)],
     )
     assert res.exit_code == 0, res.output
+    # the refused file is counted as such, not as "0 rejected" after its rejection line
+    assert "0 rows rejected, 1 media file(s) rejected (their rows kept without them)" in (
+        res.stdout
+    )
     [rej] = [json.loads(ln) for ln in (out / "rejected.jsonl").read_text().splitlines()]
     assert rej["where"] == "media/clip_2_Cooking_2.wav" and "symbolic link" in rej["reason"]
     rows = []

@@ -617,7 +617,7 @@ def test_release_refs_combine_and_check(release_dir, tmp_path):
         load_references([tmp_path / "nope.json"])
     junk = tmp_path / "junk_val.json"
     junk.write_text("{not json", encoding="utf-8")
-    with pytest.raises(UsageError, match="not a readable release JSON"):
+    with pytest.raises(DataError, match="junk_val.json:1:2: not valid JSON"):
         load_references([junk])
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from indomer.errors import IndomerError, UsageError
+from indomer.errors import IndomerError
 
 #: errno -> what the user can do about it, for the one-line OS error message.
 _OS_FIXES: dict[int, str] = {
@@ -66,9 +66,25 @@ def guarded(fn):
         except IndomerError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
-        except OSError as exc:
-            click.echo(f"error: {os_error_line(exc)}", err=True)
+        except RecursionError:
+            click.echo("error: an input is nested too deeply to read; check the files given",
+                       err=True)
             sys.exit(1)
+        except Exception as exc:
+            arrow = sys.modules.get("pyarrow")
+            if arrow is not None and isinstance(exc, arrow.ArrowException):
+                # a shard read outside the dataset layer's own checks: still one line, exit 1
+                text = " ".join(str(exc).split())
+                click.echo(
+                    f"error: a Parquet file is damaged ({text}); run 'indomer validate OUT' "
+                    "and rebuild the dataset",
+                    err=True,
+                )
+                sys.exit(1)
+            if isinstance(exc, OSError):
+                click.echo(f"error: {os_error_line(exc)}", err=True)
+                sys.exit(1)
+            raise
 
     return wrapper
 
@@ -138,29 +154,30 @@ def bootstrap_unit_option():
     )
 
 
-def emit_json(path: Path | None, text: str, *, inputs: tuple[Path | None, ...] = ()) -> None:
-    """Write JSON ``text`` to ``path`` atomically, or to stdout when ``path`` is ``-``.
-
-    ``inputs`` are the command's input files: overwriting one of them is refused, since the
-    user would lose the very file the output was computed from.
-    """
+def emit_json(
+    path: Path | None,
+    text: str,
+    *,
+    inputs: tuple[Path | None, ...] = (),
+    guard=None,
+    option: str = "--json",
+) -> None:
+    """Write JSON ``text`` to ``path`` atomically, or to stdout when ``path`` is ``-``,
+    through the output guard (:mod:`indomer.outputs`): ``guard`` when the command checked
+    its outputs up front, else one made of ``inputs``."""
     if path is None:
         return
-    if str(path) == "-":
-        click.echo(text, nl=not text.endswith("\n"))
-        return
-    for src in inputs:
-        if src is not None and str(src) != "-" and _same_file(Path(path), Path(src)):
-            raise UsageError(
-                f"--json {path}: is also an input of this command; choose another file"
-            )
-    from indomer.fsutil import write_text_atomic
+    from indomer.outputs import Outputs
 
-    write_text_atomic(Path(path), text)
+    (guard if guard is not None else Outputs(inputs)).write_text(path, text, option)
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return a.absolute() == b.absolute()
+def outputs(*inputs: Path | str | None, folders_read: tuple[Path, ...] = ()):
+    """The output guard of one command run: ``inputs`` are files or folders it reads;
+    ``folders_read`` are folders whose files it reads (each file counts as an input)."""
+    from indomer.outputs import Outputs
+
+    guard = Outputs(inputs)
+    for folder in folders_read:
+        guard.add_input(folder, files_inside=True)
+    return guard

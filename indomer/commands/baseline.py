@@ -54,8 +54,9 @@ def baseline(
     """
     from indomer import baseline as lib
 
+    guard = lib.check_outputs(out, preds)
     result = lib.run_baseline(out, method, task, split, train_split)
-    path, side = lib.write_baseline(result, preds)
+    path, side = lib.write_baseline(result, preds, guard)
     if not quiet:
         meta = result.meta
         click.echo(

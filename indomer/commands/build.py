@@ -204,9 +204,14 @@ def _build_release(
     )
     rows = info.get("rows", {})
     summary = ", ".join(f"{k} {v}" for k, v in rows.items())
+    media = info.get("media") or {}
+    files = len(media.get("rejected_audio", [])) + len(media.get("rejected_video", []))
+    # rows dropped and media files refused are two counts: one must not read as the other
+    refused = f", {files} media file(s) rejected (their rows kept without them)" if files else ""
     click.echo(
         f"built {sum(rows.values())} rows ({summary}) in {out}; "
-        f"{info['rejected']} rejected, {len(info['repaired_texts'])} transcripts repaired"
+        f"{info['rejected']} rows rejected{refused}, {len(info['repaired_texts'])} transcripts "
+        "repaired"
     )
     if info.get("agreement"):  # --annotations: the sheets' agreement, as a raw build gives it
         from indomer.stages.merge_labels import agreement_lines

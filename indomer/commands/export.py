@@ -39,7 +39,8 @@ from indomer.commands import guarded
     "to",
     required=True,
     type=click.Path(path_type=Path),
-    help="Folder for the records, media/ and export.json: new, empty, or a previous export.",
+    help="Folder for the records, media/ and export.json; it owns only the files its "
+    "manifest lists, so other files there are left alone.",
 )
 @guarded
 def export(out: Path, fmt: str, split: str, tasks: str, to: Path) -> None:

@@ -13,6 +13,7 @@ from indomer.commands import (
     emit_json,
     guarded,
     json_option,
+    outputs,
     seed_option,
 )
 
@@ -81,6 +82,11 @@ def leaderboard(
     """
     from indomer import leaderboard as lib
 
+    guard = outputs(*preds, *refs)
+    if json_path is not None:
+        guard.file(json_path, "--json")
+    if markdown_path is not None:
+        guard.file(markdown_path, "--markdown")
     board = lib.leaderboard(
         list(preds),
         list(refs),
@@ -92,16 +98,8 @@ def leaderboard(
         seed=seed,
         unit=unit,
     )
-    emit_json(json_path, lib.dump_json(board), inputs=tuple(preds))
+    emit_json(json_path, lib.dump_json(board), guard=guard)
     if markdown_path is not None:
-        from indomer.commands import _same_file
-        from indomer.errors import UsageError
-        from indomer.fsutil import write_text_atomic
-
-        if any(_same_file(markdown_path, p) for p in preds):
-            raise UsageError(
-                f"--markdown {markdown_path}: is also an input of this command; choose another file"
-            )
-        write_text_atomic(markdown_path, lib.format_markdown(board))
+        guard.write_text(markdown_path, lib.format_markdown(board), "--markdown")
     if json_path is None or str(json_path) != "-":
         click.echo(lib.format_table(board), nl=False)

@@ -56,7 +56,15 @@ from indomer.commands import guarded
     default=120.0,
     show_default=True,
     metavar="S",
-    help="Seconds a request may wait for the server (to connect, and between bytes).",
+    help="Seconds a request may take in all, from sending it to the answer's last byte.",
+)
+@click.option(
+    "--max-answer",
+    type=int,
+    default=65536,
+    show_default=True,
+    metavar="BYTES",
+    help="Longest answer stored; a longer one is cut to this size and flagged truncated.",
 )
 @click.option(
     "--retries",
@@ -98,6 +106,7 @@ def predict(
     modalities: str,
     concurrency: int,
     timeout: float,
+    max_answer: int,
     retries: int,
     api_key_env: str,
     dry_run: bool,
@@ -121,6 +130,7 @@ def predict(
         timeout=timeout,
         retries=retries,
         api_key_env=api_key_env,
+        max_answer=max_answer,
     )
     summary = lib.predict(
         out, preds, s, dry_run=dry_run, progress=None if dry_run else lib.stderr_progress()

@@ -13,6 +13,7 @@ from indomer.commands import (
     emit_json,
     guarded,
     json_option,
+    outputs,
     seed_option,
 )
 from indomer.labels import TASKS
@@ -80,6 +81,9 @@ def score(
     """
     from indomer.scoring import dump_json, format_report, score_predictions
 
+    guard = outputs(preds, compare, *refs)
+    if json_path is not None:
+        guard.file(json_path, "--json")
     result = score_predictions(
         preds,
         list(refs),
@@ -91,6 +95,6 @@ def score(
         seed=seed,
         unit=unit,
     )
-    emit_json(json_path, dump_json(result), inputs=(preds, compare))
+    emit_json(json_path, dump_json(result), guard=guard)
     if json_path is None or str(json_path) != "-":
         click.echo(format_report(result), nl=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from indomer.commands import emit_json, guarded, json_option
+from indomer.commands import emit_json, guarded, json_option, outputs
 
 
 @click.group("speakers")
@@ -68,12 +68,15 @@ def calibrate(inputs: tuple[Path, ...], embeddings: tuple[str, ...], min_solo: f
     from indomer.calibrate import render
     from indomer.fsutil import dumps
 
+    guard = outputs(folders_read=tuple(inputs))
+    if json_path is not None:
+        guard.file(json_path, "--json")
     report = run(inputs, embeddings=embeddings or ("resemblyzer",), min_solo=min_solo,
                  margin=margin, source=source,
                  log=lambda line: click.echo(f"warning: {line}", err=True))
     if json_path is None or str(json_path) != "-":
         click.echo(render(report), nl=False)
-    emit_json(json_path, dumps(report), inputs=tuple(inputs))
+    emit_json(json_path, dumps(report), guard=guard)
 
 
 @speakers.command("review")
@@ -99,7 +102,10 @@ def review(out: Path, limit: int, json_path: Path | None) -> None:
     from indomer.fsutil import dumps
     from indomer.speakers import format_review, review_record
 
+    guard = outputs(out)
+    if json_path is not None:
+        guard.file(json_path, "--json")
     record = review_record(out)
     if json_path is None or str(json_path) != "-":
         click.echo(format_review(record, limit))
-    emit_json(json_path, dumps(record))
+    emit_json(json_path, dumps(record), guard=guard)

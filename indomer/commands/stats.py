@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from indomer.commands import emit_json, guarded, json_option
+from indomer.commands import emit_json, guarded, json_option, outputs
 
 
 @click.command()
@@ -34,6 +34,9 @@ def stats(out: Path, json_path: Path | None, plots_dir: Path | None) -> None:
     if not available_splits(root):
         raise UsageError(f"{out}: no shards under data/; build the dataset first")
     into_dataset = plots_dir is not None and _inside(plots_dir, out / "figures")
+    guard = outputs(out)
+    if json_path is not None:
+        guard.file(json_path, "--json")
     if (
         plots_dir is not None
         and not into_dataset
@@ -44,15 +47,21 @@ def stats(out: Path, json_path: Path | None, plots_dir: Path | None) -> None:
             "into the dataset, shown on the card) or a folder outside it"
         )
     if into_dataset:
-        _plots_into_dataset(out, json_path)
+        _plots_into_dataset(out, json_path, guard)
         return
+    if plots_dir is not None:
+        from indomer.plots import FIGURES
+
+        guard.folder(plots_dir, "--plots", "indomer stats --plots")
+        for name in FIGURES:
+            guard.file(Path(plots_dir) / f"{name}.png", "--plots")
     data = load_data(root)
     result = compute_stats(root, data)
     if str(json_path) == "-":
-        emit_json(json_path, dumps(result))
+        emit_json(json_path, dumps(result), guard=guard)
     else:
         click.echo(format_table(result))
-        emit_json(json_path, dumps(result))
+        emit_json(json_path, dumps(result), guard=guard)
     if plots_dir:
         from indomer.plots import write_plots
 
@@ -70,7 +79,7 @@ def _inside(path: Path, target: Path) -> bool:
     ) or Path(path).absolute() == Path(target).absolute()
 
 
-def _plots_into_dataset(out: Path, json_path: Path | None) -> None:
+def _plots_into_dataset(out: Path, json_path: Path | None, guard) -> None:
     """Draw the figures into a new generation of ``out`` and commit it with the card."""
     from indomer.fsutil import dumps
     from indomer.generation import read_build, writing
@@ -83,7 +92,7 @@ def _plots_into_dataset(out: Path, json_path: Path | None) -> None:
         to_stdout = str(json_path) == "-"
         if not to_stdout:
             click.echo(format_table(result))
-        emit_json(json_path, dumps(result))
+        emit_json(json_path, dumps(result), guard=guard)
         build = read_build(gen.path)
         folder = gen.path / "figures"
         for old in folder.iterdir():

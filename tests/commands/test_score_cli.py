@@ -133,7 +133,7 @@ def test_json_refuses_to_overwrite_an_input(val, tmp_path):
         r = run(preds, *refs_args(val), "--compare", other, "--json", target, "--bootstrap", "10")
         assert r.exit_code == 2, r.output
         assert r.stderr.startswith("error: --json ") and r.stderr.count("\n") == 1, r.stderr
-        assert "is also an input" in r.stderr
+        assert "is the same file as the input" in r.stderr
         assert r.stdout == ""
     assert {path: Path(path).read_bytes() for path in (preds, other)} == before
 
@@ -215,12 +215,15 @@ def test_usage_errors_exit_2(val, tmp_path, release_dir):
         ([preds, "--refs", str(tmp_path)], "no 'validation' split"),
         ([str(tmp_path / "absent.jsonl"), *refs_args(val)], "cannot read predictions"),
         ([preds, *refs_args(val), "--bootstrap", "-1"], "--bootstrap must be 0"),
-        ([preds, "--refs", str(corrupt)], "not a readable Parquet shard"),
     ]
     for args, message in cases:
         r = run(*args)
         assert r.exit_code == 2, (args, r.output)
         assert r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+    # a damaged reference shard is a data error, exit 1, as in every other command
+    r = run(preds, "--refs", str(corrupt))
+    assert r.exit_code == 1, r.output
+    assert r.stderr.count("\n") == 1 and "not a readable Parquet shard" in r.stderr, r.stderr
     # a task the references lack
     five = write(tmp_path / "t.jsonl", [{**a, "text_sentiment": "netral"} for a in answers(val)])
     r = run(five, "--refs", seven)
