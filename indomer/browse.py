@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 
 from indomer.dataset import SPLITS, available_splits, shard_paths
 from indomer.errors import DataError, IndomerError, UsageError, first_few
-from indomer.generation import read_build, snapshot
+from indomer.generation import check_layout, read_build, snapshot
 from indomer.labels import TASKS, label_set
 
 #: The columns the table shows, read from the shards (media columns are indexed, not read).
@@ -393,6 +393,7 @@ def load(out: str | Path, preds: Sequence[str | Path] = (), warn: Warn = _stderr
     out = Path(out)
     if not out.is_dir():
         raise UsageError(f"{out}: no such folder; give a dataset built by 'indomer build'")
+    check_layout(out)  # word times in source seconds would light the wrong words
     root = snapshot(out)
     if not available_splits(root):
         raise UsageError(

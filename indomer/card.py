@@ -59,7 +59,10 @@ COLUMN_MEANINGS: dict[str, str] = {
     "start": "start in the source video, seconds",
     "end": "end in the source video, seconds",
     "text": "transcript as spoken (no normalisation)",
-    "words": "aligned words `{word, start, end, score}`",
+    "words": (
+        "aligned words `{word, start, end, score}`, times in seconds from the clip's start "
+        "(the row's own audio and video start at 0); null times: not aligned"
+    ),
     "emotion": "overall (multimodal) emotion",
     "sentiment": "overall (multimodal) sentiment",
     "text_sentiment": "sentiment of the words only",
@@ -621,6 +624,19 @@ def _known_issues(build: dict, stats: dict) -> list[str]:
             lines.append(
                 "- No speaker ids: splits are grouped by source video, so one person in two "
                 "videos may sit in two splits."
+            )
+        waiting = stats.get("waiting") or {}
+        if waiting.get("unlabelled"):
+            lines.append(
+                f"- {waiting['unlabelled']} cut clip(s) wait for labels and are not in the "
+                "shards (`indomer annotate export OUT --to DIR` hands them to annotators)."
+            )
+        if waiting.get("unresolved"):
+            lines.append(
+                f"- {waiting['unresolved']} clip(s) are unresolved: the annotators reached no "
+                "majority and no expert settled them, so they are not in the shards until "
+                "adjudicated (`indomer annotate export OUT --to DIR --only unresolved` makes "
+                "the expert's tasks; ids in `build.json` under `waiting`)."
             )
         for w in build.get("warnings", []):
             if not (ov["speakers"] is None and w.startswith("no speaker ids")):

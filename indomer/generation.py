@@ -40,7 +40,10 @@ from indomer.fsutil import dumps, write_bytes_atomic, write_json_atomic, write_t
 
 STATE_DIR = ".indomer"
 FORMAT_FILE = "FORMAT"
-FORMAT = {"format": "indomer-dataset", "layout": 1}
+#: ``layout`` 2: word times count from the clip's start (DESIGN §3); 1: from the source's.
+FORMAT = {"format": "indomer-dataset", "layout": 2}
+#: What each older layout means, for the one-line message that names it.
+OLD_LAYOUTS = {1: "word times in seconds of the source video, not of the clip"}
 #: The names a generation holds; each is a link ``OUT/NAME -> .indomer/current/NAME``.
 MANAGED: tuple[str, ...] = (
     "README.md",
@@ -79,6 +82,42 @@ def is_generational(out: Path) -> bool:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
     return isinstance(doc, dict) and doc.get("format") == FORMAT["format"]
+
+
+def layout_of(out: Path) -> int | None:
+    """The layout number in ``OUT/.indomer/FORMAT`` (None when the folder is not ours)."""
+    if not is_generational(out):
+        return None
+    doc = json.loads((state_dir(out) / FORMAT_FILE).read_text(encoding="utf-8"))
+    layout = doc.get("layout")
+    return layout if isinstance(layout, int) else 0
+
+
+def layout_problem(out: Path) -> str | None:
+    """One line naming an older layout of ``out`` and how to migrate it, else None."""
+    layout = layout_of(out)
+    if layout is None or layout >= FORMAT["layout"]:
+        return None
+    what = OLD_LAYOUTS.get(layout, "an older indomer")
+    return (
+        f"{state_dir(out) / FORMAT_FILE}: dataset layout {layout} ({what}); migrate it by "
+        f"running its build again into the same folder ('indomer build CONFIG.yaml --out "
+        f"{out}' or 'indomer build --release ... --out {out}')"
+    )
+
+
+def check_layout(out: Path) -> None:
+    """Refuse a dataset of an older layout (readers of word times, writers that keep shards)."""
+    problem = layout_problem(out)
+    if problem is not None:
+        raise DataError(problem)
+
+
+def mark_layout(out: Path) -> None:
+    """Record the current layout (after a whole new generation, or migrated work)."""
+    marker = state_dir(out) / FORMAT_FILE
+    if layout_of(out) != FORMAT["layout"]:
+        write_text_atomic(marker, dumps(FORMAT))
 
 
 def check_target(out: Path, option: str = "--out") -> bool:
@@ -374,6 +413,7 @@ class Generation:
 
     def __init__(self, out: Path, *, base: bool) -> None:
         self.out = Path(out)
+        self.base = base
         state = state_dir(self.out)
         self.path = state / f"staging-{os.getpid()}"
         if self.path.exists():
@@ -427,6 +467,8 @@ class Generation:
         os.replace(tmp, state / "current")  # the commit point
         _fsync_dir(state)
         self.committed = True
+        if not self.base:  # every row written anew: the dataset is in the current layout
+            mark_layout(self.out)
         fault("switched")
         collect_garbage(self.out)
         return build
@@ -499,6 +541,7 @@ def require_dataset(out: Path) -> None:
     check_links(out)
     if current_generation(out) is None:
         raise DataError(f"{out}: no finished build yet (nothing committed); run the build again")
+    check_layout(out)
 
 
 # --------------------------------------------------------------------------- finalize
@@ -606,7 +649,7 @@ def finalize(root: Path, build: dict) -> dict:
     build = dict(build)
     manifest = shard_manifest(root)
     data = load_data(root)
-    stats = compute_stats(root, data)
+    stats = compute_stats(root, data, build)
     split_file = current_split_file(root, data.df)
     split_doc = None
     if split_file:
@@ -658,6 +701,7 @@ __all__ = [
     "DatasetLock",
     "Generation",
     "LockedError",
+    "check_layout",
     "check_target",
     "current_generation",
     "finalize",

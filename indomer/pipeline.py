@@ -83,6 +83,9 @@ STAGES: tuple[str, ...] = (
 ENGINES: tuple[str, ...] = ("local", "ray")
 WORK = "work"
 INPUTS_DIR = "00_sources"
+#: The base of word times in the item journals (``done.jsonl`` headers): seconds from the
+#: clip's start (DESIGN §3). A journal without it is from before layout 2 (source seconds).
+WORDS_BASE = {"words": "clip"}
 
 
 def default_stages() -> tuple[Stage, ...]:
@@ -575,7 +578,7 @@ class Runner:
         _, config_hash = self._config_part(index)
         done_path = d / "done.jsonl"
         done = {} if self.force else _read_done(done_path, config_hash)
-        header = dumps_row({"config": config_hash, "stage": stage.name}) + "\n"
+        header = dumps_row({"config": config_hash, "stage": stage.name, **WORDS_BASE}) + "\n"
         previous = (self._complete(stage.name) or {}).get("fingerprint")
         (d / "fingerprint.json").unlink(missing_ok=True)
         return _Slot(index, stage, self.context(stage), config_hash, done, header,
@@ -727,6 +730,8 @@ class Runner:
                     f"({self.dirs[name].name}); run without --from, or --from {name}"
                 )
         t0 = time.perf_counter()
+        if migrate_work(self.out / WORK) and not self.quiet:
+            self.log("migrated work/ to word times from the clip's start (dataset layout 2)")
         self.read_inputs()
         reports = [StageReport(n) for n in names]
         waiting = None
@@ -763,6 +768,10 @@ class Runner:
             reports[k].status = "kept"
             for key in ("items", "kept", "rejected"):
                 setattr(reports[k], key, prev.get("stats", {}).get(key, 0))
+        from indomer.generation import current_generation, mark_layout
+
+        if current_generation(self.out) is None:
+            mark_layout(self.out)  # the work is in the current layout, and no old shards remain
         rejected = self.rejected_all(i1)
         rows = {}
         if names[i1] == names[-1] and (self.out / "build.json").is_file():
@@ -786,6 +795,58 @@ class Runner:
             "waiting": waiting,
             "seconds": time.perf_counter() - t0,
         }
+
+
+def rebase_words(row: dict) -> dict:
+    """A segment row whose word times counted from the source video, counted from its clip."""
+    start = row.get("start")
+    if row.get("kind") != "segment" or not row.get("words") or start is None:
+        return row
+    words = []
+    for w in row["words"]:
+        w = dict(w)
+        for key in ("start", "end"):
+            if w.get(key) is not None:
+                w[key] = round(w[key] - start, 6)
+        words.append(w)
+    return {**row, "words": words}
+
+
+def migrate_work(work: Path) -> bool:
+    """Move a build folder's item journals to word times from the clip's start (layout 2).
+
+    A journal (``work/NN_stage/done.jsonl``) whose header lacks :data:`WORDS_BASE` was
+    written with word times in source seconds: its segment rows are re-based, so the items
+    whose input is unchanged are still served from it (no re-alignment); later stages see
+    new rows and redo theirs. Every stage's ``fingerprint.json`` goes first, so that a kill
+    half-way leaves stages that rerun, never an old manifest taken as current. Idempotent.
+    Returns whether anything was migrated.
+    """
+    journals = []
+    for path in sorted(Path(work).glob("[0-9][0-9]_*/done.jsonl")):
+        try:
+            with path.open("rb") as fh:
+                head = json.loads(fh.readline() or b"{}")
+        except (OSError, json.JSONDecodeError):
+            continue  # unreadable: _read_done discards it anyway
+        if isinstance(head, dict) and head.get("words") != WORDS_BASE["words"]:
+            journals.append((path, head))
+    if not journals:
+        return False
+    for fp in sorted(Path(work).glob("[0-9][0-9]_*/fingerprint.json")):
+        fp.unlink()
+    for path, head in journals:
+        lines = [dumps_row({**head, **WORDS_BASE}) + "\n"]
+        for line in path.read_bytes().decode("utf-8", errors="replace").splitlines()[1:]:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line: dropped, as _read_done would
+            if isinstance(rec, dict) and isinstance(rec.get("rows"), list):
+                rec["rows"] = [rebase_words(r) for r in rec["rows"]]
+            lines.append(dumps_row(rec) + "\n")
+        write_text_atomic(path, "".join(lines))
+    return True
 
 
 def _write_if_changed(path: Path, data: bytes) -> None:

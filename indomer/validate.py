@@ -127,7 +127,13 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
     Never raises for a damaged dataset: every problem is one line naming the file.
     """
     from indomer.errors import IndomerError
-    from indomer.generation import MANAGED, check_links, is_generational, snapshot
+    from indomer.generation import (
+        MANAGED,
+        check_links,
+        is_generational,
+        layout_problem,
+        snapshot,
+    )
 
     out = Path(out)
     problems: list[str] = []
@@ -137,6 +143,9 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
             check_links(out)
         except IndomerError as exc:
             problems.append(str(exc))
+        old_layout = layout_problem(out)
+        if old_layout is not None:
+            problems.append(old_layout)
         for name in MANAGED:
             if name != "build.json" and not (out / name).exists():
                 problems.append(
@@ -185,6 +194,7 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
         "duplicates": [],
         "bad_ids": [],
         "rule_breaks": [],
+        "words_outside": [],
     }
     for split in splits:
         paths = shard_paths(root, split)
@@ -199,6 +209,24 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
             except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as exc:
                 if path.relative_to(root).as_posix() not in damaged:  # else said already
                     problems.append(f"{_show(out, root, path)}: unreadable Parquet ({exc})")
+    if ctx["words_outside"]:
+        problems.append(
+            f"{len(ctx['words_outside'])} rows have word times outside their clip (word times "
+            f"count from the clip's start, 0 to end - start): {first_few(ctx['words_outside'])}"
+            "; rebuild the dataset"
+        )
+    waiting = (build.get("waiting") or {}) if build else {}
+    if waiting.get("unlabelled"):
+        warnings.append(
+            f"{len(waiting['unlabelled'])} clip(s) wait for labels (not in the shards); export "
+            f"them with: indomer annotate export {out} --to DIR"
+        )
+    if waiting.get("unresolved"):
+        warnings.append(
+            f"{len(waiting['unresolved'])} clip(s) unresolved (no majority; not in the shards); "
+            f"export them for an expert with: indomer annotate export {out} --to DIR "
+            "--only unresolved"
+        )
     duplicates, bad_ids, rule_breaks = ctx["duplicates"], ctx["bad_ids"], ctx["rule_breaks"]
     missing_speaker = ctx["missing_speaker"]
     groups = ctx["groups"]
@@ -219,6 +247,27 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
     if leaks:
         problems.append(f"{key} in more than one split (leakage): {first_few(leaks)}")
     return problems, warnings
+
+
+#: Slack for word times at the clip's edges (aligner frames, rounding), seconds.
+WORD_SLACK = 0.25
+
+
+def _word_outside(row: dict) -> str | None:
+    """The first timed word outside ``[0, end - start]`` as ``word at t s``, else None.
+
+    Word times count from the clip's start (layout 2); times of the source video land past
+    the clip's end in every clip that does not start at 0.
+    """
+    start, end = row.get("start"), row.get("end")
+    if start is None or end is None:
+        return None
+    length = end - start
+    for w in row.get("words") or []:
+        for t in (w.get("start"), w.get("end")):
+            if t is not None and not -WORD_SLACK <= t <= length + WORD_SLACK:
+                return f"{w.get('word')!r} at {t:.2f} s in a {length:.2f} s clip"
+    return None
 
 
 def _check_shard(path: Path, shown: Path, split: str, ctx: dict, problems: list[str]) -> None:
@@ -268,6 +317,9 @@ def _check_shard(path: Path, shown: Path, split: str, ctx: dict, problems: list[
                 and row["video"]["bytes"][4:8] != b"ftyp"
             ):
                 problems.append(f"{where}: video bytes are not an MP4 (no ftyp box)")
+            outside = _word_outside(row)
+            if outside:
+                ctx["words_outside"].append(f"{rid} ({outside})")
             if row["speaker_id"] is None:
                 ctx["missing_speaker"] += 1
             else:

@@ -12,9 +12,9 @@ For each clip (a :class:`~indomer.rows.Segment` with a 16 kHz mono ``audio_path`
    choice and ``indomer demo`` uses it) or ``wav2vec2`` (``whisperx.align`` with an
    Indonesian wav2vec2 CTC, ``cahya/wav2vec2-large-xlsr-indonesian`` unless configured);
 3. the times go back onto the transcript's own whitespace tokens: ``words`` holds
-   ``{word, start, end, score}`` per token, **start/end in seconds of the source video**
-   (clip time + ``segment.start``, like the segment's own ``start``/``end``), null where the
-   aligner could not place the word; ``align`` holds ``{method, model, mean_score,
+   ``{word, start, end, score}`` per token, **start/end in seconds from the clip's start**
+   (the clip's own audio and video start at 0; the segment's ``start``/``end`` place the clip
+   in its source), null where the aligner could not place the word; ``align`` holds ``{method, model, mean_score,
    aligned_share}`` (plus ``unplaced``: untimed tokens counted by reason, see
    :data:`indomer.backends.whisper_align.REASONS`; ``asr_model`` for drafts; ``warning``
    when the clip got no time at all).
@@ -284,7 +284,7 @@ def _finish(job: _Job, state: State) -> Segment:
     if job.failure is None and job.norm is not None:
         norm = job.norm
         times = [p.time for p in job.placed]
-        words = token_times(norm, times, offset=seg.start)
+        words = token_times(norm, times)  # clip seconds (DESIGN §3)
         mean, share, timed = _summary(words, norm.speakable)
         unplaced = _unplaced(norm, job.placed)
         if not timed:

