@@ -106,14 +106,20 @@ def read_clips(out: Path) -> list[Clip]:
             f"{out}: no finished merge stage under {out / 'work'}; run "
             "'indomer build CONFIG.yaml --out OUT' first (it runs without annotator sheets)"
         )
+    from indomer.generation import check_layout
+
+    check_layout(out)  # word times in source seconds would not match the task's player
     labels_path = d / "labels.json"
     labels = json.loads(labels_path.read_text("utf-8")) if labels_path.is_file() else {}
     unresolved = {u["id"] for u in labels.get("unresolved", [])}
     clips = []
     for r in read_manifest(d / "manifest.jsonl"):
-        if r.get("kind") not in ("segment", "example"):
+        # segment: waits for labels; example: labelled; unresolved: waits for the expert
+        if r.get("kind") not in ("segment", "example", "unresolved"):
             continue
-        clips.append(Clip(r, r["kind"] == "example", r["id"] in unresolved))
+        clips.append(
+            Clip(r, r["kind"] != "segment", r["id"] in unresolved or r["kind"] == "unresolved")
+        )
     return sorted(clips, key=lambda c: c.id)
 
 

@@ -7,8 +7,10 @@ A sheet is a CSV (``annotations/template.csv``; the rules for annotators are in
   them than any other value;
 - otherwise the **expert's** vote (``adjudicated`` becomes True: it is True when *any*
   field of the segment, intensity included, came from the expert);
-- otherwise the field is **unresolved**: it stays ``None``, the segment is kept and the
-  field is listed in ``unresolved`` and ``warnings`` (never dropped silently).
+- otherwise the field is **unresolved**: it stays ``None`` and the field is listed in
+  ``unresolved`` and ``warnings`` (never dropped silently). A raw build holds a clip with a
+  *contested* field (votes cast, none settled: :func:`contested_ids`) out of the shards
+  until the expert settles it.
 
 The overall sentiment vote is derived from ``sentiment_score`` in [-1, 1] with a dead zone:
 ``score < -0.1`` negative, ``score > 0.1`` positive, otherwise neutral (:data:`DEAD_ZONE`), so
@@ -181,7 +183,10 @@ class MergeResult:
       "level"}`` among regular annotators (see :mod:`indomer.agreement`);
     - ``rejected``: ``{"stage": "merge", "where": "file:line", "file", "line", "id", "reason",
       "fix", "message"}`` per bad row;
-    - ``unresolved``: ``{"id", "field", "reason", "fix", "votes": {value: count}}``;
+    - ``unresolved``: ``{"id", "field", "reason", "fix", "votes": {value: count},
+      "contested"}``; ``contested``: votes were cast but no majority or single expert
+      settled them (such a clip waits for the expert; :func:`contested_ids`), rather than
+      nobody voting on the field at all;
     - ``rule_violations``: final labels breaking emotion -> sentiment
       (``{"id", "emotion", "sentiment", "expected_sentiment"}``);
     - ``warnings``: one line each (unresolved fields, rule violations, ignored columns, ...);
@@ -536,6 +541,18 @@ def decide(regular: list[str | None], expert: list[str | None]) -> tuple[str | N
     return None, "unresolved", f"no majority ({votes}) and no expert vote"
 
 
+def contested_ids(unresolved: Iterable[dict]) -> list[str]:
+    """Clips with a field whose votes reached no majority and no expert settled (sorted).
+
+    They wait for the expert (``annotate export --only unresolved``) rather than enter the
+    shards with that label missing; a field nobody voted on does not hold a clip back.
+    Entries written before ``contested`` existed count when they hold votes.
+    """
+    return sorted(
+        {u["id"] for u in unresolved if u.get("contested", bool(u.get("votes")))}
+    )
+
+
 def median_half_up(values: list[int]) -> int:
     """Median of integers, a .5 median rounded up (documented: 1 and 2 -> 2)."""
     s = sorted(values)
@@ -565,6 +582,9 @@ def _merge_segment(seg_id: str, rows: list[SheetRow]) -> tuple[MergedSegment, li
                     "reason": reason,
                     "fix": "add an expert row (role=expert) for this id with this field filled in",
                     "votes": dict(sorted(counts.items())),
+                    # someone voted but nothing was settled: the clip waits for the expert
+                    "contested": bool(counts)
+                    or any(r.label(task) is not None for r in experts),
                 }
             )
     intensity = None

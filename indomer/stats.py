@@ -246,14 +246,36 @@ def _column_presence(data: ShardData) -> dict[str, int]:
     return counts
 
 
-def compute_stats(out, data: ShardData | None = None) -> dict:
-    """Statistics overall and per split, topics, column coverage and cross-modal agreement.
+def _read_build(out) -> dict:
+    """build.json beside the shards, or {} (its errors are ``indomer validate``'s to report)."""
+    import json
+    from pathlib import Path
+
+    try:
+        doc = json.loads((Path(out) / "build.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def waiting_counts(build: dict | None) -> dict[str, int]:
+    """Clips the build kept out of the shards: waiting for labels (``unlabelled``) and
+    waiting for the expert (``unresolved``: no majority, no expert), from build.json."""
+    waiting = (build or {}).get("waiting") or {}
+    return {k: len(waiting.get(k) or []) for k in ("unlabelled", "unresolved")}
+
+
+def compute_stats(out, data: ShardData | None = None, build: dict | None = None) -> dict:
+    """Statistics overall and per split, topics, column coverage and cross-modal agreement,
+    and the clips kept out of the shards (``waiting``, from ``build``, else OUT/build.json).
 
     Every number the card and ``indomer stats`` print comes from here; deterministic.
     """
+    if build is None:
+        build = _read_build(out)
     data = data or load_data(out)
     df, dur = data.df, data.durations
-    stats = {"overall": _summary(df, dur), "splits": {}}
+    stats = {"overall": _summary(df, dur), "splits": {}, "waiting": waiting_counts(build)}
     for split in available_splits(out):
         stats["splits"][split] = _summary(df[df["split"] == split], dur)
     stats["topics"] = {k: int(v) for k, v in sorted(Counter(df["topic"]).items())}
@@ -322,6 +344,12 @@ def format_table(stats: dict) -> str:
         for name in label_set(task).names:
             vals = [get[c]["classes"][task][name] for c in cols]
             lines.append(f"  {name:<20}" + "".join(f"{v:>{width}}" for v in vals))
+    waiting = stats.get("waiting") or {}
+    if any(waiting.values()):
+        lines.append("not in the shards (waiting):")
+        lines.append(f"  {'unlabelled':<20}{waiting.get('unlabelled', 0):>{width}}")
+        lines.append(f"  {'unresolved':<20}{waiting.get('unresolved', 0):>{width}}"
+                     "  (no majority; for the expert)")
     if "cross_modal" in stats:
         lines.append(format_cross_modal(stats["cross_modal"]))
     return "\n".join(lines)

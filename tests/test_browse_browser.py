@@ -4,7 +4,10 @@ Every check compares what the page shows with the dataset's own values, read fro
 here: the row count, a filter by emotion, seeking by a click on a word and the word lit at
 ``currentTime``, the annotators' votes, a predictions file's errors and confusion cells, the
 ``--html`` page from ``file://`` (with and without media), a release build (no media), and no
-console error anywhere. The run also writes the README's screenshot, docs/browse.png.
+console error anywhere. The clip played is a later clip of a multi-clip source (it does not
+start at 0 in its source): word times count from the clip's start (DESIGN §3), so its words
+light while spoken and a click seeks inside the clip. The run also takes a screenshot like
+the README's (docs/browse.png), into a temporary folder: tests never write the tree.
 """
 
 from __future__ import annotations
@@ -26,8 +29,6 @@ from indomer.dataset import available_splits, read_split
 from indomer.generation import snapshot
 from indomer.labels import label_set
 
-ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOT = ROOT / "docs" / "browse.png"
 READY = "body[data-ready='1']"
 
 pytestmark = pytest.mark.slow
@@ -39,7 +40,12 @@ def _clips(out: Path) -> pd.DataFrame:
     frames = []
     for split in available_splits(root):
         df = read_split(
-            root, split, columns=["id", "emotion", "speaker_id", "words", "annotations", "video"]
+            root,
+            split,
+            columns=[
+                "id", "source_id", "segment_index", "start", "end", "emotion", "speaker_id",
+                "words", "annotations", "video",
+            ],
         )
         df["split"] = split
         df["has_video"] = [v is not None and v.get("bytes") is not None for v in df["video"]]
@@ -187,12 +193,26 @@ def test_rows_and_emotion_filter(page, url: str, clips: pd.DataFrame):
 
 
 def _timed_clip(clips: pd.DataFrame) -> pd.Series:
-    """A clip with video, at least four timed words and annotator votes."""
+    """A later clip of a multi-clip source (it starts past 1 s in its source), with video,
+    at least four timed words and annotator votes; its word times lie inside the clip."""
+    per_source = Counter(clips["source_id"])
     for _, row in clips.iterrows():
         timed = [w for w in row["words"] if w["start"] is not None]
-        if row["has_video"] and len(timed) >= 4 and len(row["annotations"]) >= 2:
+        if (
+            row["has_video"]
+            and per_source[row["source_id"]] > 1
+            and row["segment_index"] > 1
+            and row["start"] > 1.0
+            and len(timed) >= 4
+            and len(row["annotations"]) >= 2
+        ):
+            length = row["end"] - row["start"]
+            assert all(0 <= w["start"] <= w["end"] <= length + 0.25 for w in timed), row["id"]
             return row
-    raise AssertionError("the demo has no clip with video, four timed words and votes")
+    raise AssertionError(
+        "the demo has no later clip of a multi-clip source with video, four timed words "
+        "and votes"
+    )
 
 
 def _seek_by_word(page, words: list[dict]) -> None:
@@ -209,6 +229,8 @@ def _seek_by_word(page, words: list[dict]) -> None:
         )
         t = page.eval_on_selector("#player", "v => v.currentTime")
         assert abs(t - start) < 0.05
+        # inside the clip: word times count from its start, not from its source's
+        assert t < page.eval_on_selector("#player", "v => v.duration")
         lit = page.eval_on_selector_all(
             "#words .w.current", "els => els.map(e => +e.dataset.index)"
         )
@@ -234,8 +256,11 @@ def test_clip_seek_highlight_and_votes(page, url: str, clips: pd.DataFrame):
     assert greyed == [i for i, w in enumerate(words) if w["start"] is None or w["end"] is None]
     _seek_by_word(page, words)
     assert 206 in media and set(media) <= {200, 206}, media  # the player asked for byte ranges
-    # while it plays, the lit word follows currentTime
-    page.eval_on_selector("#player", "v => { v.muted = true; return v.play(); }")
+    # while it plays from its first timed word, the lit word follows currentTime
+    first = next(w["start"] for w in words if w["start"] is not None)
+    page.eval_on_selector(
+        "#player", "(v, s) => { v.muted = true; v.currentTime = s; return v.play(); }", first
+    )
     page.wait_for_timeout(600)
     page.eval_on_selector("#player", "v => v.pause()")
     page.wait_for_function("document.querySelector('#player').paused")
@@ -262,8 +287,10 @@ def test_clip_seek_highlight_and_votes(page, url: str, clips: pd.DataFrame):
     )
 
 
-def test_screenshot_for_the_readme(page, demo: Path, clips: pd.DataFrame, systems):
-    """docs/browse.png: a clip open, paused on a lit word, one system's answers beside."""
+def test_screenshot_for_the_readme(page, demo: Path, clips: pd.DataFrame, systems, tmp_path):
+    """A picture like docs/browse.png: a clip open, paused on a lit word, one system's
+    answers beside (written to a temporary folder; refresh docs/ by copying it by hand)."""
+    shot = tmp_path / "browse.png"
     srv = browse.make_server(demo, systems["paths"][1:], port=0, warn=lambda m: None)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -282,12 +309,11 @@ def test_screenshot_for_the_readme(page, demo: Path, clips: pd.DataFrame, system
         page.mouse.move(5, 5)  # no hover effects in the picture
         # cosmetic only: Chromium's media controls fade their seek spinner out (~0.5 s)
         page.wait_for_timeout(800)
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT))
+        page.screenshot(path=str(shot))
     finally:
         srv.shutdown()
         srv.server_close()
-    assert SCREENSHOT.stat().st_size > 10_000
+    assert shot.stat().st_size > 10_000
 
 
 def test_prediction_errors_confusion_and_differ(page, url: str, clips: pd.DataFrame, systems):

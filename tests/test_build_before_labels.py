@@ -61,3 +61,102 @@ def test_schema_and_config_accept_a_config_without_annotations(tmp_path):
     cfg = tp.make_project(tmp_path / "p")
     _without_sheets(cfg)
     assert load_config(cfg).annotations == ()
+
+
+def _split_votes(cfg, seg_id: str) -> None:
+    """The two annotators of ``seg_id`` disagree on every field: no majority anywhere."""
+    sheet = cfg.parent / "sheets/labels.csv"
+    lines = sheet.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(f"{seg_id},budi,"):
+            ani = next(x for x in lines if x.startswith(f"{seg_id},ani,")).split(",")
+            other = "anger" if ani[4] != "anger" else "happiness"
+            score = "0.6" if other == "happiness" else "-0.8"
+            mood = "positive" if other == "happiness" else "negative"
+            lines[i] = f"{seg_id},budi,annotator,{score},{other},2,{mood},{mood},{mood}"
+    sheet.write_text("\n".join(lines) + "\n")
+
+
+def test_unresolved_clips_wait_for_the_expert(tmp_path, monkeypatch):
+    """Issue 20 point 2: a clip without a majority stays out of the shards until the expert
+    settles it; the build, stats, the card and validate count it."""
+    import pyarrow.parquet as pq
+
+    from indomer import annotate
+
+    monkeypatch.setattr(pipeline, "default_stages", tp.fake_stages)
+    cfg = tp.make_project(tmp_path / "p")
+    seg = "clip_2_Cooking_2"
+    _split_votes(cfg, seg)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["build", str(cfg), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.strip().splitlines()
+    assert lines[-1] == (
+        f"1 clip(s) unresolved (no majority); export them for an expert with: "
+        f"indomer annotate export {out} --to DIR --only unresolved"
+    )
+    assert lines[-2].startswith("built 11 rows")
+    shards = sorted((out / "data").glob("*.parquet"))
+    ids = {i for p in shards for i in pq.read_table(p)["id"].to_pylist()}
+    assert len(ids) == 11 and seg not in ids
+    build = json.loads((out / "build.json").read_text())
+    assert build["waiting"] == {"unlabelled": [], "unresolved": [seg]}
+    merge = pipeline.read_manifest(out / "work/09_merge/manifest.jsonl")
+    held = [r for r in merge if r.get("id") == seg]
+    assert held[0]["kind"] == "unresolved" and held[0]["emotion"] is None
+    assert {v["annotator"] for v in held[0]["annotations"]} == {"ani", "budi"}
+    # stats, card and validate count it
+    res = CliRunner().invoke(main, ["stats", str(out), "--json", "-"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["waiting"] == {"unlabelled": 0, "unresolved": 1}
+    res = CliRunner().invoke(main, ["stats", str(out)])
+    row = next(x for x in res.output.splitlines() if x.strip().startswith("unresolved"))
+    assert row.split()[1] == "1"
+    card = (out / "README.md").read_text()
+    assert "1 clip(s) are unresolved: the annotators reached no majority" in card
+    from indomer.validate import validate
+
+    _, warnings = validate(out)  # (the fake clips are no real MP4s: those problems aside)
+    assert (
+        f"1 clip(s) unresolved (no majority; not in the shards); export them for an expert "
+        f"with: indomer annotate export {out} --to DIR --only unresolved"
+    ) in warnings
+    # the expert's export holds exactly it, with the votes; unlabelled holds nothing
+    clips = annotate.select(annotate.read_clips(out), "unresolved")
+    assert [c.id for c in clips] == [seg]
+    assert annotate.select(annotate.read_clips(out), "unlabelled") == []
+
+    # the expert settles it: the clip joins the shards, nothing waits
+    sheet = cfg.parent / "sheets/labels.csv"
+    sheet.write_text(
+        sheet.read_text() + f"{seg},ratna,expert,-0.8,anger,3,negative,negative,negative\n"
+    )
+    res = CliRunner().invoke(main, ["build", str(cfg), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert res.output.strip().splitlines()[-1].startswith("built 12 rows")
+    build = json.loads((out / "build.json").read_text())
+    assert build["waiting"] == {"unlabelled": [], "unresolved": []}
+    rows = [r for p in (out / "data").glob("*.parquet") for r in pq.read_table(p).to_pylist()]
+    settled = next(r for r in rows if r["id"] == seg)
+    assert settled["adjudicated"] is True and settled["emotion"] is not None
+
+
+def test_a_field_nobody_voted_on_does_not_hold_a_clip_back(tmp_path):
+    from indomer.merge import contested_ids, merge_sheets
+
+    sheet = tmp_path / "s.csv"
+    sheet.write_text(
+        "id,annotator,role,sentiment_score,emotion,emotion_intensity,text_sentiment,"
+        "audio_sentiment,video_sentiment\n"
+        "a,A1,annotator,0.6,happy,2,positive,positive,\n"
+        "a,A2,annotator,0.6,happy,2,positive,positive,\n"
+        "b,A1,annotator,0.6,happy,2,positive,positive,positive\n"
+        "b,A2,annotator,-0.6,sad,2,negative,negative,negative\n"
+        "c,A1,annotator,0.6,happy,2,positive,positive,positive\n"
+        "c,A2,annotator,0.6,happy,2,positive,positive,positive\n"
+        "c,E1,expert,-0.6,sad,2,negative,negative,negative\n"
+    )
+    result = merge_sheets([sheet])
+    assert result.segments["a"].video_sentiment is None  # unresolved, but nobody voted
+    assert contested_ids(result.unresolved) == ["b"]

@@ -171,18 +171,29 @@ def build(
         for line in warned:
             click.echo(line, err=True)
     if report.get("waiting"):
-        click.echo(waiting_line(report["waiting"], out))
+        for line in waiting_lines(report["waiting"], out):
+            click.echo(line)
 
 
-def waiting_line(waiting: dict, out: Path) -> str:
-    """The last line of a build whose clips wait for labels: how many, and the command."""
-    how = waiting["next"].format(out=out)
+def waiting_lines(waiting: dict, out: Path) -> list[str]:
+    """The last lines of a build whose clips wait for labels or for the expert: how many,
+    and the command that exports them."""
     done = (
         "nothing to split or shard yet"
         if waiting.get("halt")
         else f"{waiting.get('labelled', 0)} labelled clip(s) built"
     )
-    return f"{waiting['count']} {waiting['what']} ({done}); export them with: {how}"
+    lines = []
+    if waiting.get("count"):
+        how = waiting["next"].format(out=out)
+        lines.append(f"{waiting['count']} {waiting['what']} ({done}); export them with: {how}")
+    if waiting.get("unresolved"):
+        how = waiting["unresolved_next"].format(out=out)
+        lines.append(
+            f"{waiting['unresolved']} {waiting['unresolved_what']}; export them for an expert "
+            f"with: {how}"
+        )
+    return lines
 
 
 def _build_release(

@@ -7,8 +7,12 @@ seconds):
   the segments. A segment no sheet labels yet *waits for labels*: it stays in the merge
   manifest as a plain segment (so ``indomer annotate export`` can hand it to annotators),
   is not a rejection and never reaches a shard; ``labels.json`` lists it under ``waiting``.
-  When no segment is labelled (a build before labels, no ``annotations:`` in the config),
-  the build stops after this stage, successfully. Sheet or transcript ids matching no
+  A segment whose annotators reached no majority on a field and no expert settled it
+  (:func:`indomer.merge.contested_ids`) *waits for the expert* the same way: kept in the
+  manifest as kind ``unresolved`` with its votes (for ``annotate export --only
+  unresolved``), listed under ``unresolved_clips``, never in a shard with that label
+  missing. When no segment is labelled (a build before labels, no ``annotations:`` in the
+  config), the build stops after this stage, successfully. Sheet or transcript ids matching no
   segment are listed in ``rejected.jsonl``. Nothing disappears silently.
 - **split**: :func:`indomer.split.speaker_disjoint_split` (grouped by source video until
   the speakers stage provides speaker ids), checked by the leakage guard.
@@ -44,8 +48,12 @@ _SEGMENT_KEYS = ("id", "source_id", "segment_index", "topic", "start", "end")
 
 #: The merge manifest's kind for a segment that waits for labels (the segment row as cut).
 WAITING = "segment"
+#: The merge manifest's kind for a labelled segment whose votes settled nothing (no
+#: majority, no expert) on some field: it waits for the expert, out of the shards.
+UNRESOLVED = "unresolved"
 #: What the build prints for the clips that wait (OUT filled in by the build command).
 EXPORT_COMMAND = "indomer annotate export {out} --to DIR"
+EXPERT_COMMAND = "indomer annotate export {out} --to DIR --only unresolved"
 
 
 def _sheet_paths(cfg: BuildConfig) -> list[Path]:
@@ -113,8 +121,11 @@ def merge_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple[
                 "annotator sheets",
             )
         )
+    from indomer.merge import contested_ids
+
     examples = []
     waiting = []
+    held = set(contested_ids(result.unresolved))
     for seg in segments:
         merged = result.segments.get(seg["id"])
         if merged is None:
@@ -138,6 +149,8 @@ def merge_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple[
             video_path=seg.get("video_path"),
             **merged.row(),
         )
+        if seg["id"] in held:
+            row["kind"] = UNRESOLVED  # waits for the expert, with its votes
         examples.append(row)
     write_json_atomic(
         ctx.workdir / "labels.json",
@@ -147,6 +160,7 @@ def merge_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple[
             "rule_violations": list(result.rule_violations),
             "unresolved": list(result.unresolved),
             "waiting": sorted(seg["id"] for seg in waiting),
+            "unresolved_clips": sorted(held & known),
             "inputs": {
                 f"annotations/{_input_name(cfg, Path(p))}": v for p, v in result.inputs.items()
             },
@@ -156,12 +170,15 @@ def merge_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple[
 
 
 def merge_waiting(rows: list[dict]) -> dict | None:
-    """The clips of the merge manifest that wait for labels, for the end-of-build line:
-    ``{"count", "labelled", "what", "next", "halt"}``; ``halt`` when none is labelled (the
-    split and shards stages have nothing to do yet). None when every clip is labelled."""
+    """The clips of the merge manifest that wait, for the end-of-build lines:
+    ``{"count", "labelled", "what", "next", "halt", "unresolved", "unresolved_what",
+    "unresolved_next"}``: ``count`` clips wait for labels, ``unresolved`` for the expert;
+    ``halt`` when none is labelled and settled (the split and shards stages have nothing to
+    do yet). None when every clip is in the shards."""
     count = sum(r.get("kind") == WAITING for r in rows)
+    unresolved = sum(r.get("kind") == UNRESOLVED for r in rows)
     labelled = sum(r.get("kind") == EXAMPLE for r in rows)
-    if not count:
+    if not count and not unresolved:
         return None
     return {
         "count": count,
@@ -169,6 +186,9 @@ def merge_waiting(rows: list[dict]) -> dict | None:
         "what": "clip(s) wait for labels",
         "next": EXPORT_COMMAND,
         "halt": labelled == 0,
+        "unresolved": unresolved,
+        "unresolved_what": "clip(s) unresolved (no majority)",
+        "unresolved_next": EXPERT_COMMAND,
     }
 
 
@@ -432,6 +452,11 @@ def shards_run(inputs: dict[str, list[dict]], state: Any, ctx: Context) -> tuple
         "warnings": warnings,
         "media": media,
         "agreement": labels["agreement"],
+        # clips kept out of the shards until labelled, or until the expert settles them
+        "waiting": {
+            "unlabelled": list(labels.get("waiting", [])),
+            "unresolved": list(labels.get("unresolved_clips", [])),
+        },
         "rule_violations": labels["rule_violations"],
         "repaired_texts": [],
     }
