@@ -216,7 +216,10 @@ def labels_summary(out: Path) -> list[str]:
         return []
     labels = json.loads(found[-1].read_text(encoding="utf-8"))
     lines = agreement_lines(labels.get("agreement") or {})
-    unresolved = {u["id"] for u in labels.get("unresolved", []) if u.get("id")}
+    if "unresolved_clips" in labels:  # the clips held back for the expert
+        unresolved = set(labels["unresolved_clips"])
+    else:
+        unresolved = {u["id"] for u in labels.get("unresolved", []) if u.get("id")}
     unlabelled = [i for i in labels.get("waiting", []) if i not in unresolved]
     lines.append(
         f"{len(unlabelled)} clip(s) unlabelled, {len(unresolved)} unresolved "
