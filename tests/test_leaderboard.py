@@ -267,8 +267,8 @@ def test_release_ranks_majority_below_tfidf_lr_with_a_p_value(systems, built, tm
     assert res.exit_code == 0 and again.read_bytes() == js.read_bytes()
 
 
-def test_json_to_stdout_and_release_json_refs(systems, built):
-    release = ROOT.parent / "shared" / "indomer-release" / "7_Class" / "7_class_val.json"
+def test_json_to_stdout_and_release_json_refs(systems, built, release_dir):
+    release = release_dir / "7_Class" / "7_class_val.json"
     files = systems["emotion"]
     res = run("--refs", release, files["majority"], files["tfidf-lr"], "--json", "-")
     assert res.exit_code == 0, res.output
