@@ -71,6 +71,9 @@ from indomer.errors import DataError, UsageError
 SAMPLE_RATE = 16_000
 #: Default least solo speech of one (speaker, recording) voice, in seconds.
 MIN_SOLO = 2.0
+#: Annotated speech may run this far past the audio's end (RTTM rounding) before the
+#: recording is reported as cut short.
+TRUNCATION_SLACK = 0.5
 #: Default margin of the split-safe threshold below the smallest same-person cosine.
 MARGIN = 0.05
 #: Target miss rates reported (share of same-person pairs left unlinked).
@@ -399,6 +402,9 @@ class Calibration:
     voices: list[Voice]
     short: list[Voice]
     unmatched: list[Turn] = field(default_factory=list)
+    #: Recordings whose audio ends before their annotated speech does (a truncated file):
+    #: (wav, audio seconds, the turn that reaches furthest).
+    cut_short: list[tuple[Path, float, Turn]] = field(default_factory=list)
 
 
 def load_calibration(paths: Iterable[str | Path], *, min_solo: float = MIN_SOLO) -> Calibration:
@@ -435,9 +441,13 @@ def load_calibration(paths: Iterable[str | Path], *, min_solo: float = MIN_SOLO)
     recordings: list[Recording] = []
     voices: list[Voice] = []
     short: list[Voice] = []
+    cut_short: list[tuple[Path, float, Turn]] = []
     for uri in sorted(matched):
         wav, how = matched[uri]
         duration = read_wav(wav).size / SAMPLE_RATE  # also checks that it can be read
+        last = max(turns[uri], key=lambda t: t.end)
+        if last.end > duration + TRUNCATION_SLACK:
+            cut_short.append((Path(wav), duration, last))
         annotated = _intersect(_merge(uem[uri]), [(0.0, duration)]) if uri in uem else [
             (0.0, duration)]
         solo = solo_speech(turns[uri], annotated)
@@ -448,7 +458,7 @@ def load_calibration(paths: Iterable[str | Path], *, min_solo: float = MIN_SOLO)
             (voices if voice.seconds >= min_solo else short).append(voice)
     voices.sort(key=lambda v: (v.speaker, v.recording))
     short.sort(key=lambda v: (v.speaker, v.recording))
-    return Calibration(inputs, recordings, voices, short, unmatched)
+    return Calibration(inputs, recordings, voices, short, unmatched, cut_short)
 
 
 def samples(seconds: float) -> int:
@@ -722,6 +732,10 @@ def calibrate(
     for turn in cal.unmatched if log is not None else ():
         log(f"{turn.where}: RTTM uri {turn.uri!r} has no WAV among the inputs (expected "
             f"{turn.uri}.wav); its speakers are left out")
+    for wav, seconds, turn in cal.cut_short if log is not None else ():
+        log(f"{wav}: the audio ends at {seconds:.2f} s but {turn.where} annotates speech up to "
+            f"{turn.end:.2f} s (a truncated file?); the speech after {seconds:.2f} s is left "
+            "out, and with it any voice that falls under --min-solo; give the whole recording")
     used = [*cal.inputs.rttms, *cal.inputs.uems, *(r.wav for r in cal.recordings)]
     names = _names(used)
     models = {name: evaluate(cal, name, margin=margin, loader=loader, version=version)

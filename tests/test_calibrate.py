@@ -435,3 +435,23 @@ def test_the_shipped_probability_fit_is_this_run_and_what_a_build_uses() -> None
     model, info = score_model("resemblyzer")
     assert model.slope == shipped["slope"] and len(model.cohort_mean) == 256
     assert info["source"].startswith("AMI excerpt") and info["n_same"] == 6
+
+
+def test_a_truncated_wav_is_named_not_dropped_silently(tmp_path: Path) -> None:
+    folder, by_level = _synthetic(tmp_path)
+    data = (folder / "r3.wav").read_bytes()
+    # cut r3 at 6 s of its 9 s, its header still declaring 9 s (a download that stopped)
+    head = len(data) - 9 * SR * 4
+    (folder / "r3.wav").write_bytes(data[: head + 6 * SR * 4])
+    cal = load_calibration([folder], min_solo=1.0)
+    assert [(w.name, round(s, 2), t.line) for w, s, t in cal.cut_short] == [("r3.wav", 6.0, 6)]
+    assert ("C", "r3") in [(v.speaker, v.recording) for v in cal.voices]  # 5-6 s: 1 s left
+    logged: list[str] = []
+    calibrate([folder], min_solo=1.0, margin=0.1, source="synthetic",
+              loader=lambda name: FakeEncoder(by_level), version=lambda name: f"{name} v0",
+              log=logged.append)
+    assert (f"{folder / 'r3.wav'}: the audio ends at 6.00 s but {folder / 'set.rttm'}:6 "
+            "annotates speech up to 8.00 s (a truncated file?)") in "\n".join(logged)
+    (tmp_path / "whole").mkdir()
+    whole, _ = _synthetic(tmp_path / "whole")
+    assert load_calibration([whole], min_solo=1.0).cut_short == []
