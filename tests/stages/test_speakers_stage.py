@@ -339,7 +339,7 @@ def test_a_calibration_for_another_model_is_reported_and_the_default_used(tmp_pa
     assert record["warnings"] == heard
     # an unreadable file is one line naming it
     other.write_text("{not json")
-    with pytest.raises(DataError, match=r"cal.json: not a JSON calibration record"):
+    with pytest.raises(DataError, match=r"cal.json:1:2: not valid JSON"):
         identify(rows, settings=Settings(calibration=str(other)))
 
 
