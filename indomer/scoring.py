@@ -749,34 +749,60 @@ def score_predictions(
     tasks = _resolve_tasks(task, predictions, references)
     results = {}
     for t in tasks:
-        frame = references.frame[references.frame[t].notna()]
-        ids = frame["id"].tolist()
-        names = label_set(t).names
-        y_true = np.array([names.index(v) for v in frame[t]], dtype=np.int64)
-        y_pred = encode_predictions(predictions, ids, t, allow_missing, references.split)
-        y_other = None
-        if other is not None:
-            if t not in other.tasks():
-                raise DataError(f"{other.path}: no line has a {t!r} prediction to compare with")
-            y_other = encode_predictions(other, ids, t, allow_missing, references.split)
-        units, unit_name = resampling_units(frame, unit)
-        result = score_labels(
+        results[t] = score_task(
+            predictions,
+            references,
             t,
-            y_true,
-            y_pred,
-            units,
-            y_other=y_other,
+            other=other,
+            allow_missing=allow_missing,
             n_resamples=n_resamples,
             seed=seed,
-            split=references.split,
-            unit_name=unit_name,
+            unit=unit,
         )
-        if other is not None:
-            result["compare"]["other"] = other.path.name
-        results[t] = result
     out = results[task] if task != "all" else results
     validate_score(out)
     return out
+
+
+def score_task(
+    predictions: Predictions,
+    references: References,
+    task: str,
+    *,
+    other: Predictions | None = None,
+    allow_missing: bool = False,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    unit: str = "speaker",
+) -> dict:
+    """One task's score dict for already-read predictions and references: the work of
+    :func:`score_predictions` per task, shared with ``indomer browse`` so that the page shows
+    the very numbers ``indomer score`` prints."""
+    frame = references.frame[references.frame[task].notna()]
+    ids = frame["id"].tolist()
+    names = label_set(task).names
+    y_true = np.array([names.index(v) for v in frame[task]], dtype=np.int64)
+    y_pred = encode_predictions(predictions, ids, task, allow_missing, references.split)
+    y_other = None
+    if other is not None:
+        if task not in other.tasks():
+            raise DataError(f"{other.path}: no line has a {task!r} prediction to compare with")
+        y_other = encode_predictions(other, ids, task, allow_missing, references.split)
+    units, unit_name = resampling_units(frame, unit)
+    result = score_labels(
+        task,
+        y_true,
+        y_pred,
+        units,
+        y_other=y_other,
+        n_resamples=n_resamples,
+        seed=seed,
+        split=references.split,
+        unit_name=unit_name,
+    )
+    if other is not None:
+        result["compare"]["other"] = other.path.name
+    return result
 
 
 def dump_json(result: dict) -> str:
@@ -909,6 +935,7 @@ __all__ = [
     "resampling_units",
     "score_labels",
     "score_predictions",
+    "score_task",
     "undefined_intervals",
     "undefined_lines",
     "validate_score",
