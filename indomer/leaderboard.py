@@ -248,6 +248,8 @@ def leaderboard(
         "refs_build_hash": _refs_build_hash(ref_paths),
         "versions": {"indomer": __version__, "labels": labels_sha256()},
     }
+    if references.assignment is not None:
+        board["assignment"] = dict(references.assignment)
     validate_leaderboard(board)
     return board
 

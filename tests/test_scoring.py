@@ -781,6 +781,11 @@ def test_scores_name_the_assignment_and_refuse_another(tmp_path: Path):
     assert res.exit_code == 0, res.output
     result = json.loads(res.stdout[res.stdout.index("{") :])
     assert result["emotion"]["assignment"] == {"name": "my-split", "sha256": want}
+    res = runner.invoke(main, ["leaderboard", "--refs", str(tmp_path / "a"), str(preds),
+                               "--json", "-"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    board = json.loads(res.stdout[res.stdout.index("{") :])
+    assert board["assignment"] == {"name": "my-split", "sha256": want}
     # the same ids under another assignment named 'my-split': refused, in one line
     _assigned_dataset(tmp_path / "b", ["S3", "S1"])
     for args in (
