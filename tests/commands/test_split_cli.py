@@ -321,3 +321,28 @@ def test_splits_coexist_and_activate_switches_the_shards(tmp_path):
     assert "no splits/three.json" in res.output and "found: one, two" in res.output
     res = _run(out, "--activate", "one", "--speaker-disjoint")
     assert res.exit_code == 2 and "drop --speaker-disjoint" in res.output
+
+
+def test_release_rebuild_keeps_the_users_split_active(built, release_dir, tmp_path):
+    """build --release into a dataset holding the user's split keeps that file and keeps it
+    active (the shards follow it); 'official' is still there, and --activate returns to it."""
+    from indomer.build import build_release
+    from indomer.generation import read_build
+
+    out = tmp_path / "release"
+    shutil.copytree(built, out, symlinks=True)
+    assert _run(out, "--speaker-disjoint", "--seed", 1, "--name", "mine").exit_code == 0
+    mine = {s: sorted(read_split(out, s)["id"]) for s in available_splits(out)}
+    doc = (out / "splits" / "mine.json").read_bytes()
+    warnings: list[str] = []
+    build_release(str(release_dir), out, log=warnings.append)
+    assert (out / "splits" / "mine.json").read_bytes() == doc
+    assert (out / "splits" / "official.json").is_file()
+    assert read_build(out)["split"]["name"] == "mine"
+    assert {s: sorted(read_split(out, s)["id"]) for s in available_splits(out)} == mine
+    assert not [w for w in warnings if "official' again" in w]
+    assert _run(out, "--activate", "official").exit_code == 0
+    assert read_build(out)["split"]["name"] == "official"
+    assert sorted(read_split(out, "validation")["id"]) == sorted(
+        read_split(built, "validation")["id"]
+    )
