@@ -369,6 +369,12 @@ def system_scores(
                         "macro_f1": r["metrics"]["macro_f1"],
                         "accuracy": r["metrics"]["accuracy"],
                         "ci95": {k: ci.get(k) for k in ("macro_f1", "accuracy")},
+                        # why an interval is null (too few units, ...), as score prints it
+                        "ci95_undefined": {
+                            k: v
+                            for k, v in (r.get("ci95_undefined") or {}).items()
+                            if k in ("macro_f1", "accuracy")
+                        },
                         "bootstrap": r.get("bootstrap"),
                     }
                 )

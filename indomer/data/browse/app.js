@@ -337,7 +337,7 @@
   // own functions and defaults (so they equal what 'indomer score' prints for that split).
   function fmt(x) { return x === null || x === undefined ? "\u2014" : x.toFixed(4); }
   function interval(ci) {
-    return ci ? `[${fmt(ci[0])}, ${fmt(ci[1])}]` : "no interval";
+    return ci ? `[${fmt(ci[0])}, ${fmt(ci[1])}]` : "undefined";
   }
   function scoresTable() {
     const rows = [];
@@ -352,7 +352,8 @@
     for (const { sys, i, sc } of rows) {
       const ci = sc.ci95 || {};
       const b = sc.bootstrap || {};
-      const why = b.reason || b.untrusted || "";
+      const undef = sc.ci95_undefined || {};
+      const why = [...new Set(Object.values(undef))].join("; ");
       const how = b.n_resamples ? `${b.n_resamples} resamples of ${b.n_units} ${b.unit} units` : "no bootstrap";
       t.append(el("tr", {
         class: "score", "data-system": String(i), "data-split": sc.split, "data-task": sc.task,
@@ -360,8 +361,10 @@
       },
       el("td", { title: sys.path }, sys.name), el("td", {}, sc.split), el("td", {}, SHORT[sc.task]),
       el("td", {}, String(sc.n)),
-      el("td", { class: "num" }, fmt(sc.macro_f1)), el("td", { class: "ci" }, interval(ci.macro_f1)),
-      el("td", { class: "num" }, fmt(sc.accuracy)), el("td", { class: "ci" }, interval(ci.accuracy)),
+      el("td", { class: "num" }, fmt(sc.macro_f1)),
+      el("td", { class: "ci", title: undef.macro_f1 || null }, interval(ci.macro_f1)),
+      el("td", { class: "num" }, fmt(sc.accuracy)),
+      el("td", { class: "ci", title: undef.accuracy || null }, interval(ci.accuracy)),
       el("td", {}, String(sc.n_invalid)), el("td", {}, String(sc.n_missing)),
       el("td", { class: "meta" }, why ? `${how}; ${why}` : how)));
     }
