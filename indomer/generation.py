@@ -561,26 +561,6 @@ def read_build(root: Path) -> dict:
     return doc
 
 
-def split_identity(root: Path) -> dict | None:
-    """The active split of a generation as ``{"name", "sha256"}``: its name and the sha256 of
-    its assignment (the canonical JSON of ``splits/NAME.json``'s ``assignment``), so that
-    predictions made against one assignment are told from those made against another of the
-    same name. None when build.json names no split file (a hand-made dataset)."""
-    split = read_build(root).get("split")
-    if not isinstance(split, dict) or not isinstance(split.get("file"), str):
-        return None
-    path = Path(root) / split["file"]
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        assignment = doc["assignment"]
-    except FileNotFoundError:
-        return None
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise DataError(f"{path}: not a split document ({exc}); run 'indomer validate'") from None
-    text = json.dumps(assignment, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return {"name": split.get("name"), "sha256": hashlib.sha256(text.encode()).hexdigest()}
-
-
 def shard_manifest(out: Path) -> dict:
     """Per-split shard files with sha256, bytes and rows, and one hash over them all.
 
@@ -727,7 +707,6 @@ __all__ = [
     "finalize",
     "is_generational",
     "snapshot",
-    "split_identity",
     "write_dataset",
     "writing",
 ]

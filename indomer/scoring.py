@@ -520,9 +520,9 @@ def load_references(
     assignment = None
     for path in paths:
         if path.is_dir():
-            from indomer.generation import snapshot, split_identity
+            from indomer.dataset import split_identity
 
-            assignment = split_identity(snapshot(path))
+            assignment = split_identity(path)
             break
     return References(
         split=merged_split,

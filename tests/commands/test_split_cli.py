@@ -294,7 +294,8 @@ def test_linked_speakers_stay_together_and_the_split_states_its_risk(tmp_path):
 def test_splits_coexist_and_activate_switches_the_shards(tmp_path):
     """Two named splits stay side by side; --activate makes the shards follow either, the
     build names it, and a name that is not there is one line."""
-    from indomer.generation import read_build, split_identity
+    from indomer.dataset import split_identity
+    from indomer.generation import read_build
 
     out = tmp_path / "ds"
     make_dataset(out)
