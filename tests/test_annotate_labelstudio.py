@@ -290,7 +290,7 @@ def test_push_and_pull_in_one_command_each(ls_round, tmp_path, monkeypatch):
     for p in sheets.rglob("*"):  # no e-mail address, and the export itself is not kept
         assert not EMAIL.search(p.read_bytes()), p
     assert sorted(p.name for p in sheets.glob("*.csv")) == ["A1.csv", "A2.csv", "A3.csv"]
-    assert not list(sheets.glob("*.json"))
+    assert not list(sheets.rglob("project-*"))  # the export (e-mails inside) is not kept
     # an unknown project: one line
     res = runner.invoke(main, ["annotate", "pull", "--labelstudio", server.url, "--project",
                                "no such project", "--out", str(tmp_path / "x"), "--token-env",
