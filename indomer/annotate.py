@@ -43,7 +43,7 @@ from xml.sax.saxutils import quoteattr
 
 from indomer.errors import DataError, UsageError
 from indomer.labels import label_set
-from indomer.merge import OPTIONAL_COLUMNS, SHEET_COLUMNS
+from indomer.merge import CONTEXT_COLUMNS, OPTIONAL_COLUMNS, SHEET_COLUMNS
 
 #: Export formats and clip selections.
 FORMATS: tuple[str, ...] = ("labelstudio", "csv")
@@ -159,6 +159,7 @@ def label_config() -> str:
         '  <Header value="Transkrip"/>',
         '  <Text name="transcript" value="$transcript"/>',
         '  <Text name="word_times" value="$word_times"/>',
+        '  <Text name="votes" value="$votes"/>',
         *_choices("emotion", "video", "emotion", True, "Emosi dominan (emotion)"),
         '  <Header value="Intensitas emosi 0-3 (emotion_intensity)"/>',
         '  <Choices name="intensity" toName="video" choice="single-radio" showInline="true">',
@@ -278,6 +279,104 @@ def read_predictions(path: Path) -> dict[str, dict]:
     return dict(read(path).rows)
 
 
+def unresolved_votes(out: Path) -> dict[str, str]:
+    """Clip id -> the annotators' votes where they reached no majority, one line for the
+    expert (``emotion: anger (kemarahan) 1, sadness (kesedihan) 1``), from the merge stage's
+    ``labels.json``; counts, not names (the sheets are pseudonymous anyway)."""
+    d = _stage_dir(Path(out), "merge")
+    path = d / "labels.json" if d is not None else None
+    if path is None or not path.is_file():
+        return {}
+    doc = json.loads(path.read_text("utf-8"))
+    parts: dict[str, list[str]] = {}
+    for u in doc.get("unresolved", []):
+        task = u.get("field")
+        try:
+            ls = label_set(task)
+        except (KeyError, ValueError):
+            ls = None
+        votes = []
+        for value, n in sorted((u.get("votes") or {}).items()):
+            shown = ls.release.get(value) if ls is not None else None
+            name = f"{value} ({shown})" if shown and shown != value else str(value)
+            votes.append(f"{name} {n}")
+        parts.setdefault(u["id"], []).append(f"{task}: {', '.join(votes) or 'no votes'}")
+    return {k: "; ".join(v) for k, v in parts.items()}
+
+
+def labelstudio_tasks(
+    out: Path,
+    *,
+    only: str = "unlabelled",
+    predictions: Path | None = None,
+    model: str | None = None,
+    media_url: str | None = None,
+    document_root: Path | None = None,
+) -> tuple[list[dict], dict]:
+    """The Label Studio tasks of ``--only``'s clips and how their media are served
+    (``labelstudio.json``'s content): what ``annotate export`` writes and ``annotate push``
+    sends. Every task carries ``votes`` (the annotators' votes of an unresolved clip, else
+    empty), since Label Studio refuses a task lacking a field the label config names."""
+    out = Path(out).absolute()
+    if only not in ONLY:
+        raise UsageError(f"--only {only!r}: expected one of {', '.join(ONLY)}")
+    clips = select(read_clips(out), only)
+    preds = read_predictions(predictions) if predictions is not None else {}
+    model = model or (predictions.stem if predictions is not None else None)
+    votes = unresolved_votes(out)
+    root = Path(document_root).absolute() if document_root is not None else out
+    tasks = []
+    n_pred = 0
+    for c in clips:
+        r = c.row
+        data = {
+            "clip_id": c.id,
+            "source_id": r.get("source_id"),
+            "segment_index": r.get("segment_index"),
+            "topic": r.get("topic"),
+            "speaker_id": r.get("speaker_id") or "",
+            "start": r.get("start"),
+            "end": r.get("end"),
+            "video": _media_url(r.get("video_path"), out, root, media_url),
+            "audio": _media_url(r.get("audio_path"), out, root, media_url),
+            "transcript": r.get("text") or "",
+            "text_source": r.get("text_source"),
+            "words": [dict(w) for w in (r.get("words") or [])],
+            "word_times": _word_times(r.get("words")),
+            "votes": f"Suara anotator (votes): {votes[c.id]}" if c.id in votes else "",
+        }
+        task: dict[str, Any] = {"data": data}
+        if c.id in preds:
+            pred = _prediction(preds[c.id], model or "model")
+            if pred is not None:
+                task["predictions"] = [pred]
+                n_pred += 1
+        tasks.append(task)
+    clip_dirs = sorted(
+        {
+            str((out / c.row[k]).parent)
+            for c in clips
+            for k in ("video_path", "audio_path")
+            if c.row.get(k)
+        }
+    )
+    serving = {
+        "media": "url prefix" if media_url is not None else "local files",
+        "media_url": media_url,
+        "environment": None
+        if media_url is not None
+        else {
+            "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
+            "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(root),
+        },
+        "local_storage_paths": [] if media_url is not None else clip_dirs,
+        "tasks": len(tasks),
+        "predictions": n_pred,
+        "model_version": model if n_pred else None,
+    }
+    return tasks, serving
+
+
 def export(
     out: Path,
     to: Path,
@@ -305,77 +404,41 @@ def export(
     else:
         names = ["tasks.json", "label_config.xml", "labelstudio.json"]
     folder.check(names, folder.owned())  # before any work: refused now or written later
-    clips = select(read_clips(out), only)
-    preds = read_predictions(predictions) if predictions is not None else {}
-    model = model or (predictions.stem if predictions is not None else None)
     files: list[str] = []
     written: dict[str, bytes] = {}
     if fmt == "csv":
-        names = annotators if only != "unresolved" else ("E1",)
+        clips = select(read_clips(out), only)
+        votes = unresolved_votes(out)
+        sheet_names = annotators if only != "unresolved" else ("E1",)
         role = "expert" if only == "unresolved" else "annotator"
-        for name in names:
+        for name in sheet_names:
             if not _PSEUDONYM.match(name):
                 raise UsageError(f"--annotators {name!r}: use letters, digits, '_' or '-'")
             rows = []
             for c in clips:
-                row = dict.fromkeys((*SHEET_COLUMNS, *OPTIONAL_COLUMNS), "")
+                row = dict.fromkeys((*SHEET_COLUMNS, *OPTIONAL_COLUMNS, *CONTEXT_COLUMNS), "")
                 row.update(id=c.id, annotator=name, role=role)
+                row["transcript"] = c.row.get("text") or ""
+                for kind in ("video", "audio"):
+                    rel = c.row.get(f"{kind}_path")
+                    row[kind] = str(out / rel) if rel else ""
+                row["votes"] = votes.get(c.id, "")
                 rows.append(row)
-            written[f"{name}.csv"] = _sheet_text(rows).encode("utf-8")
+            written[f"{name}.csv"] = _sheet_text(rows, CONTEXT_COLUMNS).encode("utf-8")
             files.append(f"{name}.csv")
         folder.write_files(written)
         return {"format": fmt, "only": only, "tasks": len(clips), "files": files, "to": str(to)}
+    tasks, serving = labelstudio_tasks(
+        out,
+        only=only,
+        predictions=predictions,
+        model=model,
+        media_url=media_url,
+        document_root=document_root,
+    )
     root = Path(document_root).absolute() if document_root is not None else out
-    tasks = []
-    n_pred = 0
-    for c in clips:
-        r = c.row
-        data = {
-            "clip_id": c.id,
-            "source_id": r.get("source_id"),
-            "segment_index": r.get("segment_index"),
-            "topic": r.get("topic"),
-            "speaker_id": r.get("speaker_id") or "",
-            "start": r.get("start"),
-            "end": r.get("end"),
-            "video": _media_url(r.get("video_path"), out, root, media_url),
-            "audio": _media_url(r.get("audio_path"), out, root, media_url),
-            "transcript": r.get("text") or "",
-            "text_source": r.get("text_source"),
-            "words": [dict(w) for w in (r.get("words") or [])],
-            "word_times": _word_times(r.get("words")),
-        }
-        task: dict[str, Any] = {"data": data}
-        if c.id in preds:
-            pred = _prediction(preds[c.id], model or "model")
-            if pred is not None:
-                task["predictions"] = [pred]
-                n_pred += 1
-        tasks.append(task)
     written["tasks.json"] = (json.dumps(tasks, ensure_ascii=False, indent=1) + "\n").encode()
     written["label_config.xml"] = label_config().encode("utf-8")
-    clip_dirs = sorted(
-        {
-            str((out / c.row[k]).parent)
-            for c in clips
-            for k in ("video_path", "audio_path")
-            if c.row.get(k)
-        }
-    )
-    serving = {
-        "media": "url prefix" if media_url is not None else "local files",
-        "media_url": media_url,
-        "environment": None
-        if media_url is not None
-        else {
-            "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
-            "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(root),
-        },
-        "local_storage_paths": [] if media_url is not None else clip_dirs,
-        "tasks": len(tasks),
-        "predictions": n_pred,
-        "model_version": model if n_pred else None,
-    }
     written["labelstudio.json"] = (json.dumps(serving, indent=2, sort_keys=True) + "\n").encode()
     folder.write_files(written)
     files = ["tasks.json", "label_config.xml", "labelstudio.json"]
@@ -383,7 +446,7 @@ def export(
         "format": fmt,
         "only": only,
         "tasks": len(tasks),
-        "predictions": n_pred,
+        "predictions": serving["predictions"],
         "files": files,
         "to": str(to),
         "document_root": str(root),
@@ -391,9 +454,11 @@ def export(
     }
 
 
-def _sheet_text(rows: Iterable[dict]) -> str:
+def _sheet_text(rows: Iterable[dict], context: tuple[str, ...] = ()) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=[*SHEET_COLUMNS, *OPTIONAL_COLUMNS], lineterminator="\n")
+    w = csv.DictWriter(
+        buf, fieldnames=[*SHEET_COLUMNS, *OPTIONAL_COLUMNS, *context], lineterminator="\n"
+    )
     w.writeheader()
     w.writerows(rows)
     return buf.getvalue()

@@ -178,6 +178,11 @@ def run_baseline(
         "dataset_build_hash": _build_hash(out),
         "versions": versions,
     }
+    from indomer.dataset import split_identity
+
+    identity = split_identity(out)
+    if identity is not None:  # score refuses these predictions against another assignment
+        meta["assignment"] = identity
     return Baseline(ids=ids, labels=labels, meta=meta)
 
 

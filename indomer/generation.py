@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import shlex
@@ -566,7 +567,6 @@ def shard_manifest(out: Path) -> dict:
     ``bytes`` is the file size (what a download costs); ``data_bytes`` the uncompressed size
     Parquet records for its row groups, which is what the Hub's ``num_bytes`` means.
     """
-    import hashlib
 
     import pyarrow.parquet as pq
 

@@ -30,6 +30,7 @@ from indomer.scoring import (
     MISSING,
     Predictions,
     bootstrap_counts,
+    check_assignment,
     confusion_matrix,
     encode_predictions,
     lacking_classes,
@@ -153,6 +154,7 @@ def leaderboard(
     systems = [read_predictions(p) for p in paths]
     known = set(references.frame["id"])
     for p in systems:
+        check_assignment(p.path, references)
         extra = [i for i in p.rows if i not in known]
         if extra:
             raise DataError(
@@ -246,6 +248,8 @@ def leaderboard(
         "refs_build_hash": _refs_build_hash(ref_paths),
         "versions": {"indomer": __version__, "labels": labels_sha256()},
     }
+    if references.assignment is not None:
+        board["assignment"] = dict(references.assignment)
     validate_leaderboard(board)
     return board
 

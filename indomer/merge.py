@@ -58,6 +58,9 @@ SHEET_COLUMNS: tuple[str, ...] = (
     "video_sentiment",
 )
 OPTIONAL_COLUMNS: tuple[str, ...] = ("note",)
+#: Columns ``annotate export --format csv`` adds for the annotator to read (the transcript, the
+#: clip's media files, the votes an expert settles); the merge ignores them without a warning.
+CONTEXT_COLUMNS: tuple[str, ...] = ("transcript", "video", "audio", "votes")
 ROLES: tuple[str, ...] = ("annotator", "expert")
 #: |score| <= DEAD_ZONE is a neutral overall sentiment vote.
 DEAD_ZONE = 0.1
@@ -401,7 +404,8 @@ def read_sheet(path: str | Path) -> tuple[list[SheetRow], list[dict], list[str],
             f"{expected}[,note] (see annotations/template.csv)"
         )
     warnings = []
-    extra = [h for h in header if h not in SHEET_COLUMNS and h not in OPTIONAL_COLUMNS]
+    known = {*SHEET_COLUMNS, *OPTIONAL_COLUMNS, *CONTEXT_COLUMNS}
+    extra = [h for h in header if h not in known]
     if extra:
         warnings.append(
             f"{file}:1: ignored column(s) {', '.join(repr(h) for h in extra)}; "

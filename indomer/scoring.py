@@ -405,6 +405,8 @@ class References:
     split: str
     frame: pd.DataFrame
     sources: tuple[str, ...] = field(default=())
+    #: The active split's name and assignment sha256 of a built dataset's refs (else None).
+    assignment: dict | None = None
 
     def ids(self) -> list[str]:
         return self.frame["id"].tolist()
@@ -515,7 +517,42 @@ def load_references(
                 )
             merged[col] = merged[col].where(merged[col].notna(), frame[col])
     merged = merged.reset_index().sort_values("id", kind="stable").reset_index(drop=True)
-    return References(split=merged_split, frame=merged, sources=tuple(str(p) for p in paths))
+    assignment = None
+    for path in paths:
+        if path.is_dir():
+            from indomer.dataset import split_identity
+
+            assignment = split_identity(path)
+            break
+    return References(
+        split=merged_split,
+        frame=merged,
+        sources=tuple(str(p) for p in paths),
+        assignment=assignment,
+    )
+
+
+def check_assignment(preds_path: Path, references: References) -> None:
+    """Refuse predictions whose sidecar (``PREDS.meta.json``, as ``indomer baseline`` writes)
+    records another assignment of the refs' split name: the same split name over other clips
+    would be scored as if it were the same benchmark."""
+    ref = references.assignment
+    side = Path(preds_path).with_name(Path(preds_path).name + ".meta.json")
+    if ref is None or not side.is_file():
+        return
+    try:
+        made = json.loads(side.read_text(encoding="utf-8")).get("assignment")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return
+    if not isinstance(made, dict) or made.get("name") != ref.get("name"):
+        return
+    if made.get("sha256") != ref.get("sha256"):
+        raise DataError(
+            f"{preds_path}: made against split '{ref.get('name')}' assignment "
+            f"{str(made.get('sha256'))[:12]}, but {', '.join(references.sources)} holds "
+            f"assignment {str(ref.get('sha256'))[:12]} of that name (see {side.name}); predict "
+            "again on this dataset, or score against the dataset the predictions came from"
+        )
 
 
 def _source_of(seg_id: str) -> str | None:
@@ -746,37 +783,67 @@ def score_predictions(
                 f"{p.path}: {len(extra)} ids are not in the '{references.split}' split: "
                 f"{first_few(extra)}; score against the split they came from (--split, --refs)"
             )
+    for p in (predictions, other) if other is not None else (predictions,):
+        check_assignment(p.path, references)
     tasks = _resolve_tasks(task, predictions, references)
     results = {}
     for t in tasks:
-        frame = references.frame[references.frame[t].notna()]
-        ids = frame["id"].tolist()
-        names = label_set(t).names
-        y_true = np.array([names.index(v) for v in frame[t]], dtype=np.int64)
-        y_pred = encode_predictions(predictions, ids, t, allow_missing, references.split)
-        y_other = None
-        if other is not None:
-            if t not in other.tasks():
-                raise DataError(f"{other.path}: no line has a {t!r} prediction to compare with")
-            y_other = encode_predictions(other, ids, t, allow_missing, references.split)
-        units, unit_name = resampling_units(frame, unit)
-        result = score_labels(
+        results[t] = score_task(
+            predictions,
+            references,
             t,
-            y_true,
-            y_pred,
-            units,
-            y_other=y_other,
+            other=other,
+            allow_missing=allow_missing,
             n_resamples=n_resamples,
             seed=seed,
-            split=references.split,
-            unit_name=unit_name,
+            unit=unit,
         )
-        if other is not None:
-            result["compare"]["other"] = other.path.name
-        results[t] = result
     out = results[task] if task != "all" else results
     validate_score(out)
     return out
+
+
+def score_task(
+    predictions: Predictions,
+    references: References,
+    task: str,
+    *,
+    other: Predictions | None = None,
+    allow_missing: bool = False,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    unit: str = "speaker",
+) -> dict:
+    """One task's score dict for already-read predictions and references: the work of
+    :func:`score_predictions` per task, shared with ``indomer browse`` so that the page shows
+    the very numbers ``indomer score`` prints."""
+    frame = references.frame[references.frame[task].notna()]
+    ids = frame["id"].tolist()
+    names = label_set(task).names
+    y_true = np.array([names.index(v) for v in frame[task]], dtype=np.int64)
+    y_pred = encode_predictions(predictions, ids, task, allow_missing, references.split)
+    y_other = None
+    if other is not None:
+        if task not in other.tasks():
+            raise DataError(f"{other.path}: no line has a {task!r} prediction to compare with")
+        y_other = encode_predictions(other, ids, task, allow_missing, references.split)
+    units, unit_name = resampling_units(frame, unit)
+    result = score_labels(
+        task,
+        y_true,
+        y_pred,
+        units,
+        y_other=y_other,
+        n_resamples=n_resamples,
+        seed=seed,
+        split=references.split,
+        unit_name=unit_name,
+    )
+    if other is not None:
+        result["compare"]["other"] = other.path.name
+    if references.assignment is not None:
+        result["assignment"] = dict(references.assignment)
+    return result
 
 
 def dump_json(result: dict) -> str:
@@ -894,6 +961,7 @@ __all__ = [
     "Predictions",
     "References",
     "bootstrap_counts",
+    "check_assignment",
     "confusion_matrix",
     "dump_json",
     "encode_predictions",
@@ -909,6 +977,7 @@ __all__ = [
     "resampling_units",
     "score_labels",
     "score_predictions",
+    "score_task",
     "undefined_intervals",
     "undefined_lines",
     "validate_score",

@@ -781,6 +781,65 @@ def resplit(
     return doc
 
 
+def assignment_of(doc: dict, df: pd.DataFrame, where: str) -> pd.Series:
+    """The split of every row of ``df`` under the split document ``doc`` (its ``group_key``
+    and ``assignment``); a row whose group the document does not place is a DataError."""
+    try:
+        key = doc["group_key"]
+        place = {str(g): s for s, groups in doc["assignment"].items() for g in groups}
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise DataError(f"{where}: not a split document ({exc}); run 'indomer validate'") from None
+    if key == GROUP_KEY:
+        members = (doc.get("linking") or {}).get("members") or {}
+        groups = group_column(with_groups(df, {"groups": members}))[1]
+    elif key == "speaker_id":
+        groups = group_column(df)[1]
+    elif key in df.columns:
+        groups = df[key]
+    else:
+        raise DataError(f"{where}: groups by {key!r}, a column this dataset lacks")
+    splits = groups.astype("string").map(lambda g: place.get(str(g)) if g is not pd.NA else None)
+    lost = df.loc[splits.isna(), "id"].tolist()
+    if lost:
+        raise DataError(
+            f"{where}: places no group of {len(lost)} row(s) ({first_few(lost)}); it was made "
+            "for other clips: make a new one with 'indomer split OUT --speaker-disjoint'"
+        )
+    return splits.astype(object)
+
+
+def activate(out: Path, name: str) -> dict:
+    """Make ``splits/NAME.json`` the active split: the shards follow its assignment (one new
+    generation; every split file, and ``official``, stays). Returns the document."""
+    from indomer.generation import read_build, writing
+
+    out = Path(out)
+    if not _NAME_RE.match(name or ""):
+        raise UsageError(f"--activate {name!r}: not a split name (letters, digits, '.', '_', '-')")
+    with writing(out, base=True, must_exist=True) as gen:
+        path = gen.path / "splits" / f"{name}.json"
+        if not path.is_file():
+            have = sorted(p.stem for p in (gen.path / "splits").glob("*.json"))
+            raise UsageError(
+                f"--activate {name}: no splits/{name}.json in {out} (found: "
+                f"{', '.join(have) or 'none'}); make it with 'indomer split OUT --name {name}'"
+            )
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"{out}/splits/{name}.json: not valid JSON ({exc})") from None
+        df = read_all(gen.path)
+        checked = df.assign(split=assignment_of(doc, df, f"{out}/splits/{name}.json"))
+        require_disjoint(leakage_report(checked, "split"))
+        meta = read_meta(gen.path)
+        for s in available_splits(gen.path):
+            remove_split(gen.path, s)
+        for s in [s for s in SPLITS if (checked["split"] == s).any()]:
+            write_split(gen.path, s, checked[checked["split"] == s].drop(columns="split"), meta)
+        gen.commit(read_build(gen.path))
+    return doc
+
+
 def summary_table(doc: dict) -> str:
     """A short plain-text table of a split document: rows, groups, class shares, deviation."""
     report = doc["report"]

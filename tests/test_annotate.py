@@ -130,7 +130,14 @@ def test_export_writes_tasks_config_and_pre_annotations(waiting_build, tmp_path)
         rows = list(csv.DictReader(fh))
     assert [r["id"] for r in rows] == CLIPS and {r["annotator"] for r in rows} == {"A2"}
     header = (tp.Path(__file__).parent.parent / "annotations/template.csv").read_text()
-    assert (tmp_path / "csv/A1.csv").read_text().splitlines()[0] == header.splitlines()[0]
+    # the template's columns, then what the annotator reads: transcript, media, votes
+    assert (tmp_path / "csv/A1.csv").read_text().splitlines()[0] == (
+        header.splitlines()[0] + ",transcript,video,audio,votes"
+    )
+    assert rows[0]["transcript"] == "Transkrip manual 1."
+    assert rows[0]["video"] == str(out / "work/04_cut/clips/clip_1_Cooking_1.mp4")
+    assert tp.Path(rows[0]["video"]).is_file() and tp.Path(rows[0]["audio"]).is_file()
+    assert rows[0]["votes"] == ""
     assert label_config() == (tmp_path / "ls/label_config.xml").read_text()
 
 
@@ -376,3 +383,86 @@ def test_import_json_min_and_a_map(waiting_build, tmp_path):
 def test_export_needs_a_build(tmp_path):
     res = _invoke("annotate", "export", tmp_path, "--to", tmp_path / "x")
     assert res.exit_code == 2 and "no finished merge stage" in res.output
+
+
+def _mark_unresolved(out, clip: str) -> None:
+    """As if the annotators of ``clip`` had split 1-1 on its emotion (merge's labels.json)."""
+    (labels,) = (out / "work").glob("[0-9][0-9]_merge/labels.json")
+    doc = json.loads(labels.read_text())
+    doc["unresolved"] = [
+        {
+            "id": clip,
+            "field": "emotion",
+            "reason": "no majority",
+            "fix": "add an expert row",
+            "votes": {"anger": 1, "sadness": 1},
+        }
+    ]
+    labels.write_text(json.dumps(doc))
+
+
+def test_expert_tasks_and_sheets_show_the_votes(waiting_build, tmp_path):
+    """--only unresolved: the expert sees what the annotators said, in Label Studio and CSV;
+    the merge reads such a sheet without a warning about its extra columns."""
+    _, out, _ = waiting_build
+    _mark_unresolved(out, "clip_2_Cooking_3")
+    res = _invoke("annotate", "export", out, "--to", tmp_path / "ls", "--only", "unresolved")
+    assert res.exit_code == 0, res.output
+    (task,) = json.loads((tmp_path / "ls/tasks.json").read_text())
+    assert task["data"]["clip_id"] == "clip_2_Cooking_3"
+    assert task["data"]["votes"] == (
+        "Suara anotator (votes): emotion: anger (kemarahan) 1, sadness (kesedihan) 1"
+    )
+    root = ET.fromstring((tmp_path / "ls/label_config.xml").read_text())
+    assert {e.get("value") for e in root.iter("Text")} >= {"$votes", "$transcript"}
+    res = _invoke(
+        "annotate", "export", out, "--to", tmp_path / "csv", "--format", "csv", "--only",
+        "unresolved",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    with open(tmp_path / "csv/E1.csv", newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert row["votes"] == "emotion: anger (kemarahan) 1, sadness (kesedihan) 1"
+    assert row["role"] == "expert" and row["transcript"]
+    # every task names $votes (Label Studio refuses a task without a field the config uses)
+    res = _invoke("annotate", "export", out, "--to", tmp_path / "all", "--only", "all")
+    tasks = json.loads((tmp_path / "all/tasks.json").read_text())
+    assert all("votes" in t["data"] for t in tasks)
+    assert [t["data"]["votes"] != "" for t in tasks].count(True) == 1
+    # the merge ignores the context columns quietly
+    from indomer.merge import merge_sheets
+
+    row.update(emotion="anger", sentiment_score="-0.5")
+    sheet = tmp_path / "sheets" / "E1.csv"
+    sheet.parent.mkdir()
+    with open(sheet, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(row))
+        w.writeheader()
+        w.writerow(row)
+    result = merge_sheets([sheet.parent])
+    assert not [w for w in result.warnings if "ignored column" in w], result.warnings
+
+
+def test_push_and_pull_errors_are_one_line(waiting_build, tmp_path, monkeypatch):
+    """No token, a bad URL, a server that is not there: one line each, nothing written."""
+    _, out, _ = waiting_build
+    monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
+    res = _invoke("annotate", "push", out, "--labelstudio", "http://127.0.0.1:9")
+    assert res.exit_code == 2
+    assert "the environment variable LABEL_STUDIO_API_KEY is not set" in res.output
+    assert res.output.count("\n") == 1
+    monkeypatch.setenv("MY_LS_TOKEN", "x" * 40)
+    res = _invoke("annotate", "push", out, "--labelstudio", "localhost:8080", "--token-env",
+                  "MY_LS_TOKEN")  # fmt: skip
+    assert res.exit_code == 2 and "expected an http:// or https:// URL" in res.output
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = _invoke("annotate", "pull", "--labelstudio", f"http://127.0.0.1:{port}", "--project",
+                  "p", "--out", tmp_path / "sheets", "--token-env", "MY_LS_TOKEN")  # fmt: skip
+    assert res.exit_code == 2, res.output
+    assert "cannot reach Label Studio" in res.output and res.output.count("\n") == 1
+    assert "x" * 40 not in res.output  # the token is never printed
+    assert not (tmp_path / "sheets").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import time
 
@@ -68,7 +69,8 @@ def ls_round(tmp_path_factory):
         ), res.output
         assert not (out / "build.json").exists()
         built = time.monotonic() - t0
-        labelstudio.wait(server, timeout=400)
+        # a loaded machine can need longer than the default: INDOMER_LS_TIMEOUT (seconds)
+        labelstudio.wait(server, timeout=float(os.environ.get("INDOMER_LS_TIMEOUT", "400")))
         timings = {"build_s": built, "labelstudio_ready_s": time.monotonic() - t0}
         yield server, out, root / "corpus", cfg, timings
     finally:
@@ -199,7 +201,8 @@ def test_round_trip_through_a_real_label_studio(ls_round, tmp_path):
     ran = {ln.split()[0] for ln in res.output.splitlines()
            if re.match(r"^\w+\s+ran\s", ln)}
     assert ran == {"merge", "split", "shards"}, res.output
-    assert res.output.strip().splitlines()[-1].startswith("built 20 rows")
+    # the build's summary (its last lines now give agreement and the split's safety)
+    assert any(ln.startswith("built 20 rows") for ln in res.output.splitlines()), res.output
     rows = {}
     for split in ("train", "validation", "test"):
         rows.update({r["id"]: r for r in read_split(out, split).to_dict("records")})
@@ -216,3 +219,80 @@ def test_round_trip_through_a_real_label_studio(ls_round, tmp_path):
         if p.is_file():
             assert not EMAIL.search(_text_of(p)), p
     print(f"timings: {timings}")
+
+
+def test_push_and_pull_in_one_command_each(ls_round, tmp_path, monkeypatch):
+    """annotate push makes the project, its config, its media storage and the tasks (and
+    changes nothing when run again); annotators answer; annotate pull brings the sheets.
+    --only all: the round trip above may already have labelled the build's clips."""
+    from indomer.annotate import label_config
+    from indomer.merge import merge_sheets
+
+    server, out, corpus, _, _ = ls_round
+    monkeypatch.setenv("INDOMER_TEST_LS_TOKEN", labelstudio.TOKEN)
+    truth = {k: v["emotion"] for k, v in json.loads((corpus / "truth.json").read_text()).items()}
+    clips = sorted(truth)
+    preds = tmp_path / "model.jsonl"
+    preds.write_text("".join(json.dumps({"id": c, "emotion": truth[c]}) + "\n"
+                             for c in clips[:3]))
+    push = ["annotate", "push", str(out), "--labelstudio", server.url, "--token-env",
+            "INDOMER_TEST_LS_TOKEN", "--project", "push and pull", "--document-root",
+            str(out.parent), "--predictions", str(preds), "--model", "M-1", "--only", "all"]
+    runner = CliRunner()
+    res = runner.invoke(main, push)
+    assert res.exit_code == 0, res.output
+    m = re.match(r"created project 'push and pull' \(id (\d+)\) at ", res.output)
+    assert m, res.output
+    pid = int(m.group(1))
+    assert "20 task(s) imported, 0 updated, 0 unchanged, 3 pre-annotation(s) added" in res.output
+    assert labelstudio.TOKEN not in res.output
+    project = server.api("GET", f"/api/projects/{pid}/")
+    assert project["title"] == "push and pull"
+    assert project["label_config"].strip() == label_config().strip()
+    storages = server.api("GET", f"/api/storages/localfiles/?project={pid}")
+    clip_dir = str(out / "work" / "04_cut" / "clips")
+    assert [s["path"] for s in storages] == [clip_dir]
+    listed = server.api("GET", f"/api/tasks/?project={pid}&page_size=100")["tasks"]
+    by_clip = {t["data"]["clip_id"]: t for t in listed}
+    assert sorted(by_clip) == clips
+    status, body = server.api("GET", by_clip[clips[0]]["data"]["video"], raw=True)
+    assert status == 200 and body == (out / "work/04_cut/clips" / f"{clips[0]}.mp4").read_bytes()
+    pred = server.api("GET", f"/api/predictions/?task={by_clip[clips[0]]['id']}")
+    assert [p["model_version"] for p in pred] == ["M-1"]
+    # again: the same project, nothing to send
+    res = runner.invoke(main, push)
+    assert res.exit_code == 0, res.output
+    assert res.output.startswith(f"updated project 'push and pull' (id {pid})"), res.output
+    assert "0 task(s) imported, 0 updated, 20 unchanged, 0 pre-annotation(s) added" in res.output
+    assert len(server.api("GET", f"/api/storages/localfiles/?project={pid}")) == 1
+
+    # three annotators: two name the truth, the third the next emotion on the list
+    ids = {}
+    for code in ("P", "Q", "R"):
+        user = server.api("POST", "/api/users/", {"email": f"{code.lower()}@push.example",
+                                                  "username": f"push-{code.lower()}"})
+        ids[code] = user["id"]
+    for clip in clips:
+        for who in ("P", "Q", "R"):
+            emo = truth[clip] if who != "R" else _other(truth[clip], 0)
+            server.api("POST", f"/api/tasks/{by_clip[clip]['id']}/annotations/",
+                       {"result": _result(emo), "completed_by": ids[who]})
+    sheets = tmp_path / "sheets"
+    res = runner.invoke(main, ["annotate", "pull", "--labelstudio", server.url, "--project",
+                               "push and pull", "--out", str(sheets), "--build", str(out),
+                               "--token-env", "INDOMER_TEST_LS_TOKEN"])
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[-1].startswith(
+        f"imported 60 annotation(s) into 3 sheet(s) in {sheets}; 0 cancelled or skipped"), (
+        res.output)
+    merged = merge_sheets([sheets])
+    assert {k: s.emotion for k, s in merged.segments.items()} == truth
+    for p in sheets.rglob("*"):  # no e-mail address, and the export itself is not kept
+        assert not EMAIL.search(p.read_bytes()), p
+    assert sorted(p.name for p in sheets.glob("*.csv")) == ["A1.csv", "A2.csv", "A3.csv"]
+    assert not list(sheets.rglob("project-*"))  # the export (e-mails inside) is not kept
+    # an unknown project: one line
+    res = runner.invoke(main, ["annotate", "pull", "--labelstudio", server.url, "--project",
+                               "no such project", "--out", str(tmp_path / "x"), "--token-env",
+                               "INDOMER_TEST_LS_TOKEN"])
+    assert res.exit_code == 2 and "no project titled 'no such project'" in res.output

@@ -505,3 +505,150 @@ def test_a_collected_generation_is_503_not_a_traceback(dataset: Path, tmp_path: 
         srv.server_close()
     assert status == 503 and b"restart" in body
     assert len(warnings) == 1 and "clip_7_Cooking_1: cannot read its video" in warnings[0]
+
+
+# --------------------------------------------------------------------------- layout data (issue 20)
+
+
+def _natural_cmp(a: str, b: str) -> int:
+    """app.js's natural(): digit runs as numbers (shorter first on ties), the rest by code
+    point; the reference the server's sort key must agree with."""
+    x, y = re.findall(r"[0-9]+|[^0-9]+", a), re.findall(r"[0-9]+|[^0-9]+", b)
+    for p, q in zip(x, y, strict=False):
+        if p == q:
+            continue
+        if p[0] in "0123456789" and q[0] in "0123456789":
+            return (int(p) - int(q)) or (len(p) - len(q))
+        return -1 if p < q else 1
+    return len(x) - len(y)
+
+
+def test_natural_key_orders_as_the_page_does():
+    import functools
+    import itertools
+
+    ids = [
+        "clip_10_Cooking_1", "clip_2_Cooking_1", "clip_2_Cooking_10", "clip_2_Cooking_9",
+        "clip_02_Cooking_1", "clip_1a", "clip_1", "clip_1-x", "clip_1_", "clip_", "10", "9",
+        "a", "-a", "clip_1.5", "Clip_3", "clip_١٢",
+    ]  # fmt: skip
+    want = sorted(ids, key=functools.cmp_to_key(_natural_cmp))
+    assert sorted(ids, key=browse.natural_key) == want
+    assert want.index("clip_2_Cooking_9") < want.index("clip_2_Cooking_10")
+    assert want.index("clip_2_Cooking_1") < want.index("clip_10_Cooking_1")
+    for a, b in itertools.combinations(ids, 2):  # the key agrees pair by pair
+        c = _natural_cmp(a, b)
+        assert (browse.natural_key(a) < browse.natural_key(b)) == (c < 0), (a, b)
+
+
+def test_clips_in_natural_order_within_each_split(dataset: Path):
+    data = browse.load(dataset, warn=lambda m: None).payload()
+    ids = [c["id"] for c in data["clips"]]
+    train = [f"clip_{i}_Cooking_1" for i in range(1, N_TRAIN + 1)]
+    assert ids == train + ["clip_1001_Cooking_1", "clip_1002_Cooking_1"]  # _2 before _10
+
+
+def test_unaligned_is_unknown_without_word_times(tmp_path: Path):
+    out = tmp_path / "ds"
+    rows = pd.DataFrame(
+        [
+            {"id": "clip_1_Cooking_1", "source_id": "1", "text": "a b", "words": None},
+            {"id": "clip_1_Cooking_2", "source_id": "1", "text": "a b", "words": []},
+        ]
+    )
+    write_dataset(out, {"train": rows})
+    data = browse.load(out, warn=lambda m: None).payload()
+    assert [c["unaligned"] for c in data["clips"]] == [None, None]
+    assert data["dataset"]["word_times"] is False
+
+
+def test_unaligned_counts_where_words_exist(dataset: Path):
+    data = browse.load(dataset, warn=lambda m: None).payload()
+    assert {c["unaligned"] for c in data["clips"]} == {1}
+    assert data["dataset"]["word_times"] is True
+
+
+def test_votes_in_fixed_field_order_experts_last():
+    rec = {
+        "id": "clip_1_Cooking_1",
+        "annotations": [
+            {"annotator": "E", "field": "role", "value": "expert"},
+            {"annotator": "E", "field": "emotion", "value": "fear"},
+            {"annotator": "B", "field": "video_sentiment", "value": "negative"},
+            {"annotator": "B", "field": "zz_note", "value": "x"},
+            {"annotator": "B", "field": "emotion", "value": "fear"},
+            {"annotator": "B", "field": "role", "value": "annotator"},
+            {"annotator": "A", "field": "sentiment_score", "value": "-0.5"},
+            {"annotator": "A", "field": "emotion_intensity", "value": "2"},
+            {"annotator": "A", "field": "emotion", "value": "anger"},
+        ],
+    }
+    row = browse._clip_row(rec, "train", set(), {})
+    got = [(v["annotator"], v["field"]) for v in row["votes"]]
+    assert got == [
+        ("B", "role"),
+        ("B", "emotion"),
+        ("B", "video_sentiment"),
+        ("B", "zz_note"),
+        ("A", "emotion"),
+        ("A", "emotion_intensity"),
+        ("A", "sentiment_score"),
+        ("E", "role"),
+        ("E", "emotion"),
+    ]
+    assert row["agreement"] == "0/2"  # the expert does not vote
+
+
+def test_payload_names_vote_fields_for_people(dataset: Path):
+    data = browse.load(dataset, warn=lambda m: None).payload()
+    fields = dict(data["vote_fields"])
+    assert [f for f, _ in data["vote_fields"]][:3] == ["role", "emotion", "emotion_intensity"]
+    assert fields["text_sentiment"] == "text sentiment"
+    assert all("_" not in name for name in fields.values())
+
+
+def _score_cli(preds: Path, refs: Path, split: str, *extra: str) -> dict:
+    res = CliRunner().invoke(
+        main,
+        ["score", str(preds), "--refs", str(refs), "--split", split, "--json", "-", *extra],
+    )
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout[res.stdout.index("{") :])
+
+
+def test_system_scores_equal_indomer_score(dataset: Path, tmp_path: Path):
+    """The page's macro-F1, accuracy and intervals per split are those 'indomer score' prints
+    for that split (the file's other splits left out; --allow-missing where it is partial)."""
+    names = ["anger", "happiness", "neutral"]
+    lines, val_lines, train_lines = [], [], []
+    for i in [1001, 1002, *range(1, 41)]:
+        ref = names[i % 3]
+        answer = names[(i + 1) % 3] if i % 4 == 0 else ref  # wrong on every 4th
+        line = {"id": f"clip_{i}_Cooking_1", "emotion": answer}
+        lines.append(line)
+        (val_lines if i > 1000 else train_lines).append(line)
+    both = _write(tmp_path / "both.jsonl", lines)
+    val = _write(tmp_path / "val.jsonl", val_lines)
+    train = _write(tmp_path / "train.jsonl", train_lines)
+    b = browse.load(dataset, [both], warn=lambda m: None)
+    scores = {(s["split"], s["task"]): s for s in b.payload()["systems"][0]["scores"]}
+    assert sorted(scores) == [("train", "emotion"), ("validation", "emotion")]
+    for split, path, extra in (("validation", val, ()), ("train", train, ("--allow-missing",))):
+        want = _score_cli(path, dataset, split, *extra)["emotion"]
+        got = scores[(split, "emotion")]
+        assert got["macro_f1"] == want["metrics"]["macro_f1"]
+        assert got["accuracy"] == want["metrics"]["accuracy"]
+        assert got["ci95"]["macro_f1"] == (want["ci95"] or {}).get("macro_f1")
+        assert got["ci95"]["accuracy"] == (want["ci95"] or {}).get("accuracy")
+        assert (got["n"], got["n_missing"], got["n_invalid"]) == (
+            want["n"],
+            want["n_missing"],
+            want["n_invalid"],
+        )
+        assert got["bootstrap"] == want["bootstrap"]
+        want_undefined = {
+            k: v for k, v in want["ci95_undefined"].items() if k in ("macro_f1", "accuracy")
+        }
+        assert got["ci95_undefined"] == want_undefined
+    assert scores[("train", "emotion")]["n_missing"] == N_TRAIN - 40
+    assert scores[("validation", "emotion")]["accuracy"] == 1.0  # 1001, 1002: none a 4th

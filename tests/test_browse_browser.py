@@ -426,3 +426,107 @@ def test_transcripts_and_answers_are_text_not_markup(page, tmp_path: Path):
     assert page.eval_on_selector("#votes [data-field]", "e => e.textContent") == evil
     assert page.locator("img").count() == 0
     assert len(problems) == 1 and "name no label" in problems[0]
+
+
+# --------------------------------------------------------------------------- layout (issue 20)
+
+
+def test_layout_at_1280_px(page, url: str, clips: pd.DataFrame):
+    """At 1,280 px the transcript is in view beside the id, with a clip open too, and the id
+    column stays put while the table scrolls sideways; rows come in natural id order."""
+    page.set_viewport_size({"width": 1280, "height": 800})
+    for address in (url, f"{url}#clip={clips['id'].iloc[0]}"):
+        page.goto(address)
+        page.wait_for_selector(READY)
+        box = page.locator("#clips tbody tr").first.locator("td.text").bounding_box()
+        pane = page.locator(".scroll").bounding_box()
+        assert box is not None and box["width"] > 100, address
+        assert box["x"] + 100 <= pane["x"] + pane["width"] <= 1280, (address, box, pane)
+    first_id = page.locator("#clips tbody tr").first.locator("td.id")
+    before = first_id.bounding_box()["x"]
+    scrolled = page.eval_on_selector(
+        ".scroll", "s => { s.scrollLeft = s.scrollWidth; return s.scrollLeft; }"
+    )
+    assert scrolled > 0  # the table is wider than its pane
+    page.wait_for_timeout(50)
+    assert first_id.bounding_box()["x"] == pytest.approx(before, abs=1)
+    # natural order: split by split (train, validation, test), ids with numbers as numbers
+    order = {"train": 0, "validation": 1, "test": 2}
+    ranked = sorted(
+        zip(clips["split"], clips["id"], strict=True),
+        key=lambda r: (order[r[0]], browse.natural_key(r[1])),
+    )
+    assert _rows(page) == [i for _, i in ranked]
+
+
+def test_vote_table_uses_people_names_in_fixed_order(page, url: str, clips: pd.DataFrame):
+    row = _timed_clip(clips)
+    page.goto(f"{url}#clip={row['id']}")
+    page.wait_for_selector("#votes")
+    heads = page.eval_on_selector_all(
+        "#votes th[data-field-head]", "els => els.map(e => [e.dataset.fieldHead, e.textContent])"
+    )
+    fields = {v["field"] for v in row["annotations"]}
+    want = [[f, name] for f, name in browse.VOTE_FIELDS if f in fields]
+    want += [[f, f] for f in sorted(fields - {f for f, _ in browse.VOTE_FIELDS})]
+    assert heads == want and len(heads) >= 3
+    assert all("_" not in name for _, name in heads if _ in dict(browse.VOTE_FIELDS))
+
+
+def test_scores_on_the_page_equal_indomer_score(page, url: str, demo: Path, systems, tmp_path):
+    """The predictions view gives each system's macro-F1, accuracy and intervals per split,
+    the numbers 'indomer score' prints for the file's lines of that split, and names the
+    split assignment."""
+    from indomer.scoring import score_predictions
+
+    page.goto(url)
+    page.wait_for_selector("#scores table")
+    rows = page.eval_on_selector_all(
+        "#scores tr.score",
+        "trs => trs.map(t => [t.dataset.system, t.dataset.split, t.dataset.task,"
+        " +t.dataset.macroF1, +t.dataset.accuracy,"
+        " [...t.querySelectorAll('td')].map(d => d.textContent)])",
+    )
+    build = json.loads((demo / "build.json").read_text())
+    name = build["split"]["name"]
+    assert f"'{name}'" in page.inner_text("#scores caption")
+    assert f"split '{name}'" in page.inner_text("#summary")
+    splits = available_splits(snapshot(demo))
+    assert sorted((r[0], r[1]) for r in rows) == sorted(
+        (str(i), s) for i in range(len(systems["paths"])) for s in splits
+    )
+    for i, split, task, macro, acc, cells in rows:
+        ids = set(read_split(snapshot(demo), split, columns=["id"])["id"])
+        src = systems["paths"][int(i)]
+        part = tmp_path / f"{i}-{split}.jsonl"
+        part.write_text(
+            "".join(ln for ln in src.read_text().splitlines(True) if json.loads(ln)["id"] in ids)
+        )
+        want = score_predictions(part, demo, split, task)
+        assert macro == want["metrics"]["macro_f1"] and acc == want["metrics"]["accuracy"]
+        assert cells[4] == f"{want['metrics']['macro_f1']:.4f}"
+        ci = (want.get("ci95") or {}).get("macro_f1")
+        if ci is not None:
+            assert cells[5] == f"[{ci[0]:.4f}, {ci[1]:.4f}]"
+        else:  # too few speakers in the demo's splits, say: undefined, and why
+            assert cells[5] == "undefined"
+            assert want["ci95_undefined"]["macro_f1"] in cells[10]
+
+
+def test_release_build_shows_unaligned_as_unknown(page, built: Path):
+    srv = browse.make_server(built, port=0, warn=lambda m: None)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        page.goto(srv.url)
+        page.wait_for_selector(READY)
+        cells = page.eval_on_selector_all(
+            "#clips td[data-col='unaligned']", "tds => [...new Set(tds.map(t => t.textContent))]"
+        )
+        assert cells == ["unknown"]
+        first = page.locator("#clips tbody tr").first.get_attribute("data-id")
+        page.goto(f"{srv.url}#clip={first}")
+        page.wait_for_selector("#no-word-times")
+    finally:
+        srv.shutdown()
+        srv.server_close()

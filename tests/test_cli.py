@@ -92,7 +92,10 @@ def test_errors_raised_by_a_command_keep_their_own_line() -> None:
     """An IndomerError from the command body is already one line; the group leaves it be."""
     res = invoke("split", "out")  # no mode: the command's own UsageError
     assert res.exit_code == 2
-    assert res.stderr == "error: choose a split mode: --speaker-disjoint (the only mode for now)\n"
+    assert res.stderr == (
+        "error: choose a split mode: --speaker-disjoint (the only mode for now), "
+        "or --activate NAME\n"
+    )
 
 
 def test_the_installed_script_prints_one_line_on_stderr(tmp_path: Path) -> None:

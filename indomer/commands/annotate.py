@@ -12,12 +12,119 @@ from indomer.errors import DataError
 
 @click.group()
 def annotate() -> None:
-    """Hand the cut clips to annotators (export) and their answers back as sheets (import).
+    """Hand the cut clips to annotators (export, push) and their answers back as sheets
+    (import, pull).
 
-    The loop: indomer build CONFIG --out OUT (no sheets needed), annotate export OUT --to DIR,
-    label in Label Studio, annotate import EXPORT.json --out SHEETS, then add
-    'annotations: [SHEETS]' to the config and build again (only merge, split, shards rerun).
+    The loop: indomer build CONFIG --out OUT (no sheets needed), annotate push OUT
+    --labelstudio URL (or export OUT --to DIR and import by hand), label in Label Studio,
+    annotate pull --labelstudio URL --project NAME --out SHEETS (or import EXPORT.json), then
+    add 'annotations: [SHEETS]' to the config and build again (only merge, split, shards
+    rerun).
     """
+
+
+def task_options(fn):
+    """The options that choose and shape the tasks (export and push)."""
+    for option in reversed(
+        [
+            click.option(
+                "--only",
+                type=click.Choice(["unlabelled", "unresolved", "all"]),
+                default="unlabelled",
+                show_default=True,
+                help="Clips waiting for labels, clips whose annotators reached no majority "
+                "(for the expert, with their votes), or every clip.",
+            ),
+            click.option(
+                "--predictions",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="A model's preds.jsonl: its answers become Label Studio pre-annotations.",
+            ),
+            click.option(
+                "--model",
+                default=None,
+                metavar="NAME",
+                help="Model name shown with the pre-annotations (model_version); default: the "
+                "predictions file name.",
+            ),
+            click.option(
+                "--media-url",
+                default=None,
+                metavar="PREFIX",
+                help="Serve the clips from PREFIX/<path in OUT> instead of Label Studio's "
+                "local files.",
+            ),
+            click.option(
+                "--document-root",
+                type=click.Path(exists=True, file_okay=False, path_type=Path),
+                default=None,
+                help="Label Studio's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default: OUT); "
+                "clip paths are given relative to it.",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def server_options(fn):
+    """The Label Studio server and its token (push and pull)."""
+    from indomer.labelstudio import DEFAULT_TOKEN_ENV
+
+    fn = click.option(
+        "--token-env",
+        default=DEFAULT_TOKEN_ENV,
+        show_default=True,
+        metavar="VAR",
+        help="The environment variable holding the Label Studio API token (a legacy token "
+        "or a personal access token); the token itself never goes on the command line.",
+    )(fn)
+    return click.option(
+        "--labelstudio",
+        "url",
+        required=True,
+        metavar="URL",
+        help="The Label Studio server, e.g. http://localhost:8080.",
+    )(fn)
+
+
+def sheet_options(fn):
+    """How annotations become sheets (import and pull)."""
+    for option in reversed(
+        [
+            click.option(
+                "--out",
+                "out",
+                required=True,
+                type=click.Path(file_okay=False, path_type=Path),
+                help="Folder for the annotator sheets (one CSV per annotator) and "
+                "import-rejections.jsonl.",
+            ),
+            click.option(
+                "--experts",
+                default="",
+                metavar="a@x,b@y",
+                help="The experts (adjudicators), by Label Studio e-mail or user id; they "
+                "become E1, E2...",
+            ),
+            click.option(
+                "--annotators",
+                "annotator_map",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="map.csv with columns who,annotator: who is a Label Studio e-mail or "
+                "user id, annotator the code written in the sheets (default: A1, A2... by "
+                "user id).",
+            ),
+            click.option(
+                "--build",
+                "build",
+                type=click.Path(exists=True, file_okay=False, path_type=Path),
+                help="The build OUT: tasks whose clip id it does not have are rejected here.",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
 
 
 @annotate.command("export")
@@ -38,39 +145,7 @@ def annotate() -> None:
     help="labelstudio: Label Studio tasks and labelling config; csv: one pre-filled sheet per "
     "annotator in the format of annotations/template.csv.",
 )
-@click.option(
-    "--only",
-    type=click.Choice(["unlabelled", "unresolved", "all"]),
-    default="unlabelled",
-    show_default=True,
-    help="Clips waiting for labels, clips whose annotators reached no majority (for the "
-    "expert), or every clip.",
-)
-@click.option(
-    "--predictions",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A model's preds.jsonl: its answers become Label Studio pre-annotations.",
-)
-@click.option(
-    "--model",
-    default=None,
-    metavar="NAME",
-    help="Model name shown with the pre-annotations (model_version); default: the "
-    "predictions file name.",
-)
-@click.option(
-    "--media-url",
-    default=None,
-    metavar="PREFIX",
-    help="Serve the clips from PREFIX/<path in OUT> instead of Label Studio's local files.",
-)
-@click.option(
-    "--document-root",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="Label Studio's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default: OUT); clip paths "
-    "are given relative to it.",
-)
+@task_options
 @click.option(
     "--annotators",
     default="A1,A2,A3",
@@ -123,32 +198,7 @@ def export_cmd(
 @click.argument(
     "export_file", metavar="EXPORT.json", type=click.Path(dir_okay=False, path_type=Path)
 )
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the annotator sheets (one CSV per annotator) and import-rejections.jsonl.",
-)
-@click.option(
-    "--experts",
-    default="",
-    metavar="a@x,b@y",
-    help="The experts (adjudicators), by Label Studio e-mail or user id; they become E1, E2...",
-)
-@click.option(
-    "--annotators",
-    "annotator_map",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="map.csv with columns who,annotator: who is a Label Studio e-mail or user id, "
-    "annotator the code written in the sheets (default: A1, A2... by user id).",
-)
-@click.option(
-    "--build",
-    "build",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="The build OUT: tasks whose clip id it does not have are rejected here.",
-)
+@sheet_options
 @guarded
 def import_cmd(
     export_file: Path,
@@ -158,7 +208,7 @@ def import_cmd(
     build: Path | None,
 ) -> None:
     """Read Label Studio's JSON (or JSON_MIN) export into annotator sheets."""
-    from indomer.annotate import REJECTIONS, import_export, read_clips
+    from indomer.annotate import import_export, read_clips
 
     known = {c.id for c in read_clips(build)} if build is not None else None
     result = import_export(
@@ -168,12 +218,19 @@ def import_cmd(
         annotator_map=annotator_map,
         known=known,
     )
+    _report(result, out, str(export_file))
+
+
+def _report(result, out: Path, source: str) -> None:
+    """The import's problems on stderr, its summary line on stdout (import and pull)."""
+    from indomer.annotate import REJECTIONS
+
     for line in result.lines():
         click.echo(line, err=True)
     rows = sum(result.sheets.values())
     if not rows:
         raise DataError(
-            f"{export_file}: nothing imported ({len(result.rejected)} rejected, "
+            f"{source}: nothing imported ({len(result.rejected)} rejected, "
             f"{result.cancelled} cancelled); see {Path(out) / REJECTIONS}"
         )
     click.echo(
@@ -183,5 +240,85 @@ def import_cmd(
     )
 
 
+@annotate.command("push")
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@server_options
+@click.option(
+    "--project",
+    default=None,
+    metavar="NAME",
+    help="The project's title: created when absent, updated when present "
+    "(default: 'indomer OUTNAME').",
+)
+@task_options
+@guarded
+def push_cmd(
+    out: Path,
+    url: str,
+    token_env: str,
+    project: str | None,
+    only: str,
+    predictions: Path | None,
+    model: str | None,
+    media_url: str | None,
+    document_root: Path | None,
+) -> None:
+    """Create or update a Label Studio project with the clips of the build OUT: the project,
+    its label config, its local-files storage and the tasks (through label-studio-sdk)."""
+    from indomer.labelstudio import push
+
+    result = push(
+        out,
+        url,
+        project=project,
+        token_env=token_env,
+        only=only,
+        predictions=predictions,
+        model=model,
+        media_url=media_url,
+        document_root=document_root,
+    )
+    click.echo(result.line(url))
+
+
+@annotate.command("pull")
+@server_options
+@click.option(
+    "--project",
+    required=True,
+    metavar="NAME",
+    help="The project's title, as 'annotate push' printed it.",
+)
+@sheet_options
+@guarded
+def pull_cmd(
+    url: str,
+    token_env: str,
+    project: str,
+    out: Path,
+    experts: str,
+    annotator_map: Path | None,
+    build: Path | None,
+) -> None:
+    """Fetch a Label Studio project's export and import it into annotator sheets (as
+    'annotate import' does with a downloaded export)."""
+    from indomer.annotate import read_clips
+    from indomer.labelstudio import pull
+
+    known = {c.id for c in read_clips(build)} if build is not None else None
+    result = pull(
+        url,
+        project,
+        out,
+        token_env=token_env,
+        experts=[e for e in experts.split(",") if e.strip()],
+        annotator_map=annotator_map,
+        known=known,
+    )
+    _report(result, out, f"{url} project '{project}'")
+
+
 annotate.add_command(export_cmd, "export")
 annotate.add_command(import_cmd, "import")
+annotate.add_command(push_cmd, "push")
+annotate.add_command(pull_cmd, "pull")

@@ -37,9 +37,22 @@ from indomer.errors import UsageError
     default=None,
     help="Name of the written splits/NAME.json  [default: speaker-disjoint-seed{SEED}]",
 )
+@click.option(
+    "--activate",
+    default=None,
+    metavar="NAME",
+    help="Make the existing splits/NAME.json the active split (the shards follow it; every "
+    "split file, official included, stays); instead of --speaker-disjoint.",
+)
 @guarded
 def split(
-    out: Path, speaker_disjoint: bool, ratios: str, seed: int, stratify: str, name: str | None
+    out: Path,
+    speaker_disjoint: bool,
+    ratios: str,
+    seed: int,
+    stratify: str,
+    name: str | None,
+    activate: str | None,
 ) -> None:
     """Re-split the dataset at OUT, rewrite its shards and write OUT/splits/NAME.json.
 
@@ -48,8 +61,16 @@ def split(
     """
     from indomer import split as lib
 
+    if activate is not None:
+        if speaker_disjoint:
+            raise UsageError("--activate switches to an existing split; drop --speaker-disjoint")
+        doc = lib.activate(out, activate)
+        click.echo(f"active split of {out}: {doc.get('name', activate)} (splits/{activate}.json)")
+        return
     if not speaker_disjoint:
-        raise UsageError("choose a split mode: --speaker-disjoint (the only mode for now)")
+        raise UsageError(
+            "choose a split mode: --speaker-disjoint (the only mode for now), or --activate NAME"
+        )
     parsed = lib.parse_ratios(ratios)
     doc = lib.resplit(
         out,

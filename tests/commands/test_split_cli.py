@@ -289,3 +289,61 @@ def test_linked_speakers_stay_together_and_the_split_states_its_risk(tmp_path):
     assert "expected number of people on two sides" in card
     assert f"**{doc['expected_people_on_two_sides']:.2f}**" in card
     assert CliRunner().invoke(main, ["validate", str(out)]).exit_code == 0
+
+
+def test_splits_coexist_and_activate_switches_the_shards(tmp_path):
+    """Two named splits stay side by side; --activate makes the shards follow either, the
+    build names it, and a name that is not there is one line."""
+    from indomer.dataset import split_identity
+    from indomer.generation import read_build
+
+    out = tmp_path / "ds"
+    make_dataset(out)
+    assert _run(out, "--speaker-disjoint", "--seed", 1, "--name", "one").exit_code == 0
+    first = {s: sorted(read_split(out, s)["id"]) for s in available_splits(out)}
+    assert _run(out, "--speaker-disjoint", "--seed", 2, "--name", "two").exit_code == 0
+    second = {s: sorted(read_split(out, s)["id"]) for s in available_splits(out)}
+    assert first != second
+    assert sorted(p.name for p in (out / "splits").glob("*.json")) == ["one.json", "two.json"]
+    assert read_build(out)["split"]["name"] == "two"
+    two = split_identity(out)
+    res = _run(out, "--activate", "one")
+    assert res.exit_code == 0, res.output
+    assert res.output.strip() == f"active split of {out}: one (splits/one.json)"
+    assert {s: sorted(read_split(out, s)["id"]) for s in available_splits(out)} == first
+    assert read_build(out)["split"]["name"] == "one"
+    assert split_identity(out)["sha256"] != two["sha256"]
+    assert sorted(p.name for p in (out / "splits").glob("*.json")) == ["one.json", "two.json"]
+    assert _run(out, "--activate", "two").exit_code == 0
+    assert {s: sorted(read_split(out, s)["id"]) for s in available_splits(out)} == second
+    assert split_identity(out) == two
+    res = _run(out, "--activate", "three")
+    assert res.exit_code == 2 and res.output.strip().count("\n") == 0
+    assert "no splits/three.json" in res.output and "found: one, two" in res.output
+    res = _run(out, "--activate", "one", "--speaker-disjoint")
+    assert res.exit_code == 2 and "drop --speaker-disjoint" in res.output
+
+
+def test_release_rebuild_keeps_the_users_split_active(built, release_dir, tmp_path):
+    """build --release into a dataset holding the user's split keeps that file and keeps it
+    active (the shards follow it); 'official' is still there, and --activate returns to it."""
+    from indomer.build import build_release
+    from indomer.generation import read_build
+
+    out = tmp_path / "release"
+    shutil.copytree(built, out, symlinks=True)
+    assert _run(out, "--speaker-disjoint", "--seed", 1, "--name", "mine").exit_code == 0
+    mine = {s: sorted(read_split(out, s)["id"]) for s in available_splits(out)}
+    doc = (out / "splits" / "mine.json").read_bytes()
+    warnings: list[str] = []
+    build_release(str(release_dir), out, log=warnings.append)
+    assert (out / "splits" / "mine.json").read_bytes() == doc
+    assert (out / "splits" / "official.json").is_file()
+    assert read_build(out)["split"]["name"] == "mine"
+    assert {s: sorted(read_split(out, s)["id"]) for s in available_splits(out)} == mine
+    assert not [w for w in warnings if "official' again" in w]
+    assert _run(out, "--activate", "official").exit_code == 0
+    assert read_build(out)["split"]["name"] == "official"
+    assert sorted(read_split(out, "validation")["id"]) == sorted(
+        read_split(built, "validation")["id"]
+    )

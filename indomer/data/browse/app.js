@@ -10,12 +10,12 @@
     audio_sentiment: "audio", video_sentiment: "video",
   };
   // Table columns: key, header, how a clip shows it (also the filter's value), filterable.
+  // The id (sticky) and the transcript come first, so both stay in view on a 1,280 px
+  // screen with a clip open; the systems' answers follow the overall labels (SYSTEMS_AFTER).
   const COLUMNS = [
     { key: "id", label: "id", filter: false },
+    { key: "text", label: "transcript", filter: false },
     { key: "split", label: "split" },
-    { key: "source", label: "source" },
-    { key: "topic", label: "topic" },
-    { key: "speaker", label: "speaker" },
     { key: "emotion", label: "emotion" },
     { key: "sentiment", label: "sentiment" },
     { key: "text_sentiment", label: "text" },
@@ -23,12 +23,15 @@
     { key: "video_sentiment", label: "video" },
     { key: "agreement", label: "agreement" },
     { key: "adjudicated", label: "adjudicated" },
+    { key: "speaker", label: "speaker" },
+    { key: "source", label: "source" },
+    { key: "topic", label: "topic" },
     { key: "draft", label: "machine text" },
     { key: "speaker_flag", label: "speaker flag" },
     { key: "face_flag", label: "face flag" },
     { key: "unaligned", label: "unaligned words" },
-    { key: "text", label: "transcript", filter: false },
   ];
+  const SYSTEMS_AFTER = "sentiment";
   const PAGE = 200; // rows drawn at once: a 2,000-row table takes seconds to lay out
   const FILTERED = COLUMNS.filter((c) => c.filter !== false).map((c) => c.key);
 
@@ -59,6 +62,8 @@
 
   function show(key, clip) {
     const v = clip[key];
+    // no word times at all (a release build): the count of unaligned words is unknown, not 0
+    if (key === "unaligned" && (v === null || v === undefined)) return "unknown";
     if (v === null || v === undefined) return "\u2014";
     if (v === true) return "yes";
     if (v === false) return "no";
@@ -249,8 +254,9 @@
         onclick: () => go({ sort: sort === key ? "-" + key : key }),
       }, label));
     };
-    for (const c of COLUMNS) header(c.key, c.label);
-    for (const { sys, i, task } of syscols) header(`sys:${i}:${task}`, `${sys.name}: ${SHORT[task]}`);
+    const at_ = COLUMNS.findIndex((c) => c.key === SYSTEMS_AFTER) + 1;
+    const order = [...COLUMNS.slice(0, at_), ...syscols.map((c) => ({ ...c, key: `sys:${c.i}:${c.task}` })), ...COLUMNS.slice(at_)];
+    for (const c of order) header(c.key, c.sys ? `${c.sys.name}: ${SHORT[c.task]}` : c.label);
     $("#clips thead").replaceChildren(head);
     const pages = Math.max(1, Math.ceil(rows.length / PAGE));
     const at = Math.min(Math.max(1, Number(s.get("page")) || 1), pages);
@@ -258,22 +264,22 @@
     const body = document.createDocumentFragment();
     for (const clip of shown) {
       const tr = el("tr", { "data-id": clip.id, class: clip.id === open ? "open" : null });
-      for (const c of COLUMNS) {
-        if (c.key === "id") {
-          tr.append(el("td", {}, el("a", { href: hrefWith({ clip: clip.id }), class: "open-clip" }, clip.id)));
+      for (const c of order) {
+        if (c.sys) {
+          const a = systemAnswer(c.sys, clip, c.task);
+          const text = a === undefined ? "" : a === null ? "(invalid)" : a;
+          const cls = a === undefined ? null : isError(c.sys, clip, c.task) ? "wrong" : "right";
+          tr.append(el("td", { "data-col": c.key, class: cls }, text));
+        } else if (c.key === "id") {
+          tr.append(el("td", { class: "id", "data-col": "id" },
+            el("a", { href: hrefWith({ clip: clip.id }), class: "open-clip" }, clip.id)));
         } else if (c.key === "text") {
-          const t = clip.text.length > 90 ? clip.text.slice(0, 88) + "…" : clip.text;
-          tr.append(el("td", { class: "text", title: clip.text }, t));
+          tr.append(el("td", { class: "text", "data-col": "text", title: clip.text }, clip.text));
         } else {
           const flag = (c.key === "speaker_flag" || c.key === "face_flag") && clip[c.key] === true;
-          tr.append(el("td", { "data-col": c.key, class: flag ? "flag" : null }, show(c.key, clip)));
+          const unknown = c.key === "unaligned" && clip.unaligned === null;
+          tr.append(el("td", { "data-col": c.key, class: flag ? "flag" : unknown ? "unknown" : null }, show(c.key, clip)));
         }
-      }
-      for (const { sys, task, i } of syscols) {
-        const a = systemAnswer(sys, clip, task);
-        const text = a === undefined ? "" : a === null ? "(invalid)" : a;
-        const cls = a === undefined ? null : isError(sys, clip, task) ? "wrong" : "right";
-        tr.append(el("td", { "data-col": `sys:${i}:${task}`, class: cls }, text));
       }
       body.append(tr);
     }
@@ -327,7 +333,48 @@
     return table;
   }
 
+  // Each system's figures per split and task, computed by the server with indomer score's
+  // own functions and defaults (so they equal what 'indomer score' prints for that split).
+  function fmt(x) { return x === null || x === undefined ? "\u2014" : x.toFixed(4); }
+  function interval(ci) {
+    return ci ? `[${fmt(ci[0])}, ${fmt(ci[1])}]` : "undefined";
+  }
+  function scoresTable() {
+    const rows = [];
+    DATA.systems.forEach((sys, i) => { for (const sc of sys.scores || []) rows.push({ sys, i, sc }); });
+    if (!rows.length) return null;
+    const name = DATA.dataset.split_name;
+    const t = el("table", { id: "scores" },
+      el("caption", {}, "Scores, as 'indomer score PREDS --refs OUT --split S' prints them"
+        + (name ? ` (split assignment '${name}')` : "")),
+      el("tr", {}, ...["system", "split", "task", "clips", "macro-F1", "95% CI", "accuracy", "95% CI", "invalid", "missing", "interval"]
+        .map((h) => el("th", {}, h))));
+    for (const { sys, i, sc } of rows) {
+      const ci = sc.ci95 || {};
+      const b = sc.bootstrap || {};
+      const undef = sc.ci95_undefined || {};
+      const why = [...new Set(Object.values(undef))].join("; ");
+      const how = b.n_resamples ? `${b.n_resamples} resamples of ${b.n_units} ${b.unit} units` : "no bootstrap";
+      t.append(el("tr", {
+        class: "score", "data-system": String(i), "data-split": sc.split, "data-task": sc.task,
+        "data-macro-f1": String(sc.macro_f1), "data-accuracy": String(sc.accuracy),
+      },
+      el("td", { title: sys.path }, sys.name), el("td", {}, sc.split), el("td", {}, SHORT[sc.task]),
+      el("td", {}, String(sc.n)),
+      el("td", { class: "num" }, fmt(sc.macro_f1)),
+      el("td", { class: "ci", title: undef.macro_f1 || null }, interval(ci.macro_f1)),
+      el("td", { class: "num" }, fmt(sc.accuracy)),
+      el("td", { class: "ci", title: undef.accuracy || null }, interval(ci.accuracy)),
+      el("td", {}, String(sc.n_invalid)), el("td", {}, String(sc.n_missing)),
+      el("td", { class: "meta" }, why ? `${how}; ${why}` : how)));
+    }
+    return t;
+  }
+
   function renderSystems() {
+    const scores = $("#scores");
+    const table = DATA.systems.length ? scoresTable() : null;
+    scores.replaceChildren(...(table ? [table] : []));
     const box = $("#systems");
     box.replaceChildren();
     for (const { sys, i, task } of systemColumns()) box.append(confusion(sys, i, task));
@@ -442,18 +489,23 @@
     } else words.append(clip.text || "(no transcript)");
     parts.push(words);
     if (clip.unaligned) parts.push(el("p", { class: "meta" }, `${clip.unaligned} word(s) not aligned (grey).`));
+    else if (clip.unaligned === null) parts.push(el("p", { class: "meta", id: "no-word-times" }, "No word times in this build."));
 
     parts.push(el("h3", {}, "Annotators", clip.adjudicated ? " (adjudicated by the expert)" : "",
       clip.agreement ? ` \u2014 emotion agreement ${clip.agreement}` : ""));
     if (clip.votes.length) {
-      // one row per annotator, one column per field, in the order the dataset lists them
+      // one row per field, in the server's fixed order and under a name for people, one
+      // column per annotator (experts last): it fits the clip pane, however many fields
       const who = [...new Set(clip.votes.map((v) => v.annotator))];
-      const fields = [...new Set(clip.votes.map((v) => v.field))];
-      const t = el("table", { id: "votes" }, el("tr", {}, el("th", {}, "annotator"),
-        ...fields.map((f) => el("th", {}, SHORT[f] || f))));
-      for (const a of who) {
-        const tr = el("tr", { class: "vote" }, el("th", {}, a ?? "\u2014"));
-        for (const f of fields) {
+      const present = new Set(clip.votes.map((v) => v.field));
+      const known = DATA.vote_fields.map(([f]) => f);
+      const names = new Map(DATA.vote_fields);
+      const fields = [...known.filter((f) => present.has(f)), ...[...present].filter((f) => !known.includes(f)).sort()];
+      const t = el("table", { id: "votes" }, el("tr", {}, el("th", {}, ""),
+        ...who.map((a) => el("th", { class: "who", "data-annotator-head": a ?? "" }, a ?? "\u2014"))));
+      for (const f of fields) {
+        const tr = el("tr", { class: "vote" }, el("th", { "data-field-head": f }, names.get(f) || f));
+        for (const a of who) {
           const mine = clip.votes.filter((v) => v.annotator === a && v.field === f);
           const td = el("td", {});
           for (const v of mine) {
@@ -531,7 +583,8 @@
     $("#title").textContent = `indomer browse: ${d.name}`;
     document.title = `indomer browse: ${d.name}`;
     const splits = Object.entries(d.splits).map(([k, v]) => `${k} ${v}`).join(", ");
-    $("#summary").textContent = `${d.clips} clips (${splits}); media: ${d.media.length ? d.media.join(", ") : "none (text only)"}`
+    const assignment = d.split_name ? `split '${d.split_name}': ` : "";
+    $("#summary").textContent = `${d.clips} clips (${assignment}${splits}); media: ${d.media.length ? d.media.join(", ") : "none (text only)"}`
       + (data.systems.length ? `; systems: ${data.systems.map((x) => x.name).join(", ")}` : "");
     if (data.problems.length) {
       const box = $("#problems");
