@@ -122,10 +122,13 @@ def test_release_build_killed_over_a_resplit_dataset(built, release_dir, tmp_pat
     res = _indomer("build", "--release", release_dir, "--out", out, fault=point)
     assert res.returncode == -signal.SIGKILL, res.stderr
     _assert_whole(out, ids)
-    expected = "official" if point == "switched" else resplit[1]
-    assert _state(out)[1] == expected
+    # a release rebuild keeps the user's active split (it still places every clip), killed
+    # before or after its switch
+    assert _state(out)[1] == resplit[1]
     assert _indomer("build", "--release", release_dir, "--out", out).returncode == 0
-    assert _state(out)[1] == "official"
+    assert _state(out)[1] == resplit[1]
+    assert {p.name for p in (out / "splits").iterdir()} >= {"official.json",
+                                                             f"{resplit[1]}.json"}
     _assert_whole(out, ids)
     _no_leftovers(out)
 
