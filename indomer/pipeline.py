@@ -699,6 +699,10 @@ class Runner:
             if value is not None and value not in names:
                 raise UsageError(f"{opt} {value!r}: expected one of {', '.join(names)}")
         check_target(self.out)
+        # CTranslate2 (the whisper aligner) computes other bytes under another OpenMP thread
+        # count, and Ray runs its workers with OMP_NUM_THREADS=1: every engine runs with 1,
+        # set before any stage loads a library (stages set their own thread counts).
+        os.environ["OMP_NUM_THREADS"] = "1"
         self.executor = make_executor(
             self.engine, self.jobs, address=self.address, resources=self.resources,
             log=None if self.quiet else self.log,

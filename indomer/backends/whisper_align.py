@@ -197,6 +197,9 @@ class WhisperAligner:
     def __init__(self, model: str = "whisper-base", *, device: str = "auto",
                  compute_type: str = "auto", threads: int = 0, allow_download: bool = False,
                  cache_dir: Path | None = None, batch_size: int = 8) -> None:
+        # One thread by default: --jobs already runs one worker per core. (CTranslate2's CPU
+        # results also depend on OMP_NUM_THREADS, which the runner pins: pipeline.py.)
+        self.threads = threads if threads > 0 else 1
         try:
             import ctranslate2
             import tokenizers
@@ -204,7 +207,7 @@ class WhisperAligner:
             from faster_whisper.tokenizer import Tokenizer
         except ImportError:
             raise MissingExtraError("faster-whisper", "align") from None
-        from indomer.backends.asr import _threads, compute_type_for, ct2_device, resolve_whisper
+        from indomer.backends.asr import compute_type_for, ct2_device, resolve_whisper
 
         folder, self.version = resolve_whisper(model, allow_download=allow_download,
                                                cache_dir=cache_dir)
@@ -216,7 +219,7 @@ class WhisperAligner:
         # one load serves both jobs: alignment (its CTranslate2 model) and drafts
         self.whisper = WhisperModel(folder, device=self.device,
                                     compute_type=compute_type_for(self.device, compute_type),
-                                    cpu_threads=_threads(threads), local_files_only=True)
+                                    cpu_threads=self.threads, local_files_only=True)
         self.model = self.whisper.model
         hf = tokenizers.Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
         self.tokenizer = Tokenizer(hf, self.model.is_multilingual, task="transcribe",

@@ -63,7 +63,8 @@ class Settings:
     ``batch_size``: 30 s windows per model call (the whisper method; the WhisperX draft).
     ``strict``: reject a clip whose alignment fails instead of keeping null times.
     ``allow_download``: fetch missing models from the Hugging Face hub.
-    ``threads``: CPU threads per model (0: up to 4); does not change the output's meaning.
+    ``threads``: CPU threads per model (0: the whisper method uses 1, since --jobs already
+    runs a worker per core and its bytes depend on the thread count; wav2vec2 up to 4).
     """
 
     method: Literal["wav2vec2", "whisper"] = "wav2vec2"
