@@ -61,6 +61,18 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino)
 
 
+def _through_link(target: Path, shown: Path, option: str, what: str) -> Path:
+    """Where ``target`` leads: itself, or the file its link names inside the same folder; a
+    link that leaves its folder is refused (it could point into a dataset or a system file)."""
+    if not target.is_symlink():
+        return target
+    real = target.resolve(strict=False)
+    if real.parent != target.parent.resolve(strict=False):
+        raise UsageError(f"{option} {shown}: a symbolic link to {real}, outside its folder; "
+                         f"remove the link or choose another {what}")
+    return real
+
+
 class Outputs:
     """The outputs of one command run, checked against its inputs and against each other.
 
@@ -137,14 +149,7 @@ class Outputs:
         shown = Path(path)
         target = Path(os.path.abspath(shown))
         self._check_dataset(target, option)  # first: the clearest reason
-        if target.is_symlink():
-            real = target.resolve(strict=False)
-            if real.parent != target.parent.resolve(strict=False):
-                raise UsageError(
-                    f"{option} {shown}: a symbolic link to {real}, outside its folder; "
-                    "remove the link or choose another file"
-                )
-            target = real
+        target = _through_link(target, shown, option, "file")
         if target.is_dir():
             raise UsageError(f"{option} {shown}: is a folder; name a file")
         self._check_dataset(target, option)
@@ -158,14 +163,7 @@ class Outputs:
         shown = Path(path)
         target = Path(os.path.abspath(shown))
         self._check_dataset(target, option)  # first: the clearest reason
-        if target.is_symlink():
-            real = target.resolve(strict=False)
-            if real.parent != target.parent.resolve(strict=False):
-                raise UsageError(
-                    f"{option} {shown}: a symbolic link to {real}, outside its folder; "
-                    "remove the link or choose another folder"
-                )
-            target = real
+        target = _through_link(target, shown, option, "folder")
         if target.exists() and not target.is_dir():
             raise UsageError(f"{option} {shown}: a file, not a folder; choose a folder")
         self._check_dataset(target, option)
