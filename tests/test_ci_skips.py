@@ -151,6 +151,27 @@ def test_no_tests_collected_fails_under_ci(pytester, switch):
     _says(result, "*no tests collected under CI*")
 
 
+def test_under_xdist_a_skip_in_a_worker_still_fails(pytester, switch, monkeypatch):
+    """The suite runs on pytest-xdist workers (setup.cfg): each worker loads the conftest that
+    registers the plugin, so a skip inside a worker reaches the controller as a failure."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(ROOT / "tests"), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    pytester.makeconftest("""
+        import ci_noskip
+
+        def pytest_configure(config):
+            config.pluginmanager.register(ci_noskip, "indomer-ci-noskip")
+    """)
+    pytester.makepyfile(**SUITE)
+    switch("INDOMER_NO_SKIP", "1")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=1, failed=4, errors=2)  # skips in setup are errors
+    switch(None)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
+    result.assert_outcomes(passed=1, skipped=3, xfailed=2, xpassed=1)
+
+
 def test_the_suite_registers_the_plugin(request):
     assert request.config.pluginmanager.get_plugin("indomer-ci-noskip") is ci_noskip
 
