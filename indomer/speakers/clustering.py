@@ -41,15 +41,13 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from indomer.errors import DataError, UsageError
-from indomer.rows import SAFE_ID
+from indomer.speakers.pins import Pins
 
 SPEAKER_PREFIX = "spk_"
 GROUP_PREFIX = "grp_"
@@ -72,117 +70,14 @@ RESEMBLYZER_LINK_THRESHOLD = 0.619
 #: FACE_DIFFERENT is 0.08 below the lowest same-person value, so a wrong veto is unlikely.
 FACE_SAME = 0.92
 FACE_DIFFERENT = 0.85
-#: The shipped calibration record of the resemblyzer defaults.
-CALIBRATION_FILE = "calibration/resemblyzer-ami.json"
-#: Largest calibration file read (a record is a few KB).
-CALIBRATION_MAX_BYTES = 16 << 20
+
+
 #: Similarities held at once when searching the similarity graph (2M float32 = 8 MB).
 BLOCK = 1 << 21
 #: Largest component clustered with a dense similarity matrix (4096^2 float64 = 134 MB).
 DENSE_MAX = 4096
 #: float32 screening may miss an edge by rounding; a margin keeps the components a superset.
 SCREEN_MARGIN = 1e-4
-
-
-# --------------------------------------------------------------------------- calibration
-
-
-def _read_calibration(path: str | Path | None) -> dict:
-    """A ``speakers calibrate --json`` record: ``path``, or the shipped one (None); {} when
-    the shipped one is absent or unreadable (a user's file that cannot be read is an error)."""
-    import json
-    from importlib import resources
-
-    if path is None:
-        try:
-            text = resources.files("indomer").joinpath("data", *CALIBRATION_FILE.split("/"))
-            return json.loads(text.read_text(encoding="utf-8"))
-        except (FileNotFoundError, OSError, ValueError):
-            return {}
-    p = Path(path).expanduser()
-    try:
-        if p.stat().st_size > CALIBRATION_MAX_BYTES:
-            raise DataError(f"{p}: larger than {CALIBRATION_MAX_BYTES >> 20} MB; give the JSON "
-                            "that 'indomer speakers calibrate --json FILE' writes")
-        from indomer.readjson import read_json  # the one bounded reader (DESIGN §7.14)
-
-        doc = read_json(p)
-    except OSError as exc:
-        raise DataError(f"{p}: cannot read the calibration file ({exc.strerror}); fix "
-                        "speakers.calibration") from exc
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise DataError(f"{p}: not a JSON calibration record ({exc}); give the JSON that "
-                        "'indomer speakers calibrate --json FILE' writes") from exc
-    if not isinstance(doc, dict):
-        raise DataError(f"{p}: expected a JSON object from 'indomer speakers calibrate'")
-    return doc
-
-
-def score_model(
-    embedding: str,
-    path: str | Path | None = None,
-    *,
-    face_same: float | None = None,
-    face_different: float | None = None,
-    prior: float | None = None,
-    log: Callable[[str], None] | None = None,
-) -> tuple[object | None, dict]:
-    """The calibrated score -> probability mapping for ``embedding`` and where it comes from.
-
-    ``path``: a ``speakers calibrate --json`` file (None: the shipped AMI record). A file
-    without a probability fit for ``embedding`` (another model) is reported through ``log``
-    with one line, and the shipped record is used when it fits the model; otherwise there is
-    no model (None) and the split falls back to hard groups only. ``prior``: the share of
-    pairs that are one person in this dataset, when known; it replaces the calibration set's
-    (logistic regression bakes its prior into the intercept, so the shift is exact).
-    """
-    from indomer.identity import MIN_COHORT, ScoreModel
-
-    def fit_of(doc: dict) -> dict | None:
-        rec = (doc.get("models") or {}).get(embedding) if isinstance(doc, dict) else None
-        prob = rec.get("probability") if isinstance(rec, dict) else None
-        return prob if isinstance(prob, dict) and "slope" in prob else None
-
-    where = f"indomer/data/{CALIBRATION_FILE}" if path is None else str(path)
-    doc = _read_calibration(path)
-    prob = fit_of(doc)
-    if prob is None and path is not None:
-        models = ", ".join(sorted((doc.get("models") or {}) if isinstance(doc, dict) else {}))
-        if log is not None:
-            log(f"{path}: no probability calibration for embedding {embedding!r} (it has "
-                f"{models or 'none'}); using the shipped default; calibrate this model with "
-                "'indomer speakers calibrate --embedding MODEL --json FILE'")
-        doc, where = _read_calibration(None), f"indomer/data/{CALIBRATION_FILE}"
-        prob = fit_of(doc)
-    if prob is None:
-        return None, {"source": "none: no calibration for this embedding model", "file": None}
-    mean = prob.get("cohort_mean")
-    intercept = float(prob["intercept"])
-    cal_prior = prob.get("prior")
-    if prior is not None and cal_prior:
-        intercept += math.log(prior / (1 - prior)) - math.log(cal_prior / (1 - cal_prior))
-    model = ScoreModel(
-        slope=float(prob["slope"]),
-        intercept=intercept,
-        cohort_mean=None if mean is None else np.asarray(mean, dtype=np.float64),
-        min_cohort=int(prob.get("min_cohort", MIN_COHORT)),
-        face_same=face_same,
-        face_different=face_different,
-    )
-    info = {
-        "source": doc.get("source") or where,
-        "file": where,
-        "score": prob.get("score"),
-        "slope": model.slope,
-        "intercept": model.intercept,
-        "prior": prior if prior is not None and cal_prior else cal_prior,
-        "calibration_prior": cal_prior,
-        "n_same": prob.get("n_same"),
-        "n_different": prob.get("n_different"),
-        "eer": prob.get("eer"),
-    }
-    return model, info
-
 
 # --------------------------------------------------------------------------- embeddings
 
@@ -210,102 +105,6 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
     x = np.asarray(vectors, dtype=np.float64)
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
-# --------------------------------------------------------------------------- pins
-
-
-@dataclass(frozen=True)
-class Pins:
-    """Known identities from ``speakers.csv``: source id or clip id -> (speaker id, where);
-    must-link (``same``) and cannot-link (``different``) pairs of sources, with where."""
-
-    sources: Mapping[str, tuple[str, str]] = field(default_factory=dict)
-    clips: Mapping[str, tuple[str, str]] = field(default_factory=dict)
-    same: tuple[tuple[str, str, str], ...] = ()
-    different: tuple[tuple[str, str, str], ...] = ()
-    problems: tuple[str, ...] = ()
-
-
-def read_overrides(path: str | Path) -> Pins:
-    """Read ``speakers.csv``: ``source_id`` and/or ``id``, then ``speaker_id``, ``same_as``
-    and/or ``not_same_as``.
-
-    Each row fills exactly one of ``source_id`` (every clip of that source video) and ``id``
-    (one clip; it wins over its source's row), and at least one of: ``speaker_id`` (a
-    must-link by name: every row with that name is one person), ``same_as`` (a source id of
-    the same person: must-link without a name) and ``not_same_as`` (a source id of another
-    person: cannot-link, honoured even when the voices match). Ids must be safe ids; one
-    source or clip pinned to two different speakers is an error naming both lines.
-    """
-    from indomer.config import read_table
-
-    path = Path(path)
-    header = _header(path)
-    if "source_id" not in header and "id" not in header:
-        raise DataError(f"{path}:1: needs a source_id or an id column next to speaker_id; "
-                        "expected header source_id,speaker_id (or id,speaker_id), optionally "
-                        "with same_as and not_same_as")
-    if not {"speaker_id", "same_as", "not_same_as"} & set(header):
-        raise DataError(f"{path}:1: needs a speaker_id, same_as or not_same_as column; "
-                        "expected header source_id,speaker_id[,same_as,not_same_as]")
-    known = ("source_id", "id", "speaker_id", "same_as", "not_same_as")
-    unknown = [h for h in header if h not in known]
-    if unknown:
-        raise DataError(f"{path}:1: unknown column(s) {', '.join(unknown)}; expected some of "
-                        f"{','.join(known)}")
-    rows = read_table(path, (), known)
-    sources: dict[str, tuple[str, str]] = {}
-    clips: dict[str, tuple[str, str]] = {}
-    same: list[tuple[str, str, str]] = []
-    different: list[tuple[str, str, str]] = []
-    problems: list[str] = []
-    for line, row in rows:
-        where = f"{path}:{line}"
-        if row is None:
-            raise DataError(f"{where}: wrong number of cells; expected {','.join(header)}")
-        speaker = row.get("speaker_id")
-        source, clip = row.get("source_id"), row.get("id")
-        link, unlink = row.get("same_as"), row.get("not_same_as")
-        if (source is None) == (clip is None):
-            raise DataError(f"{where}: fill exactly one of source_id and id (found "
-                            f"{'both' if source else 'neither'})")
-        if speaker is None and link is None and unlink is None:
-            raise DataError(f"{where}: speaker_id is empty; give the person's id (or a "
-                            "source id in same_as / not_same_as)")
-        for name, value in (("speaker_id", speaker), ("source_id", source), ("id", clip),
-                            ("same_as", link), ("not_same_as", unlink)):
-            if value is not None and not SAFE_ID.match(value):
-                raise DataError(f"{where}: {name} {value!r} is not a safe id (letters, digits, "
-                                "_ and -, not starting with _ or -); rename it")
-        if (link is not None or unlink is not None) and source is None:
-            raise DataError(f"{where}: same_as / not_same_as link source videos; fill "
-                            "source_id, not id")
-        for other in (link, unlink):
-            if other is not None and other == source:
-                raise DataError(f"{where}: source {source} is linked to itself; name another "
-                                "source")
-        if link is not None:
-            same.append((source, link, where))
-        if unlink is not None:
-            different.append((source, unlink, where))
-        if speaker is None:
-            continue
-        table, key = (sources, source) if source is not None else (clips, clip)
-        if key in table and table[key][0] != speaker:
-            problems.append(f"{where}: {key} is pinned to {speaker!r} here and to "
-                            f"{table[key][0]!r} at {table[key][1]}; this line is ignored, "
-                            "keep one")
-            continue
-        table.setdefault(key, (speaker, where))
-    return Pins(sources, clips, tuple(same), tuple(different), tuple(problems))
-
-
-def _header(path: Path) -> list[str]:
-    import csv
-
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        return [h.strip().lower() for h in next(csv.reader(fh), [])]
 
 
 # --------------------------------------------------------------------------- clustering
@@ -1012,111 +811,3 @@ def report_unused(result: Clustering, log: Callable[[str], None] | None) -> None
     if log is not None:
         for line in result.unused_pins:
             log(f"speakers.csv pin {'ignored' if 'ignored' in line else 'unused'}: {line}")
-
-
-# --------------------------------------------------------------------------- review
-
-
-def review_record(out: Path) -> dict:
-    """The identity record of the dataset at ``out`` (``build.json["speakers"]``), with the
-    active split's assignment (``split``: name, group -> split) when there is one.
-
-    A build that stopped before writing its dataset still has the speakers stage's record
-    under ``OUT/work/``: the review works on every build that has voices.
-    """
-    import json
-
-    from indomer.generation import read_build, snapshot
-
-    out = Path(out)
-    root = snapshot(out)
-    build = read_build(root)
-    record = build.get("speakers") if build else None
-    if not build:
-        found = sorted(out.glob("work/*_speakers/identity.json"))
-        if not found:
-            raise UsageError(f"{out}: no build.json and no speakers record under work/; build "
-                             "the dataset first (through the speakers stage)")
-        record = json.loads(found[-1].read_text(encoding="utf-8"))
-    if not isinstance(record, dict):
-        raise UsageError(
-            f"{out}: no speaker linking in build.json (a release build has no speaker ids); "
-            "build from source videos with the speakers stage"
-        )
-    record = json.loads(json.dumps(record))  # plain JSON, and a copy
-    split = (build or {}).get("split") or {}
-    where = None
-    if split.get("file") and (root / split["file"]).is_file():
-        from indomer.readjson import read_json
-
-        doc = read_json(root / split["file"], shown=out / split["file"])
-        where = {str(g): s for s, gs in (doc.get("assignment") or {}).items() for g in gs}
-        record["split"] = {"name": doc.get("name"), "file": split["file"],
-                           "expected_people_on_two_sides":
-                               doc.get("expected_people_on_two_sides")}
-    from indomer.identity import review_queue
-
-    record["review"] = [{**e, "speakers_csv": settle_lines(e)}
-                        for e in review_queue(record.get("pairs") or [], where)]
-    return record
-
-
-def settle_lines(entry: Mapping) -> dict[str, str]:
-    """The ``speakers.csv`` lines (header ``source_id,speaker_id,same_as,not_same_as``) that
-    answer a review entry: ``same`` or ``different``."""
-    a, b = entry["source_a"], entry["source_b"]
-    return {"same": f"{a},,{b},", "different": f"{a},,,{b}"}
-
-
-def format_review(record: Mapping, limit: int = 50) -> str:
-    """The review queue as text: what identity rests on, then the pairs ranked by how much an
-    answer lowers the expected people on two sides, each with its evidence and the
-    ``speakers.csv`` line for either answer."""
-    op = record.get("operating_point") or {}
-    cal = op.get("calibration") or {}
-    split = record.get("split") or {}
-    expected = split.get("expected_people_on_two_sides")
-    lines = [
-        f"speaker ids at voice cosine {op.get('threshold')} ({op.get('embedding')}); pairs at "
-        f"p >= {op.get('hard_p')} are kept together; faces: "
-        + (f"same >= {op.get('face_same')}, different < {op.get('face_different')}"
-           if op.get("face_same") is not None else "not used"),
-        f"calibration: {cal.get('source')} ({cal.get('file')})",
-        (
-            f"{record.get('n_speakers')} speakers in {record.get('n_groups')} groups; "
-            f"{len(record.get('pairs') or [])} uncertain group pairs; "
-            f"{record.get('disagreements_total', len(record.get('disagreements') or []))} "
-            "voice/face disagreements"
-        ),
-        (f"split {split.get('name')}: expected people on two sides "
-         + ("unknown" if expected is None else f"{expected:.2f}")) if split
-        else "no split yet: every uncertain pair could end up on two sides",
-    ]
-    for w in record.get("warnings") or []:
-        lines.append(f"warning: {w}")
-    queue = list(record.get("review") or [])[:limit]
-    if not queue:
-        lines.append("nothing to review")
-        return "\n".join(lines)
-    lines.append("")
-    lines.append(f"{'#':>3} {'source a':<12}{'source b':<12}{'p':>7}{'gain':>7}{'voice':>7}"
-                 f"{'score':>7}{'face':>7}{'sec a':>7}{'sec b':>7}  apart  same | different")
-    for k, e in enumerate(queue, start=1):
-        face = "-" if e.get("face_cosine") is None else f"{e['face_cosine']:.3f}"
-        settle = settle_lines(e)
-        lines.append(
-            f"{k:>3} {e['source_a']:<12}{e['source_b']:<12}{e['p']:>7.3f}"
-            f"{e['expected_reduction']:>7.3f}{e['voice_cosine']:>7.3f}{e['voice_score']:>7.3f}"
-            f"{face:>7}{e['seconds_a']:>7.1f}{e['seconds_b']:>7.1f}  "
-            f"{'yes' if e.get('on_two_sides') else 'no':<5}  {settle['same']} | "
-            f"{settle['different']}"
-        )
-    lines.append("")
-    lines.append(
-        "p: probability of one person; gain: expected people on two sides an answer removes. "
-        "Settle a pair with its line in speakers.csv (header "
-        "source_id,speaker_id,same_as,not_same_as): the 'same' line if A and B are one person, "
-        "the 'different' line if not; then rebuild (only the speakers stage and those after "
-        "it rerun)"
-    )
-    return "\n".join(lines)
