@@ -9,7 +9,7 @@ build cut, labelled or waiting for labels) and writes, atomically:
   Indonesian names shown, intensity 0-3, sentiment score in [-1, 1], text/audio/video
   sentiment, a free note). Media are referenced through Label Studio's local-files serving
   (``/data/local-files/?d=PATH``, PATH relative to the document root, by default OUT) or
-  under ``--media-url``. ``--predictions`` adds a model's answers as pre-annotations
+  under ``--media-url``. ``--preds`` adds a model's answers as pre-annotations
   (``predictions`` with ``model_version``); ``labelstudio.json`` says how to serve the media.
 - ``csv``: one sheet per annotator in the template's format, ids and roles filled in.
 
@@ -17,7 +17,7 @@ build cut, labelled or waiting for labels) and writes, atomically:
 ``annotations[]`` with ``completed_by`` a number or a user object, ``was_cancelled``; or
 JSON_MIN: one flat record per annotation) and writes one sheet per annotator, named by a
 pseudonym (A1, A2, ... and E1, ... for experts, numbered in the order of the Label Studio
-user ids, or taken from ``--annotators map.csv``). E-mail addresses never reach an output
+user ids, or taken from ``--annotator-map map.csv``). E-mail addresses never reach an output
 file (notes holding one are redacted). Cancelled (skipped) annotations are left out and
 counted; when one person annotated a clip twice, the latest counts and the other is listed.
 A bad task or annotation is one line naming the task id and the field, written to

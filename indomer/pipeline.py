@@ -695,7 +695,7 @@ class Runner:
         from indomer.generation import DatasetLock, check_links, check_target
 
         names = [s.name for s in self.stages]
-        for opt, value in (("--from", start), ("--to", stop)):
+        for opt, value in (("--from", start), ("--until", stop)):
             if value is not None and value not in names:
                 raise UsageError(f"{opt} {value!r}: expected one of {', '.join(names)}")
         check_target(self.out)
@@ -722,7 +722,7 @@ class Runner:
         i0 = names.index(start) if start else 0
         i1 = names.index(stop) if stop else len(names) - 1
         if i0 > i1:
-            raise UsageError(f"--from {start} comes after --to {stop}; swap them")
+            raise UsageError(f"--from {start} comes after --until {stop}; swap them")
         _write_if_changed(
             self.out / WORK / "pipeline.json",
             canon({"indomer": __version__, "stages": names}) + b"\n",

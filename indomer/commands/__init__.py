@@ -1,7 +1,7 @@
 """Thin click wrappers, one module per command; the work lives in the library modules.
 
-Options that several commands share are defined here once, as decorators (sqlite-utils'
-``output_options`` is the model), so that they mean the same everywhere.
+Options that several commands share are defined once, as decorators, in
+:mod:`indomer.commands.options` (DESIGN §4: one meaning per option name).
 """
 
 from __future__ import annotations
@@ -90,68 +90,28 @@ def guarded(fn):
 
 
 # --------------------------------------------------------------------------- shared options
+# One definition per option name lives in indomer.commands.options; these names stay importable
+# from here for the commands written before it.
+from indomer.commands.options import (
+    allow_missing_option,
+    bootstrap_option,
+    bootstrap_unit_option,
+    json_option,
+    seed_option,
+)
 
-
-def json_option(help_text: str):
-    """``--json FILE``, where ``-`` means standard output (the same in every command)."""
-    return click.option(
-        "--json",
-        "json_path",
-        type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
-        default=None,
-        metavar="FILE|-",
-        help=f"{help_text} Use - for standard output.",
-    )
-
-
-def seed_option(help_text: str = "Seed of the one random generator; same data and seed, "
-                "same bytes."):
-    """``--seed N`` with N >= 0 (numpy's generators refuse negative seeds)."""
-    return click.option(
-        "--seed",
-        type=click.IntRange(min=0),
-        default=0,
-        show_default=True,
-        help=help_text,
-    )
-
-
-def allow_missing_option():
-    """``--allow-missing``: reference ids without a prediction count as wrong (score,
-    leaderboard)."""
-    return click.option(
-        "--allow-missing",
-        is_flag=True,
-        help="Count reference ids without a prediction as wrong instead of failing.",
-    )
-
-
-def bootstrap_option(help_text: str):
-    """``--bootstrap N``: resamples of the seeded percentile bootstrap (score, leaderboard)."""
-    return click.option(
-        "--bootstrap",
-        "n_resamples",
-        type=int,
-        default=1000,
-        show_default=True,
-        metavar="N",
-        help=help_text,
-    )
-
-
-def bootstrap_unit_option():
-    """``--bootstrap-unit speaker|segment``: what the bootstrap resamples (DESIGN §5)."""
-    return click.option(
-        "--bootstrap-unit",
-        "unit",
-        default="speaker",
-        show_default=True,
-        metavar="speaker|segment",
-        help=(
-            "Resampling unit: speaker (source video when speaker ids are absent, as in the "
-            "release) or segment (naive per-clip interval)."
-        ),
-    )
+__all__ = [
+    "allow_missing_option",
+    "bootstrap_option",
+    "bootstrap_unit_option",
+    "default_jobs",
+    "emit_json",
+    "guarded",
+    "json_option",
+    "os_error_line",
+    "outputs",
+    "seed_option",
+]
 
 
 def emit_json(

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from indomer.commands import guarded
+from indomer.commands.options import deprecated_alias, preds_option, to_option
 from indomer.errors import DataError
 
 
@@ -35,17 +36,13 @@ def task_options(fn):
                 help="Clips waiting for labels, clips whose annotators reached no majority "
                 "(for the expert, with their votes), or every clip.",
             ),
-            click.option(
-                "--predictions",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                help="A model's preds.jsonl: its answers become Label Studio pre-annotations.",
-            ),
+            preds_option(dest="predictions"),
             click.option(
                 "--model",
                 default=None,
                 metavar="NAME",
-                help="Model name shown with the pre-annotations (model_version); default: the "
-                "predictions file name.",
+                help="Model name shown with the --preds answers (Label Studio's "
+                "model_version); default: the predictions file name.",
             ),
             click.option(
                 "--media-url",
@@ -64,7 +61,9 @@ def task_options(fn):
         ]
     ):
         fn = option(fn)
-    return fn
+    return deprecated_alias(
+        "--predictions", "--preds", "predictions", type=click.Path(dir_okay=False, path_type=Path)
+    )(fn)
 
 
 def server_options(fn):
@@ -108,7 +107,7 @@ def sheet_options(fn):
                 "become E1, E2...",
             ),
             click.option(
-                "--annotators",
+                "--annotator-map",
                 "annotator_map",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path),
                 help="map.csv with columns who,annotator: who is a Label Studio e-mail or "
@@ -124,18 +123,18 @@ def sheet_options(fn):
         ]
     ):
         fn = option(fn)
-    return fn
+    # --annotators names the sheet codes in 'annotate export'; the map file got its own name
+    return deprecated_alias(
+        "--annotators",
+        "--annotator-map",
+        "annotator_map",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    )(fn)
 
 
 @annotate.command("export")
 @click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--to",
-    "to",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for tasks.json, label_config.xml and labelstudio.json (or the CSV sheets).",
-)
+@to_option()
 @click.option(
     "--format",
     "fmt",
@@ -165,7 +164,9 @@ def export_cmd(
     document_root: Path | None,
     annotators: str,
 ) -> None:
-    """Write the clips of the build OUT as annotation tasks into DIR."""
+    """Write the clips of the build OUT as annotation tasks into DIR: tasks.json,
+    label_config.xml and labelstudio.json (or the CSV sheets); with --preds a model's answers
+    become Label Studio pre-annotations."""
     from indomer.annotate import export
 
     info = export(

@@ -7,21 +7,13 @@ from pathlib import Path
 import click
 
 from indomer.commands import guarded
+from indomer.commands.options import preds_option
 from indomer.errors import UsageError
 
 
 @click.command("browse")
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option(
-    "--preds",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    metavar="PREDS.jsonl",
-    help=(
-        "A system's predictions (as for 'indomer score'): its answers beside the reference, "
-        "an error filter and its confusion matrix. Repeat for several systems."
-    ),
-)
+@preds_option(multiple=True)
 @click.option(
     "--port",
     type=click.IntRange(min=0, max=65535),
@@ -61,7 +53,8 @@ def browse(
 
     Serves one read-only page on http://127.0.0.1:8765/ (the URL is printed) until Ctrl-C:
     a filterable table of clips, each clip's video with its words lit as they are spoken,
-    the annotators' votes, and with --preds each system's errors and confusion matrix.
+    the annotators' votes, and with --preds (repeat it for several systems) each system's
+    answers, an error filter and its confusion matrix.
     """
     from indomer import browse as lib
 

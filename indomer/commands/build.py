@@ -7,11 +7,19 @@ from pathlib import Path
 import click
 
 from indomer.commands import default_jobs, guarded
+from indomer.commands.options import (
+    address_option,
+    deprecated_alias,
+    engine_option,
+    jobs_option,
+    quiet_option,
+)
 from indomer.errors import UsageError
 from indomer.pipeline import ENGINES, STAGES
 
 
 @click.command()
+@deprecated_alias("--to", "--until", "stop", type=click.Choice(STAGES))
 @click.argument(
     "config",
     required=False,
@@ -47,32 +55,13 @@ from indomer.pipeline import ENGINES, STAGES
     "(majority of >= 2, else the expert); see annotations/GUIDELINE.md.",
 )
 @click.option("--strict", is_flag=True, help="Stop at the first bad row instead of rejecting it.")
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Raw mode: processes for the per-video stages (with --engine ray and no --address: "
-    "the CPUs of the local Ray it starts). Default: the CPUs this process may use.",
-)
-@click.option(
-    "--engine",
-    type=click.Choice(ENGINES),
-    default="local",
-    show_default=True,
-    help="Raw mode: what runs the per-video stages: this machine (--jobs processes) or a Ray "
-    "cluster (pip install 'indomer[ray]'). The output is the same bytes either way.",
-)
-@click.option(
-    "--address",
-    default=None,
-    metavar="auto|HOST:PORT",
-    help="With --engine ray: the cluster to join ('ray start --head' prints it; auto: the one "
-    "this machine runs). Without it a local Ray starts and stops with the build.",
-)
+@jobs_option()
+@engine_option(ENGINES)
+@address_option()
 @click.option("--from", "start", type=click.Choice(STAGES), help="Raw mode: first stage to run.")
-@click.option("--to", "stop", type=click.Choice(STAGES), help="Raw mode: last stage to run.")
+@click.option("--until", "stop", type=click.Choice(STAGES), help="Raw mode: last stage to run.")
 @click.option("--force", is_flag=True, help="Raw mode: rerun stages even when unchanged.")
-@click.option("--quiet", is_flag=True, help="Raw mode: no progress bars or stage table.")
+@quiet_option()
 @guarded
 def build(
     config: Path | None,
@@ -91,9 +80,10 @@ def build(
 ) -> None:
     """Build the dataset: from the IndoMER release (--release) or from raw sources (CONFIG).
 
-    Raw mode runs fetch, probe, segment, cut, merge, split and shards; each stage keeps a
-    manifest under OUT/work/ and is skipped when its inputs and settings are unchanged, and
-    a killed build resumes where it stopped. Without annotator sheets (or for the clips they
+    Raw mode runs the stages fetch, probe, segment, cut, align, voices, faces, speakers,
+    merge, split and shards (--from and --until bound them); each stage keeps a manifest
+    under OUT/work/ and is skipped when its inputs and settings are unchanged, and a killed
+    build resumes where it stopped. Without annotator sheets (or for the clips they
     do not label) the clips wait for labels: the last line says how to export them
     (indomer annotate export).
     """
@@ -110,9 +100,8 @@ def build(
                 ("--engine", engine != "local"),
                 ("--address", address),
                 ("--from", start),
-                ("--to", stop),
+                ("--until", stop),
                 ("--force", force),
-                ("--quiet", quiet),
             )
             if used
         ]
@@ -140,9 +129,6 @@ def build(
         quiet=quiet,
         log=lambda m: click.echo(m, err=True),
     )
-    if not quiet:
-        for line in summary(report):
-            click.echo(line, err=True)
     ran = sum(s["status"] == "ran" for s in report["stages"])
     finished = report["last_stage"] == STAGES[-1]
     listing = Path(out) / ("rejected.jsonl" if finished else "work/rejected.jsonl")
@@ -156,6 +142,8 @@ def build(
         click.echo(f"built {sum(rows.values())} rows ({split_text}) in {out}; {tail}")
     else:
         click.echo(f"stopped after {report['last_stage']} ({report['kept']} kept) in {out}; {tail}")
+    for line in summary(report):  # a summary: on stdout, --quiet or not (DESIGN §4)
+        click.echo(line)
     merged = any(s["name"] == "merge" and s["status"] != "not run" for s in report["stages"])
     if merged:  # this run reached the merge: its labels.json is this build's
         from indomer.stages.merge_labels import labels_summary

@@ -8,21 +8,17 @@ from pathlib import Path
 import click
 
 from indomer.commands import default_jobs, guarded
+from indomer.commands.options import address_option, engine_option, jobs_option, quiet_option
 from indomer.pipeline import ENGINES
 
 
 @click.command()
 @click.argument("out", required=False, default="indomer-demo",
                 type=click.Path(file_okay=False, path_type=Path))
-@click.option("--jobs", default=None, type=click.IntRange(1, 64),
-              help="Source videos processed in parallel (default: the CPUs this process may "
-              "use).")
-@click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
-              help="What runs the per-video stages: this machine or a Ray cluster "
-              "(as in indomer build).")
-@click.option("--address", default=None, metavar="auto|HOST:PORT",
-              help="With --engine ray: the cluster to join (default: start a local Ray).")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@jobs_option()
+@engine_option(ENGINES)
+@address_option()
+@quiet_option()
 @guarded
 def demo(out: Path, jobs: int | None, engine: str, address: str | None, quiet: bool) -> None:
     """Generate a synthetic Indonesian corpus and run the whole pipeline on it, offline.

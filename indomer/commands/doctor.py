@@ -13,8 +13,7 @@ from indomer.commands import emit_json, guarded, json_option
 @click.command()
 @click.argument("config", required=False,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@json_option("Write the checks as JSON (config, ok, checks) to this file, besides the table "
-             "(instead of it with -).")
+@json_option()
 @guarded
 def doctor(config: Path | None, json_path: Path | None) -> None:
     """Which tools, models and caches the build CONFIG needs, which are present offline, and

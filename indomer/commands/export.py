@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from indomer.commands import guarded
+from indomer.commands.options import split_option, to_option
 
 
 @click.command("export")
@@ -21,12 +22,7 @@ from indomer.commands import guarded
         "llamafactory: SPLIT.json with <video><audio> plus dataset_info.json."
     ),
 )
-@click.option(
-    "--split",
-    default="train",
-    show_default=True,
-    help="Split to export; the auxiliary targets are computed from this split alone.",
-)
+@split_option("train")
 @click.option(
     "--tasks",
     default="emotion,sentiment,keywords,face,prosody",
@@ -34,19 +30,13 @@ from indomer.commands import guarded
     metavar="T1,T2",
     help="Record tasks: emotion, sentiment and the auxiliary keywords, face, prosody.",
 )
-@click.option(
-    "--to",
-    "to",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Folder for the records, media/ and export.json; it owns only the files its "
-    "manifest lists, so other files there are left alone.",
-)
+@to_option()
 @guarded
 def export(out: Path, fmt: str, split: str, tasks: str, to: Path) -> None:
     """Write training/evaluation records of OUT's split for ms-swift or LLaMA-Factory.
 
-    One record per clip and task; media are written once under DIR/media/ with paths
+    The auxiliary targets are computed from --split alone. DIR gets the records, media/
+    and export.json. One record per clip and task; media are written once under DIR/media/ with paths
     relative to the records. Clips a task cannot use (no media in a release build, no
     tracked face) are listed as skipped, by id, in DIR/export.json and in the summary.
     """

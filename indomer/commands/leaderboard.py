@@ -16,23 +16,13 @@ from indomer.commands import (
     outputs,
     seed_option,
 )
+from indomer.commands.options import refs_option, split_option
 
 
 @click.command("leaderboard")
 @click.argument("preds", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--refs",
-    "refs",
-    multiple=True,
-    required=True,
-    type=click.Path(path_type=Path),
-    help="References, as for 'indomer score': a built dataset directory or release JSON files.",
-)
-@click.option(
-    "--split",
-    default=None,
-    help="Split of a built dataset [default: validation]; every file must predict this split.",
-)
+@refs_option()
+@split_option(release_refs=True)
 @click.option(
     "--task",
     default=None,
@@ -47,7 +37,7 @@ from indomer.commands import (
     help="The system the others are tested against (file name without .jsonl) "
     "[default: the first file].",
 )
-@json_option("Write the leaderboard JSON to FILE (the table is still printed unless FILE is -).")
+@json_option()
 @click.option(
     "--markdown",
     "markdown_path",
@@ -57,8 +47,8 @@ from indomer.commands import (
     help="Also write the table as Markdown to FILE.",
 )
 @allow_missing_option()
-@bootstrap_option("Bootstrap resamples (shared by all systems) for the intervals and p-values.")
-@seed_option("Bootstrap seed; the same seed gives the same intervals as 'indomer score'.")
+@bootstrap_option()
+@seed_option()
 @bootstrap_unit_option()
 @guarded
 def leaderboard(

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from indomer.commands import guarded
+from indomer.commands.options import dry_run_option, split_option
 
 
 @click.command("predict")
@@ -19,13 +20,7 @@ from indomer.commands import guarded
     "(vLLM serving Qwen2.5-Omni, or a hosted API).",
 )
 @click.option("--model", required=True, metavar="NAME", help="Served model name to ask.")
-@click.option(
-    "--split",
-    default="test",
-    show_default=True,
-    metavar="SPLIT",
-    help="Split of the dataset to ask about.",
-)
+@split_option()
 @click.option(
     "--task",
     default="emotion",
@@ -83,11 +78,7 @@ from indomer.commands import guarded
     help="Environment variable holding the API key (never printed or written); unset sends "
     "'EMPTY', as a vLLM server without --api-key expects.",
 )
-@click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Print the first request (media and key not shown) and what would be asked; send nothing.",
-)
+@dry_run_option()
 @click.option(
     "--out",
     "preds",
@@ -151,8 +142,7 @@ def predict(
             click.echo(summary.dry_run, nl=False)
         click.echo(
             f"dry run: {todo} clip(s) of {summary.total} to ask, {summary.before} already in "
-            f"{preds}, {len(summary.skipped)} skipped; nothing sent",
-            err=True,
+            f"{preds}, {len(summary.skipped)} skipped; nothing sent"
         )
         return
     click.echo(

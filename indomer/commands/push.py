@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from indomer.commands import guarded
+from indomer.commands.options import dry_run_option
 
 
 @click.command("push")
@@ -25,11 +26,7 @@ from indomer.commands import guarded
     is_flag=True,
     help="Open a pull request against --revision instead of committing.",
 )
-@click.option(
-    "--dry-run",
-    is_flag=True,
-    help="List what would be sent (new / changed / unchanged, bytes) and send nothing.",
-)
+@dry_run_option()
 @click.option(
     "--results",
     multiple=True,

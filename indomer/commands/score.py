@@ -16,6 +16,7 @@ from indomer.commands import (
     outputs,
     seed_option,
 )
+from indomer.commands.options import refs_option, split_option
 from indomer.labels import TASKS
 
 TASK_CHOICES = " | ".join([*TASKS, "all"])
@@ -23,26 +24,8 @@ TASK_CHOICES = " | ".join([*TASKS, "all"])
 
 @click.command("score")
 @click.argument("preds", type=click.Path(path_type=Path))
-@click.option(
-    "--refs",
-    "refs",
-    multiple=True,
-    required=True,
-    type=click.Path(path_type=Path),
-    help=(
-        "References: a built dataset directory, or a release split file "
-        "(7_class_*.json: emotion + sentiment; 3_class_*.json: sentiment + text/audio/video "
-        "sentiment). Repeat to combine files of the same split."
-    ),
-)
-@click.option(
-    "--split",
-    default=None,
-    help=(
-        "Split of a built dataset [default: validation]. A release JSON file names its own "
-        "split (7_class_val.json is validation); --split, if given, must match it."
-    ),
-)
+@refs_option()
+@split_option(release_refs=True)
 @click.option(
     "--task",
     default="all",
@@ -50,7 +33,7 @@ TASK_CHOICES = " | ".join([*TASKS, "all"])
     metavar="TASK",
     help=f"{TASK_CHOICES}; 'all' scores every task the predictions carry.",
 )
-@json_option("Write the score JSON to FILE (the table is still printed unless FILE is -).")
+@json_option()
 @click.option(
     "--compare",
     type=click.Path(path_type=Path),
@@ -58,8 +41,8 @@ TASK_CHOICES = " | ".join([*TASKS, "all"])
     help="Second predictions file: paired bootstrap of the macro-F1 difference (preds - other).",
 )
 @allow_missing_option()
-@bootstrap_option("Bootstrap resamples for the 95% intervals; 0 skips them.")
-@seed_option("Bootstrap seed; same predictions and seed, same intervals.")
+@bootstrap_option()
+@seed_option()
 @bootstrap_unit_option()
 @guarded
 def score(

@@ -51,7 +51,7 @@ def speakers() -> None:
     metavar="TEXT",
     help="Where the labelled speech comes from, recorded in the JSON.",
 )
-@json_option("Write the calibration JSON to FILE (the table is still printed unless FILE is -).")
+@json_option()
 @guarded
 def calibrate(inputs: tuple[Path, ...], embeddings: tuple[str, ...], min_solo: float,
               margin: float, source: str | None, json_path: Path | None) -> None:
@@ -88,7 +88,7 @@ def calibrate(inputs: tuple[Path, ...], embeddings: tuple[str, ...], min_solo: f
     show_default=True,
     help="Pairs to list, the largest expected reduction of people on two sides first.",
 )
-@json_option("Write the identity record and the whole ranked queue as JSON to FILE.")
+@json_option()
 @guarded
 def review(out: Path, limit: int, json_path: Path | None) -> None:
     """Rank source pairs by how much an answer lowers the expected people on two sides.
@@ -96,7 +96,8 @@ def review(out: Path, limit: int, json_path: Path | None) -> None:
     Each entry: the probability that the two sources are one person, its expected reduction
     under the active split, the evidence (voice cosine and normalised score, face cosine,
     seconds of speech of each) and the speakers.csv line for either answer (same: A,,B,;
-    different: A,,,B). Works on every build with voices, also one that wrote no dataset.
+    different: A,,,B); --json writes the identity record and the whole ranked queue. Works
+    on every build with voices, also one that wrote no dataset.
     Settle pairs in speakers.csv and rebuild.
     """
     from indomer.fsutil import dumps

@@ -11,7 +11,7 @@ from indomer.commands import emit_json, guarded, json_option, outputs
 
 @click.command()
 @click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@json_option("Also write the statistics (cross-modal agreement included) as JSON to FILE.")
+@json_option()
 @click.option(
     "--plots",
     "plots_dir",
@@ -23,7 +23,8 @@ from indomer.commands import emit_json, guarded, json_option, outputs
 @guarded
 def stats(out: Path, json_path: Path | None, plots_dir: Path | None) -> None:
     """Segments, videos, speakers, words, durations, class counts per split, cross-modal
-    agreement and, with --plots, the figures."""
+    agreement and, with --plots, the figures; --json writes them all, cross-modal agreement
+    included."""
     from indomer.dataset import available_splits
     from indomer.errors import UsageError
     from indomer.fsutil import dumps

@@ -71,11 +71,12 @@ def _release_split(path: Path) -> str | None:
 def _read_release_json(path: Path) -> pd.DataFrame:
     """A release ``7_class_*.json`` or ``3_class_*.json`` file as a frame of canonical names."""
     records = read_json(path)
+    # a damaged reference file is a data error (exit 1), as a damaged shard is
     if not isinstance(records, list) or not records or not isinstance(records[0], dict):
-        raise UsageError(f"{path}: expected a non-empty JSON list of release records")
+        raise DataError(f"{path}: expected a non-empty JSON list of release records")
     fields = next((f for key, f in RELEASE_FIELDS.items() if key in records[0]), None)
     if fields is None:
-        raise UsageError(
+        raise DataError(
             f"{path}: not a release split file (expected 7_class_*.json records with "
             "'sentiment_label' or 3_class_*.json records with 'text_label')"
         )
