@@ -60,13 +60,21 @@ def test_export_writes_tasks_config_and_pre_annotations(waiting_build, tmp_path)
         out,
         "--to",
         tmp_path / "ls",
-        "--predictions",
+        "--preds",
         preds,
         "--model",
         "OmniMER-7B",
     )
     assert res.exit_code == 0, res.output
     assert "exported 12 task(s) (unlabelled, 1 with pre-annotations)" in res.output
+    # the old spelling, --predictions, still works one release, with one warning line
+    old = _invoke("annotate", "export", out, "--to", tmp_path / "old", "--predictions", preds,
+                  "--model", "OmniMER-7B")  # fmt: skip
+    assert old.exit_code == 0, old.output
+    assert old.stderr == (
+        "warning: --predictions is deprecated and stops working in indomer 0.3; use --preds\n"
+    )
+    assert (tmp_path / "old/tasks.json").read_bytes() == (tmp_path / "ls/tasks.json").read_bytes()
     tasks = json.loads((tmp_path / "ls/tasks.json").read_text())
     assert [t["data"]["clip_id"] for t in tasks] == CLIPS
     one = tasks[0]["data"]
@@ -351,8 +359,16 @@ def test_import_json_min_and_a_map(waiting_build, tmp_path):
     export.write_text(json.dumps(records))
     amap = tmp_path / "map.csv"
     amap.write_text("who,annotator\nani@example.org,ANI\nbudi@example.org,BUDI\n")
-    res = _invoke("annotate", "import", export, "--out", tmp_path / "s", "--annotators", amap)
+    res = _invoke("annotate", "import", export, "--out", tmp_path / "s", "--annotator-map", amap)
     assert res.exit_code == 0, res.output
+    # the old spelling, --annotators map.csv, still works one release, with one warning line
+    old = _invoke("annotate", "import", export, "--out", tmp_path / "old", "--annotators", amap)
+    assert old.exit_code == 0, old.output
+    assert old.stderr.splitlines()[0] == (
+        "warning: --annotators is deprecated and stops working in indomer 0.3; use "
+        "--annotator-map"
+    )
+    assert (tmp_path / "old/ANI.csv").read_bytes() == (tmp_path / "s/ANI.csv").read_bytes()
     with open(tmp_path / "s/ANI.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [

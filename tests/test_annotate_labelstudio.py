@@ -115,7 +115,7 @@ def test_round_trip_through_a_real_label_studio(ls_round, tmp_path):
                              for c in clips[:2]))
     tasks_dir = tmp_path / "tasks"
     res = runner.invoke(main, ["annotate", "export", str(out), "--to", str(tasks_dir),
-                               "--predictions", str(preds), "--model", "OmniMER-test",
+                               "--preds", str(preds), "--model", "OmniMER-test",
                                "--document-root", str(out.parent)])
     assert res.exit_code == 0, res.output
     serving = json.loads((tasks_dir / "labelstudio.json").read_text())
@@ -237,7 +237,7 @@ def test_push_and_pull_in_one_command_each(ls_round, tmp_path, monkeypatch):
                              for c in clips[:3]))
     push = ["annotate", "push", str(out), "--labelstudio", server.url, "--token-env",
             "INDOMER_TEST_LS_TOKEN", "--project", "push and pull", "--document-root",
-            str(out.parent), "--predictions", str(preds), "--model", "M-1", "--only", "all"]
+            str(out.parent), "--preds", str(preds), "--model", "M-1", "--only", "all"]
     runner = CliRunner()
     res = runner.invoke(main, push)
     assert res.exit_code == 0, res.output

@@ -132,7 +132,9 @@ def release_preds(built: Path, tmp_path_factory) -> dict[tuple[str, str], Path]:
             path = d / f"{method}-{task}.jsonl"
             res = run(built, "--method", method, "--task", task, "--split", "validation",
                       "--train-split", "train", "--out", path, "--quiet")  # fmt: skip
-            assert res.exit_code == 0 and res.output == "", res.output
+            # --quiet hides progress bars only (DESIGN §4): the summary is on stdout
+            assert res.exit_code == 0 and res.stderr == "", res.output
+            assert res.stdout.startswith(f"wrote 356 {task} predictions for 'validation'")
             out[method, task] = path
     return out
 

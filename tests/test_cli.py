@@ -45,7 +45,7 @@ def invoke(*args: str):
         (["doctor", "--json"], "option '--json' requires an argument; see 'indomer doctor --help'"),
         (
             ["demo", "--jobs", "0"],
-            ("invalid value for '--jobs': 0 is not in the range 1<=x<=64; "
+            ("invalid value for '--jobs': 0 is not in the range x>=1; "
              "see 'indomer demo --help'"),
         ),
         (["validate"], "missing argument 'OUT'; see 'indomer validate --help'"),

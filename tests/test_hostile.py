@@ -192,7 +192,7 @@ def test_no_command_writes_over_its_own_input(ds, preds, tmp_path):
         (("speakers", "calibrate", rttm, "--json", rttm), "same file as the input"),
         (("speakers", "calibrate", rttm.parent, "--json", rttm), "same file as the input"),
         (("annotate", "import", sheets / "A1.csv", "--out", sheets), "same file as the input"),
-        (("annotate", "export", ds, "--predictions", sheets / "tasks.json", "--to", sheets),
+        (("annotate", "export", ds, "--preds", sheets / "tasks.json", "--to", sheets),
          "same file as the input"),
         (("leaderboard", "--refs", ds, preds, "--json", tmp_path / "x.json", "--markdown",
           tmp_path / "x.json"), "is the same file as --json"),

@@ -450,10 +450,11 @@ def test_dry_run_prints_the_first_request_and_sends_nothing(demo, tmp_path):
     preds = tmp_path / "preds.jsonl"
     with FakeOpenAI(model=MODEL) as srv:
         res = run("predict", demo, "--endpoint", srv.url, "--model", MODEL, "--out", preds,
-                  "--dry-run")  # fmt: skip
+                  "--split", "test", "--dry-run")  # fmt: skip
         assert srv.requests == []
     assert res.exit_code == 0, res.output
     head, _, body = res.stdout.partition("\n\n")
+    body, _, tally = body.rstrip("\n").rpartition("\n")  # the summary line comes last
     assert head.splitlines() == [
         f"POST {srv.url}/chat/completions",
         "Authorization: Bearer <$OPENAI_API_KEY, not shown>",
@@ -465,7 +466,7 @@ def test_dry_run_prints_the_first_request_and_sends_nothing(demo, tmp_path):
     assert url == f"data:video/mp4;base64,<{len(first['video']['bytes'])} bytes, not shown>"
     assert req["mm_processor_kwargs"] == {"use_audio_in_video": True}
     assert first["text"].strip() in req["messages"][1]["content"][1]["text"]
-    assert "dry run: 4 clip(s) of 4 to ask" in res.stderr
+    assert tally.startswith("dry run: 4 clip(s) of 4 to ask")
     assert not preds.exists()
 
 

@@ -49,6 +49,6 @@ def test_build_ends_with_agreement_and_waiting_clips(tmp_path, monkeypatch):
     ) in stdout
     assert "agreement emotion" not in res.stderr
     # a run that stops before the merge says nothing about labels
-    res = CliRunner().invoke(main, ["build", str(cfg), "--out", str(out), "--quiet", "--to", "cut"])
+    res = CliRunner().invoke(main, ["build", str(cfg), "--out", str(out), "--quiet", "--until", "cut"])
     assert res.exit_code == 0, res.output
     assert "agreement emotion" not in res.stdout and "unlabelled" not in res.stdout
