@@ -183,7 +183,7 @@ def test_media_content_parts_carry_the_shard_bytes(demo, tmp_path, modalities, p
     preds = tmp_path / "preds.jsonl"
     with FakeOpenAI(model=MODEL, api_key=KEY) as srv:
         res = run(
-            "predict", demo, "--endpoint", srv.url, "--model", MODEL,
+            "predict", demo, "--endpoint", srv.url, "--model", MODEL, "--split", "test",
             "--modalities", modalities, "--out", preds,
         )  # fmt: skip
         assert res.exit_code == 0, res.output
@@ -480,7 +480,7 @@ def test_clips_without_media_are_skipped_and_named(demo, tmp_path):
     write_split(partial, "test", rows)
     preds = tmp_path / "preds.jsonl"
     with FakeOpenAI(model=MODEL) as srv:
-        res = run("predict", partial, "--endpoint", srv.url, "--model", MODEL,
+        res = run("predict", partial, "--endpoint", srv.url, "--model", MODEL, "--split", "test",
                   "--modalities", "video", "--out", preds)  # fmt: skip
         assert len(srv.chat_requests()) == len(rows) - 2
     assert res.exit_code == 0, res.output
