@@ -29,7 +29,8 @@ def demo(out: Path, jobs: int | None, engine: str, address: str | None, quiet: b
     from indomer.demo.corpus import run_demo
 
     result = run_demo(out, jobs=jobs if jobs is not None else default_jobs(), quiet=quiet,
-                      log=click.echo, engine=engine, address=address)
+                      log=click.echo, engine=engine, address=address,
+                      progress=lambda m: click.echo(m, err=True))
     if result["problems"]:
         sys.exit(1)
     click.echo(f"demo dataset: {result['dataset']} (config: {result['corpus'] / 'config.yaml'})")

@@ -19,7 +19,8 @@ def doctor(config: Path | None, json_path: Path | None) -> None:
     """Which tools, models and caches the build CONFIG needs, which are present offline, and
     the command that fetches each missing one; without CONFIG, every extra and what each
     command needs, with the install command of each missing part. Exits 1 when something
-    the config (without one: indomer itself) needs is missing. Nothing is downloaded."""
+    the config (without one: indomer itself) needs is missing. Nothing is downloaded.
+    --json holds the config, ok and every check."""
     from indomer import doctor as lib
 
     checks = lib.check(config)

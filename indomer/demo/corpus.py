@@ -163,8 +163,13 @@ def baseline_predictions(dataset: Path, path: Path, split: str) -> str:
 
 def run_demo(out: Path, *, jobs: int = 1, quiet: bool = False,
              log: Callable[[str], None] = print, engine: str = "local",
-             address: str | None = None) -> dict:
-    """Generate the corpus, build it, validate it and score a baseline; return what was made."""
+             address: str | None = None,
+             progress: Callable[[str], None] | None = None) -> dict:
+    """Generate the corpus, build it, validate it and score a baseline; return what was made.
+
+    ``log`` gets the summaries, ``progress`` (default: ``log``) the lines written while the
+    corpus and the build run: the CLI sends the one to stdout, the other to stderr."""
+    progress = log if progress is None else progress
     from indomer.dataset import available_splits
     from indomer.pipeline import run_pipeline, summary
     from indomer.scoring import format_report, score_predictions
@@ -173,8 +178,8 @@ def run_demo(out: Path, *, jobs: int = 1, quiet: bool = False,
 
     out = Path(out)
     corpus, dataset = out / "corpus", out / "dataset"
-    config = make_corpus(corpus, log=log)
-    report = run_pipeline(config, dataset, jobs=jobs, quiet=quiet, log=log, engine=engine,
+    config = make_corpus(corpus, log=progress)
+    report = run_pipeline(config, dataset, jobs=jobs, quiet=quiet, log=progress, engine=engine,
                           address=address)
     for line in summary(report):
         log(line)
