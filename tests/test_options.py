@@ -227,6 +227,13 @@ def test_predict_then_score_without_split(small: Path, tmp_path: Path, monkeypat
                      "--modalities", "text", "--out", preds)  # fmt: skip
         assert res.exit_code == 0, res.output
         asked = len(srv.chat_requests())
+        # progress on stderr, the summary on stdout; --quiet hides only the progress
+        assert "predict: 12/12 answered" in res.stderr
+        assert res.stdout.startswith(f"{preds}: 12 of 12 clips answered")
+        quiet = invoke("predict", small, "--endpoint", srv.url, "--model", MODEL, "--quiet",
+                       "--modalities", "text", "--out", tmp_path / "quiet.jsonl")  # fmt: skip
+        assert (quiet.exit_code, quiet.stderr) == (0, ""), quiet.output
+        assert quiet.stdout.startswith(f"{tmp_path / 'quiet.jsonl'}: 12 of 12 clips answered")
     assert asked == 12  # the validation clips, not the train ones
     assert sorted(json.loads(line)["id"] for line in preds.read_text().splitlines()) == sorted(
         r["id"] for r in rows

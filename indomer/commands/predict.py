@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from indomer.commands import guarded
-from indomer.commands.options import dry_run_option, split_option
+from indomer.commands.options import dry_run_option, quiet_option, split_option
 
 
 @click.command("predict")
@@ -79,6 +79,7 @@ from indomer.commands.options import dry_run_option, split_option
     "'EMPTY', as a vLLM server without --api-key expects.",
 )
 @dry_run_option()
+@quiet_option()
 @click.option(
     "--out",
     "preds",
@@ -101,6 +102,7 @@ def predict(
     retries: int,
     api_key_env: str,
     dry_run: bool,
+    quiet: bool,
     preds: Path,
 ) -> None:
     """Ask a served model about every clip of the dataset at OUT; write PREDS.jsonl.
@@ -124,7 +126,7 @@ def predict(
         max_answer=max_answer,
     )
     summary = lib.predict(
-        out, preds, s, dry_run=dry_run, progress=None if dry_run else lib.stderr_progress()
+        out, preds, s, dry_run=dry_run, progress=None if dry_run or quiet else lib.stderr_progress()
     )
     if summary.torn is not None:
         verb = "would drop" if dry_run else "dropped"
