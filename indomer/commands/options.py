@@ -85,12 +85,9 @@ def refs_option():
 # --------------------------------------------------------------------------- outputs
 
 
-def json_option(help_text: str | None = None):
-    """``--json FILE``, where ``-`` means standard output (the same in every command).
-
-    ``help_text`` is accepted for callers written before this module and ignored: the help
-    is one text everywhere."""
-    del help_text
+def json_option():
+    """``--json FILE``, where ``-`` means standard output (the same in every command); what
+    the JSON holds belongs in the command's docstring, the help is one text everywhere."""
     return click.option(
         "--json",
         "json_path",
@@ -118,10 +115,8 @@ def to_option():
 # --------------------------------------------------------------------------- running
 
 
-def seed_option(help_text: str | None = None):
-    """``--seed N`` with N >= 0 (numpy's generators refuse negative seeds); ``help_text`` is
-    ignored, as in :func:`json_option`."""
-    del help_text
+def seed_option():
+    """``--seed N`` with N >= 0 (numpy's generators refuse negative seeds)."""
     return click.option(
         "--seed",
         type=click.IntRange(min=0),
@@ -201,10 +196,8 @@ def allow_missing_option():
     )
 
 
-def bootstrap_option(help_text: str | None = None):
-    """``--bootstrap N``: resamples of the seeded percentile bootstrap (score, leaderboard);
-    ``help_text`` is ignored, as in :func:`json_option`."""
-    del help_text
+def bootstrap_option():
+    """``--bootstrap N``: resamples of the seeded percentile bootstrap (score, leaderboard)."""
     return click.option(
         "--bootstrap",
         "n_resamples",
