@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from indomer import pipeline
 from indomer.cli import main
+from indomer.pipeline import STAGES
 
 
 def test_build_ends_with_agreement_and_waiting_clips(tmp_path, monkeypatch):
@@ -30,6 +31,10 @@ def test_build_ends_with_agreement_and_waiting_clips(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     stdout = res.stdout.splitlines()
     assert stdout[0].startswith("built ")
+    # the stage table is a summary: on stdout, --quiet or not (DESIGN §4)
+    table = [line.split()[0] for line in stdout[1:13]]
+    assert table == ["stage", *STAGES]
+    assert "status" not in res.stderr
     # two annotators agree on every sentiment of the 11 labelled clips: kappa = alpha = 1
     assert (
         "agreement sentiment: Fleiss' kappa 1.000, Krippendorff's alpha 1.000 "
