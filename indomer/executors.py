@@ -27,7 +27,7 @@ from indomer.errors import RowRejected
 from indomer.logs import log_path, stage_output
 from indomer.manifest import dumps_row, relocate
 from indomer.rows import Segment, Video, from_json, to_json
-from indomer.stage import Context, Item, Stage
+from indomer.stage import Context, Item, ItemStage
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Job:
     """One per-item stage of a streaming chain, as a worker needs it (picklable)."""
 
     slot: int
-    stage: Stage
+    stage: ItemStage
     settings: Any
     ctx: Context
     resources: Any = None  # indomer.config.Resources (Ray only)
@@ -55,7 +55,7 @@ class Finished:
 class Executor(Protocol):
     """The seam between the runner and an engine."""
 
-    def start(self, stages: Sequence[tuple[Stage, Any]]) -> None:
+    def start(self, stages: Sequence[tuple[ItemStage, Any]]) -> None:
         """Before any work: connect, and check every stage can ever be placed."""
 
     def open(self, jobs: Sequence[Job]) -> None:
@@ -97,7 +97,7 @@ def run_item(job: Job, state: Any, key: str, group: list[dict]) -> Finished:
     t0 = time.perf_counter()
     try:
         with stage_output(log_path(ctx.out)):
-            result = stage.run(item, state)
+            result = stage.process(item, state)
     except RowRejected as exc:
         return Finished(job.slot, key, [], [rejection(stage.name, exc)],
                         time.perf_counter() - t0)
@@ -148,7 +148,7 @@ class InlineExecutor:
         self._cache = StateCache()
         self._token = 0
 
-    def start(self, stages: Sequence[tuple[Stage, Any]]) -> None:
+    def start(self, stages: Sequence[tuple[ItemStage, Any]]) -> None:
         pass
 
     def open(self, jobs: Sequence[Job]) -> None:
@@ -204,7 +204,7 @@ class PoolExecutor:
         self._done: deque[Finished] = deque()
         self._opened = 0
 
-    def start(self, stages: Sequence[tuple[Stage, Any]]) -> None:
+    def start(self, stages: Sequence[tuple[ItemStage, Any]]) -> None:
         pass
 
     def open(self, jobs: Sequence[Job]) -> None:

@@ -16,8 +16,9 @@ and no stage by name. Whole-dataset stages (speakers, merge, split, shards) run 
 every item is through. A :class:`RowRejected` from an item goes to ``rejected.jsonl`` with
 the stage, id, reason and fix, and the others go on (``--strict`` stops at the first).
 
-Adding a stage: write its module under ``indomer/stages/`` exporting ``STAGE`` (a
-:class:`~indomer.stage.Stage`), and add it to :data:`STAGES` and :func:`default_stages`.
+Adding a stage: write its module under ``indomer/stages/`` exporting ``STAGE`` (an
+:class:`~indomer.stage.ItemStage` or a :class:`~indomer.stage.DatasetStage`), and add
+the module to :data:`STAGES`.
 """
 
 from __future__ import annotations
@@ -63,9 +64,11 @@ from indomer.manifest import (
     sort_rows,
 )
 from indomer.rows import from_json, to_json
-from indomer.stage import Context, Item, Stage
+from indomer.stage import Context, DatasetStage, Inputs, Item, ItemStage, Produced, Stage
 
-#: The pipeline, in order.
+#: The pipeline, in order: each name is a module under ``indomer/stages/`` that exports its
+#: ``STAGE`` of that name (stage names are what ``--from/--until``, ``work/NN_name``,
+#: manifests and fingerprints know).
 STAGES: tuple[str, ...] = (
     "fetch",
     "probe",
@@ -89,21 +92,10 @@ WORDS_BASE = {"words": "clip"}
 
 
 def default_stages() -> tuple[Stage, ...]:
-    """The real stages, in :data:`STAGES` order (each from its module under indomer/stages)."""
-    from indomer.stages import align, cut, faces, fetch, merge_labels, probe, segment, speakers
+    """The real stages, in :data:`STAGES` order: the ``STAGE`` of each stage module."""
+    import importlib
 
-    table = {
-        "fetch": fetch.STAGE,
-        "probe": probe.STAGE,
-        "segment": segment.STAGE,
-        "cut": cut.STAGE,
-        "align": align.STAGE,
-        "voices": speakers.VOICES,
-        "faces": faces.STAGE,
-        "speakers": speakers.STAGE,
-        **merge_labels.tail_stages(),
-    }
-    return tuple(table[name] for name in STAGES)
+    return tuple(importlib.import_module(f"indomer.stages.{name}").STAGE for name in STAGES)
 
 
 # --------------------------------------------------------------------------- the runner
@@ -348,10 +340,10 @@ class Runner:
         self.executor: Any = None
 
     def _configured_elsewhere(self, section: str) -> bool:
-        """A stage whose settings come from another section (``configure``) and whose own
+        """A stage whose settings come from another section (``section``), so that its own
         section is not read: its keys would be ignored, so they are refused."""
         stage = next((s for s in self.stages if s.name == section), None)
-        return stage is not None and stage.configure is not None and section in ("voices",)
+        return stage is not None and stage.section not in (None, stage.name)
 
     def _check_resources(self) -> dict:
         """``resources:`` only under per-item stages of this pipeline (whole stages run on
@@ -365,12 +357,15 @@ class Runner:
                     f"{self.cfg.where(key)}: {key}: this pipeline has no {name} stage; "
                     "remove the section"
                 )
-            if not stage.per_item:
-                hint = " (the per-clip voice work is the voices stage: put it under voices:)"
+            if not isinstance(stage, ItemStage):
+                # an item stage configured from this stage's section does its per-item work
+                worker = next((s for s in self.stages if isinstance(s, ItemStage)
+                               and s.section == name), None)
+                hint = (f" (the per-clip work is the {worker.name} stage: "
+                        f"put it under {worker.name}:)" if worker is not None else "")
                 raise UsageError(
                     f"{self.cfg.where(key)}: {key}: the {name} stage sees the whole dataset "
-                    f"and runs on the driver, so it takes no resources"
-                    f"{hint if name == 'speakers' else ''}; remove the key"
+                    f"and runs on the driver, so it takes no resources{hint}; remove the key"
                 )
         return dict(self.cfg.resources)
 
@@ -471,7 +466,7 @@ class Runner:
             return {}
         return {key: self._salt(stage, key, group) for key, group in items}
 
-    def _salt(self, stage: Stage, key: str, group: list[dict]) -> str:
+    def _salt(self, stage: ItemStage, key: str, group: list[dict]) -> str:
         obj = relocate(group[0], self.out, absolute=True)
         return stage.salt(Item(key, from_json(obj)))
 
@@ -484,10 +479,9 @@ class Runner:
             return None
         t0 = time.perf_counter()
         salt = None
-        if not stage.per_item:
+        if isinstance(stage, DatasetStage):
             if stage.salt is not None:
-                inputs = {n: read_manifest(self.dirs[n] / "manifest.jsonl") for n in reads}
-                salt = stage.salt(inputs, self.out)
+                salt = stage.salt(self._inputs(stage, reads), self.out)
         elif stage.salt is not None:
             items = _group_items(read_manifest(self.dirs[reads[0]] / "manifest.jsonl"))
             salt = sha(canon(self._item_salts(index, items)))
@@ -522,6 +516,21 @@ class Runner:
 
     # ------------------------------------------------------------------ whole stages
 
+    def _document(self, ref: str) -> Any:
+        """A declared side document (``"stage/file"``) of an earlier stage, parsed; None when
+        that stage is not in this pipeline or wrote none."""
+        name, _, file = ref.partition("/")
+        d = self.dirs.get(name)
+        if d is None or not (d / file).is_file():
+            return None
+        return json.loads((d / file).read_text(encoding="utf-8"))
+
+    def _inputs(self, stage: DatasetStage, reads: Sequence[str]) -> Inputs:
+        return Inputs(
+            {name: read_manifest(self.dirs[name] / "manifest.jsonl") for name in reads},
+            {ref: self._document(ref) for ref in stage.needs},
+        )
+
     def run_whole(self, index: int) -> StageReport:
         """Run a whole-dataset stage here, on every row of its input manifests."""
         stage = self.stages[index]
@@ -529,8 +538,7 @@ class Runner:
         t0 = time.perf_counter()
         d = self.dirs[stage.name]
         d.mkdir(parents=True, exist_ok=True)
-        reads = self._need_reads(index)
-        inputs = {name: read_manifest(self.dirs[name] / "manifest.jsonl") for name in reads}
+        inputs = self._inputs(stage, self._need_reads(index))
         salt = stage.salt(inputs, self.out) if stage.salt is not None else None
         (d / "fingerprint.json").unlink(missing_ok=True)
         ctx = self.context(stage)
@@ -539,23 +547,22 @@ class Runner:
         if not self.quiet:
             self.log(f"{stage.name}: running")
         with stage_output(log_path(self.out)):
-            rows, rejected = stage.run(inputs, state, ctx)
+            produced: Produced = stage.process(inputs, state)
+        if set(produced.documents) != set(stage.outputs):
+            raise TypeError(
+                f"stage {stage.name} returned the documents {sorted(produced.documents)}, "
+                f"but declares {sorted(stage.outputs)}"
+            )
+        for file in stage.outputs:
+            write_json_atomic(d / file, produced.documents[file])
+        rows, rejected = list(produced.rows), list(produced.rejected)
         self._reject_strict(stage.name, rejected)
-        report.items = sum(len(v) for v in inputs.values())
+        report.items = sum(len(v) for v in inputs.manifests.values())
         report.redone = report.items
         report.status = "ran"
         report.seconds = time.perf_counter() - t0
         self._commit_stage(index, rows, rejected, report, salt)
         return report
-
-    def run_stage(self, index: int) -> StageReport:
-        """One stage alone: skipped when unchanged, else run (a chain of one when per item)."""
-        skipped = self._skippable(index)
-        if skipped is not None:
-            return skipped
-        if not self.stages[index].per_item:
-            return self.run_whole(index)
-        return self.run_chain(index, index)[0]
 
     # ------------------------------------------------------------------ streaming chains
 
@@ -565,7 +572,7 @@ class Runner:
         j = i
         while (
             j + 1 <= last
-            and self.stages[j + 1].per_item
+            and isinstance(self.stages[j + 1], ItemStage)
             and self._reads(j + 1) == (self.stages[j].name,)
         ):
             j += 1
@@ -709,7 +716,8 @@ class Runner:
         )
         try:
             # connect, and refuse resources no node can ever give, before anything is written
-            self.executor.start([(s, self.settings[s.name]) for s in self.stages if s.per_item])
+            self.executor.start([(s, self.settings[s.name]) for s in self.stages
+                                 if isinstance(s, ItemStage)])
             with DatasetLock(self.out):
                 check_links(self.out)
                 (self.out / WORK).mkdir(parents=True, exist_ok=True)
@@ -744,7 +752,7 @@ class Runner:
             skipped = self._skippable(i)
             if skipped is not None:
                 ran, last = [skipped], i
-            elif self.stages[i].per_item:
+            elif isinstance(self.stages[i], ItemStage):
                 last = self._chain_end(i, i1)
                 ran = self.run_chain(i, last)
             else:
@@ -928,7 +936,11 @@ __all__ = [
     "ENGINES",
     "STAGES",
     "Context",
+    "DatasetStage",
+    "Inputs",
     "Item",
+    "ItemStage",
+    "Produced",
     "Runner",
     "Stage",
     "default_stages",

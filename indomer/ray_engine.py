@@ -2,7 +2,7 @@
 work, retries what a dead worker held and moves it between nodes; this module only maps
 stages onto Ray tasks and actors).
 
-- Model stages (``Stage.model``: align, voices, faces) run as pools of long-lived actors
+- Model stages (``ItemStage.model``: align, voices, faces) run as pools of long-lived actors
   that load their model once; the others (fetch, probe, segment, cut: ffmpeg and VAD) run as
   plain tasks, whose worker processes keep a stage set up between items.
 - ``STAGE.resources`` in the config (:class:`indomer.config.Resources`) sets what each task
@@ -37,7 +37,7 @@ from typing import Any
 from indomer.errors import DataError, UsageError
 from indomer.executors import Finished, Job, StateCache, run_item
 from indomer.logs import log_path, stage_output
-from indomer.stage import Stage
+from indomer.stage import ItemStage
 
 #: Times Ray reruns an item whose worker died (tasks) or restarts an actor and reruns its call.
 MAX_RETRIES = 3
@@ -214,7 +214,7 @@ class RayExecutor:
 
     # ------------------------------------------------------------------ connection
 
-    def start(self, stages: Sequence[tuple[Stage, Any]]) -> None:
+    def start(self, stages: Sequence[tuple[ItemStage, Any]]) -> None:
         ray = require_ray()
         self.ray = ray
         if self.address is not None:
@@ -251,7 +251,7 @@ class RayExecutor:
     def _nodes(self) -> list[dict[str, float]]:
         return [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
 
-    def _check_placeable(self, stages: Sequence[tuple[Stage, Any]]) -> None:
+    def _check_placeable(self, stages: Sequence[tuple[ItemStage, Any]]) -> None:
         """A stage no node can ever run is refused now, not after hours of other work."""
         nodes = self._nodes()
         for stage, _ in stages:
@@ -267,7 +267,7 @@ class RayExecutor:
                     "node that has it"
                 )
 
-    def _capacity(self, stage: Stage, opts: dict[str, Any], actor: bool, wanted: int | None) -> int:
+    def _capacity(self, stage: ItemStage, opts: dict[str, Any], actor: bool, wanted: int | None) -> int:
         """How many workers of the stage the cluster holds at once (at least one)."""
         totals: dict[str, float] = {}
         for node in self._nodes():

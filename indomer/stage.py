@@ -75,27 +75,51 @@ def always_ok(ctx: Context, rows: list[dict]) -> bool:
 
 
 @dataclass(frozen=True)
-class Stage:
-    """How one stage plugs into the runner.
+class Inputs:
+    """What the runner hands a :class:`DatasetStage`: the rows of every manifest it reads
+    (``inputs["merge"]``) and the side documents it declares in ``needs`` (``"stage/file"``
+    -> the parsed JSON, None when that stage is not in the pipeline or wrote none)."""
 
-    - ``run``: per item, ``run(item, state) -> list`` of Video/Segment rows (and, for a
-      partial rejection, :class:`~indomer.errors.RowRejected` instances); raise RowRejected to
-      reject the whole item. Per-item stages read one manifest. For whole stages
-      (``per_item=False``) ``run(inputs, state, ctx) -> (rows, rejected)`` where ``inputs``
-      maps each read stage to its manifest rows (dicts) and ``rejected`` holds
-      ``rejected.jsonl`` entries. Whole stages run on the driver, after every item is done.
+    manifests: dict[str, list[dict]]
+    documents: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> list[dict]:
+        return self.manifests[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.manifests.get(name, default)
+
+    def rows(self) -> list[dict]:
+        """Every row of every read manifest, in read order."""
+        return [r for rs in self.manifests.values() for r in rs]
+
+
+@dataclass(frozen=True)
+class Produced:
+    """What a :class:`DatasetStage` returns: its manifest rows, its ``rejected.jsonl``
+    entries, and one JSON document per name it declares in ``outputs`` (the runner writes
+    them into its work folder, where later stages' ``needs`` find them)."""
+
+    rows: list[dict]
+    rejected: list[dict] = field(default_factory=list)
+    documents: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Common:
+    """What both kinds of stage declare (see :class:`ItemStage`, :class:`DatasetStage`).
+
     - ``settings``: a zero-argument callable returning the Settings class (imported lazily)
       or None; the class is built once from the config section of the same name, unless
       ``configure(cfg)`` builds the settings itself (the split stage reads ``split:``).
+    - ``section``: the config section ``configure`` reads when it is not the stage's own
+      (voices reads ``speakers:``): the stage's own section then takes no keys.
     - ``setup(settings, ctx) -> state``: once per worker (load models here).
-    - ``model``: the stage loads a model in ``setup``; on Ray it runs as a pool of long-lived
-      workers (actors) that load it once, the other stages as plain tasks.
     - ``reads``: the manifests it reads (default: the previous stage's).
     - ``tools()``: tool versions that change the output (ffmpeg, a model revision);
       ``tools_for(settings)`` instead when they depend on the settings (which model).
-    - ``inputs(cfg, dirs)``: extra files hashed into the fingerprint (sheets, tables).
-    - ``salt``: extra state hashed into the fingerprint: per item, ``salt(item)`` (a local
-      file's size and mtime); for whole stages, ``salt(inputs, out)`` (the clip files' stats).
+    - ``inputs(cfg, dirs)``: files outside the build hashed into the fingerprint (sheets,
+      tables, an earlier stage's declared document).
     - ``outputs_ok(ctx, manifest rows)``: whether outputs outside the work dir still exist.
     - ``waiting(manifest rows)``: rows that wait for something outside the build (labels),
       as ``{"count", "what", "next", "halt"}`` or None; ``halt`` ends the run after this
@@ -103,21 +127,60 @@ class Stage:
     """
 
     name: str
-    run: Callable
+    process: Callable
     settings: Callable[[], type | None] = no_settings
     configure: Callable[[BuildConfig], Any] | None = None
+    section: str | None = None
     setup: Callable[[Any, Context], Any] = settings_state
-    per_item: bool = True
-    model: bool = False
     reads: tuple[str, ...] | None = None
     tools: Callable[[], dict[str, str]] = no_tools
     tools_for: Callable[[Any], dict[str, str]] | None = None
     inputs: Callable[[BuildConfig, dict[str, Path]], dict[str, Path]] = no_inputs
-    salt: Callable[..., str] | None = None
     outputs_ok: Callable[[Context, list[dict]], bool] = always_ok
     version: str = "1"
-    unit: str = "video"
     waiting: Callable[[list[dict]], dict | None] | None = None
+
+
+@dataclass(frozen=True)
+class ItemStage(_Common):
+    """A stage that sees one item (a source video and its segments) at a time, on any
+    worker of any engine, resumable item by item.
+
+    - ``process(item, state) -> list`` of Video/Segment rows (and, for a partial rejection,
+      :class:`~indomer.errors.RowRejected` instances); raise RowRejected to reject the whole
+      item. It reads one manifest.
+    - ``model``: the stage loads a model in ``setup``; on Ray it runs as a pool of long-lived
+      workers (actors) that load it once, the other stages as plain tasks.
+    - ``salt(item) -> str``: extra state of one item hashed into its journal key and the
+      fingerprint (a local file's size and mtime).
+    """
+
+    model: bool = False
+    salt: Callable[[Item], str] | None = None
+    unit: str = "video"
+
+
+@dataclass(frozen=True)
+class DatasetStage(_Common):
+    """A stage that sees the whole dataset at once, on the driver, after every item is done.
+
+    - ``process(inputs, state) -> Produced``: ``inputs`` is an :class:`Inputs` (every row
+      of the manifests it reads, and the documents it ``needs``).
+    - ``needs``: the side documents of earlier stages it reads, as ``"stage/file"``.
+    - ``outputs``: the side documents it writes (file names in its work folder), each
+      returned in ``Produced.documents``; nothing else of it is read by name.
+    - ``salt(inputs, out) -> str``: extra state hashed into the fingerprint (the clip
+      files' stats).
+    """
+
+    needs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    salt: Callable[[Inputs, Path], str] | None = None
+    unit: str = "segment"
+
+
+#: A pipeline's stage: one of the two kinds.
+Stage = ItemStage | DatasetStage
 
 
 def import_settings(module: str) -> type:
@@ -128,7 +191,7 @@ def import_settings(module: str) -> type:
 
 
 def settings_of(module: str) -> Callable[[], type]:
-    """``Stage.settings`` for a stage module: its Settings class, imported lazily."""
+    """A stage's ``settings`` for a stage module: its Settings class, imported lazily."""
     return functools.partial(import_settings, module)
 
 

@@ -59,14 +59,14 @@ def gpu_step(item: Item, out: Path) -> list:
 
 
 def replace(stages: tuple[Stage, ...], **runs) -> tuple[Stage, ...]:
-    """``stages`` with the named ones' ``run`` replaced (setup gives them OUT)."""
+    """``stages`` with the named (item) ones' ``process`` replaced (setup gives them OUT)."""
     import dataclasses
 
     out = []
     for s in stages:
         if s.name in runs:
             run, model = runs[s.name]
-            s = dataclasses.replace(s, run=run, setup=_out, model=model, settings=_none)
+            s = dataclasses.replace(s, process=run, setup=_out, model=model, settings=_none)
         out.append(s)
     return tuple(out)
 

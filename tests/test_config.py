@@ -257,11 +257,11 @@ def test_a_section_for_a_stage_without_settings_is_refused(project):
 
 
 def test_a_section_for_a_stage_not_in_the_pipeline_is_refused(project):
-    from indomer.pipeline import Runner, Stage
+    from indomer.pipeline import ItemStage, Runner
 
     cfg = load_config(write(project, GOOD + "align:\n  model: x\n"))
     with pytest.raises(UsageError, match=r":10: align: this pipeline has no align stage yet"):
-        Runner(cfg, project / "out", [Stage("fetch", print, settings=lambda: fetch.Settings)])
+        Runner(cfg, project / "out", [ItemStage("fetch", print, settings=lambda: fetch.Settings)])
 
 
 # --------------------------------------------------------------------------- tables

@@ -13,7 +13,7 @@ import pytest
 from indomer.executors import InlineExecutor, Job, PoolExecutor, run_item
 from indomer.manifest import relocate
 from indomer.rows import Video, to_json
-from indomer.stage import Context, Stage
+from indomer.stage import Context, ItemStage
 
 
 def _ctx(tmp_path, name: str) -> Context:
@@ -23,7 +23,7 @@ def _ctx(tmp_path, name: str) -> Context:
 
 
 def _job(tmp_path, slot: int, name: str, run=st.append_text, setup=st.pid_state) -> Job:
-    stage = Stage(name=name, run=run, setup=setup)
+    stage = ItemStage(name=name, process=run, setup=setup)
     return Job(slot=slot, stage=stage, settings=None, ctx=_ctx(tmp_path, name))
 
 

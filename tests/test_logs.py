@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from indomer import pipeline
 from indomer.cli import main
 from indomer.logs import log_path, stage_output
-from indomer.stage import Stage
+from indomer.stage import ItemStage
 
 
 def _library_logger(name: str, stream) -> logging.Logger:
@@ -90,7 +90,7 @@ def _noisy_cut(item, state):
 def test_a_build_keeps_the_terminal_to_indomer(tmp_path, monkeypatch):
     _library_logger("fake_whisperx", sys.stdout)
     stages = tuple(
-        Stage("cut", _noisy_cut, settings=tp.fake_settings, setup=tp.fake_cut_setup)
+        ItemStage("cut", _noisy_cut, settings=tp.fake_settings, setup=tp.fake_cut_setup)
         if s.name == "cut"
         else s
         for s in tp.fake_stages()

@@ -28,7 +28,7 @@ from indomer.cli import main
 from indomer.errors import DataError, RowRejected, UsageError
 from indomer.faults import FAULT_ENV
 from indomer.generation import LockedError
-from indomer.pipeline import Stage, run_pipeline
+from indomer.pipeline import DatasetStage, ItemStage, Produced, Stage, run_pipeline
 
 EMOTIONS = ("happiness", "sadness", "neutral", "anger")
 SENT = {
@@ -127,27 +127,27 @@ def passthrough(item: pipeline.Item, state: None) -> list:
     return [item.video, *item.segments]
 
 
-def passthrough_whole(inputs: dict, state: None, ctx: pipeline.Context) -> tuple[list, list]:
-    return [r for rows in inputs.values() for r in rows], []
+def passthrough_whole(inputs: pipeline.Inputs, state: None) -> Produced:
+    return Produced(inputs.rows())
 
 
 def fake_stages() -> tuple[Stage, ...]:
     real = {s.name: s for s in _REAL_STAGES()}
     return (
         real["fetch"],
-        Stage("probe", fake_probe, settings=fake_settings),
-        Stage(
+        ItemStage("probe", fake_probe, settings=fake_settings),
+        ItemStage(
             "segment",
-            real["segment"].run,
+            real["segment"].process,
             setup=real["segment"].setup,
             inputs=real["segment"].inputs,
         ),
-        Stage("cut", fake_cut, settings=fake_settings, setup=fake_cut_setup),
+        ItemStage("cut", fake_cut, settings=fake_settings, setup=fake_cut_setup),
         # the model stages (align, voices, faces, speakers) have their own tests
         *(
-            Stage(name, passthrough, per_item=name != "speakers")
+            ItemStage(name, passthrough)
             if name != "speakers"
-            else Stage(name, passthrough_whole, per_item=False)
+            else DatasetStage(name, passthrough_whole)
             for name in pipeline.STAGES[pipeline.STAGES.index("cut") + 1 : -3]
         ),
         real["merge"],
@@ -291,6 +291,12 @@ def test_full_build_writes_a_loadable_dataset_and_a_noop_rebuild_skips(tmp_path)
     ids = [pipeline.row_id(json.loads(line)) for line in manifest]
     assert ids == sorted(ids)
     assert any('"audio_path":"work/04_cut/clips/clip_1_Cooking_1.wav"' in m for m in manifest)
+    # the stage contract: each whole-dataset stage's declared documents are in its folder
+    for n, stage in enumerate(fake_stages(), start=1):
+        for file in getattr(stage, "outputs", ()):
+            assert (out / "work" / f"{n:02d}_{stage.name}" / file).is_file(), (stage.name, file)
+    assert {s.name: s.outputs for s in fake_stages() if isinstance(s, DatasetStage)} == {
+        "speakers": (), "merge": ("labels.json",), "split": ("split.json",), "shards": ()}
 
     n_calls = len(_calls(calls))
     before = _files(out)
@@ -590,4 +596,11 @@ def test_the_runner_holds_no_stage_specific_code():
                     ("indomer.stages", "indomer.backends")
                 ):
                     pytest.fail(f"pipeline.{node.name} imports {sub.module}")
+            # nor does it name a stage (a row's kind "segment" compared is not a stage)
+            kinds = {id(c) for sub in ast.walk(node) if isinstance(sub, ast.Compare)
+                     for c in sub.comparators if isinstance(c, ast.Constant)}
+            for sub in ast.walk(node):
+                if (isinstance(sub, ast.Constant) and sub.value in pipeline.STAGES
+                        and id(sub) not in kinds):
+                    pytest.fail(f"pipeline.{node.name} names the {sub.value} stage")
     assert [s.name for s in pipeline.default_stages()] == list(pipeline.STAGES)

@@ -326,7 +326,7 @@ def test_resources_no_node_has_are_refused_before_any_work(cluster, tmp_path):
          r"align.resources.custom: expected a mapping of resource names to numbers"),
         ({"speakers": {"resources": {"num_cpus": 1}}},
          (r"speakers.resources: the speakers stage sees the whole dataset and runs on the "
-          r"driver, so it takes no resources \(the per-clip voice work is the voices stage")),
+          r"driver, so it takes no resources \(the per-clip work is the voices stage")),
         ({"voices": {"threshold": 0.5}},
          r"voices.threshold: the voices stage takes its settings from another section"),
     ],

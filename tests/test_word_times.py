@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from indomer import pipeline
 from indomer.cli import main
 from indomer.errors import DataError
-from indomer.pipeline import Stage, rebase_words, run_pipeline
+from indomer.pipeline import ItemStage, Stage, rebase_words, run_pipeline
 
 #: Where the fake aligner counts from: "clip" (layout 2) or "source" (what layout 1 stored).
 BASE = {"now": "clip"}
@@ -46,7 +46,7 @@ def fake_align(item: pipeline.Item, state: None) -> list:
 
 def stages() -> tuple[Stage, ...]:
     found = list(tp.fake_stages())
-    found[pipeline.STAGES.index("align")] = Stage("align", fake_align)
+    found[pipeline.STAGES.index("align")] = ItemStage("align", fake_align)
     return tuple(found)
 
 

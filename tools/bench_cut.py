@@ -4,8 +4,9 @@ Generates ``--sources`` synthetic sources (testsrc2 video + pink-noise AAC audio
 ``--seconds`` long) with ``--clips`` segments each (2.0-2.7 s, seeded), then cuts all of
 them, in the same run and with the same pool of ``--jobs`` workers, two ways:
 
-* indomer: ``cut.cut_all`` (one decode per group of clips, one audio decode per source,
-  wav sliced in numpy);
+* indomer: ``cut.process`` per source, ``--jobs`` sources at a time, as the runner's pool
+  runs the cut stage (one decode per group of clips, one audio decode per source, wav
+  sliced in numpy);
 * per clip: ``ffmpeg -ss S -i SRC -t D ... clip.mp4 -t D ... clip.wav``, one process per
   clip writing both files, with the same encoder settings and determinism flags.
 
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from indomer import media
+from indomer.errors import RowRejected
 from indomer.rows import Segment, Video
 from indomer.stages import cut
 
@@ -143,7 +145,10 @@ def main() -> None:
     base_dir.mkdir(exist_ok=True)
 
     def run_ours() -> None:
-        _, rejected = cut.cut_all(sources, ours_dir, cfg, jobs=args.jobs)
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            rows = [r for out in pool.map(lambda vs: cut.process(vs[0], vs[1], cfg, ours_dir),
+                                          sources) for r in out]
+        rejected = [r for r in rows if isinstance(r, RowRejected)]
         if rejected:
             raise SystemExit(f"unexpected rejections: {rejected[:3]}")
 

@@ -31,8 +31,10 @@ def passthrough(item, state) -> list:
     return [item.video, *item.segments]
 
 
-def passthrough_whole(inputs, state, ctx) -> tuple[list, list]:
-    return [r for rows in inputs.values() for r in rows], []
+def passthrough_whole(inputs, state):
+    from indomer.stage import Produced
+
+    return Produced(inputs.rows())
 
 
 def child(config: str, out: str, jobs: int) -> None:
@@ -40,16 +42,16 @@ def child(config: str, out: str, jobs: int) -> None:
     import resource
 
     from indomer import pipeline
-    from indomer.pipeline import Stage, run_pipeline
+    from indomer.pipeline import DatasetStage, ItemStage, run_pipeline
 
     # The model stages (align, voices, faces, speakers) load one model per worker whatever
     # the number of sources; they pass rows through here so noise does not feed Whisper.
     real = {s.name: s for s in pipeline.default_stages()}
     real.update(
-        align=Stage("align", passthrough),
-        voices=Stage("voices", passthrough),
-        faces=Stage("faces", passthrough),
-        speakers=Stage("speakers", passthrough_whole, per_item=False, unit="segment"),
+        align=ItemStage("align", passthrough),
+        voices=ItemStage("voices", passthrough),
+        faces=ItemStage("faces", passthrough),
+        speakers=DatasetStage("speakers", passthrough_whole),
     )
     stages = tuple(real[name] for name in pipeline.STAGES)
     run_pipeline(config, out, stages=stages, jobs=jobs, quiet=True, log=lambda m: None)

@@ -22,7 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indomer import pipeline
-from indomer.pipeline import Context, Item, Stage, run_pipeline
+from indomer.pipeline import (
+    Context,
+    DatasetStage,
+    Inputs,
+    Item,
+    ItemStage,
+    Produced,
+    Stage,
+    run_pipeline,
+)
 
 EMOTIONS = (
     ("happiness", "positive", 0.6),
@@ -69,27 +78,27 @@ def passthrough(item: Item, state: None) -> list:
     return [item.video, *item.segments]
 
 
-def passthrough_whole(inputs: dict, state: None, ctx: Context) -> tuple[list, list]:
-    return [r for rows in inputs.values() for r in rows], []
+def passthrough_whole(inputs: Inputs, state: None) -> Produced:
+    return Produced(inputs.rows())
 
 
 def stages() -> tuple[Stage, ...]:
     real = {s.name: s for s in pipeline.default_stages()}
     return (
         real["fetch"],
-        Stage("probe", light_probe),
-        Stage(
+        ItemStage("probe", light_probe),
+        ItemStage(
             "segment",
-            real["segment"].run,
+            real["segment"].process,
             setup=real["segment"].setup,
             inputs=real["segment"].inputs,
         ),
-        Stage("cut", light_cut, setup=light_cut_setup),
+        ItemStage("cut", light_cut, setup=light_cut_setup),
         # the model stages pass rows through (their models are not what is measured)
-        Stage("align", passthrough),
-        Stage("voices", passthrough),
-        Stage("faces", passthrough),
-        Stage("speakers", passthrough_whole, per_item=False, unit="segment"),
+        ItemStage("align", passthrough),
+        ItemStage("voices", passthrough),
+        ItemStage("faces", passthrough),
+        DatasetStage("speakers", passthrough_whole),
         real["merge"],
         real["split"],
         real["shards"],

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchutil import cpu_model
 
-from indomer.stage import Context, Item, Stage
+from indomer.stage import Context, Item, ItemStage
 
 
 def _shards(dataset: Path) -> str:
@@ -102,8 +102,8 @@ def overlap(jobs: int, videos: int, cpu_s: float, gpu_s: float, root: Path) -> d
     fetch = next(s for s in default_stages() if s.name == "fetch")
     stages = (
         fetch,
-        Stage("cut", cpu_work, setup=_seconds),
-        Stage("align", gpu_work, setup=_seconds, model=True),
+        ItemStage("cut", cpu_work, setup=_seconds),
+        ItemStage("align", gpu_work, setup=_seconds, model=True),
     )
     # the workers import this file's stages, and read the per-video seconds
     os.environ["PYTHONPATH"] = os.pathsep.join(

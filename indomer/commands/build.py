@@ -146,12 +146,12 @@ def build(
         click.echo(line)
     merged = any(s["name"] == "merge" and s["status"] != "not run" for s in report["stages"])
     if merged:  # this run reached the merge: its labels.json is this build's
-        from indomer.stages.merge_labels import labels_summary
+        from indomer.tail import labels_summary
 
         for line in labels_summary(Path(out)):
             click.echo(line)
     if finished:
-        from indomer.stages.merge_labels import identity_summary
+        from indomer.tail import identity_summary
 
         warned, lines = identity_summary(Path(out))
         for line in lines:
@@ -213,7 +213,7 @@ def _build_release(
         "repaired"
     )
     if info.get("agreement"):  # --annotations: the sheets' agreement, as a raw build gives it
-        from indomer.stages.merge_labels import agreement_lines
+        from indomer.tail import agreement_lines
 
         for line in agreement_lines(info["agreement"]):
             click.echo(line)

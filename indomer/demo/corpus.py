@@ -183,7 +183,7 @@ def run_demo(out: Path, *, jobs: int = 1, quiet: bool = False,
                           address=address)
     for line in summary(report):
         log(line)
-    from indomer.stages.merge_labels import labels_summary
+    from indomer.tail import labels_summary
 
     for line in labels_summary(dataset):
         log(line)

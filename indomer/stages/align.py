@@ -38,7 +38,7 @@ import numpy as np
 
 from indomer.errors import RowRejected, UsageError
 from indomer.rows import Segment
-from indomer.stage import Context, Item, Stage, settings_of
+from indomer.stage import Context, Item, ItemStage, settings_of
 from indomer.textnorm import Normalized, normalize, token_times
 
 SAMPLE_RATE = 16_000
@@ -451,7 +451,7 @@ def _run(item: Item, state: StageState) -> list:
     return [item.video, *process(item.segments, state.inner, texts)]
 
 
-STAGE = Stage(
+STAGE = ItemStage(
     "align",
     _run,
     settings=settings_of("align"),

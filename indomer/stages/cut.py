@@ -29,8 +29,8 @@ How, and why:
 * **Atomic.** Every file is written under a temp name in ``clips/`` and renamed into place
   once complete (and, for the mp4, once its length has been checked), so a killed build
   never leaves half a clip under a final name.
-* **Parallel.** ``cut_all`` runs the groups of all sources ``jobs`` at a time. The work is
-  in ffmpeg child processes, so a thread pool is enough (no pickling, no fork).
+* **Parallel.** The runner's executor cuts several sources at once (``--jobs``); the work
+  is in ffmpeg child processes.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ import numpy as np
 from indomer import media
 from indomer.errors import RowRejected, UsageError
 from indomer.rows import SAFE_ID, Segment, Video
-from indomer.stage import Context, Item, Stage, ffmpeg_version, settings_of
+from indomer.stage import Context, Item, ItemStage, ffmpeg_version, settings_of
 
 US = 1_000_000
 X264_PRESETS = (
@@ -367,27 +367,6 @@ def _cut(
     return out
 
 
-def cut_all(
-    sources: Sequence[tuple[Video, Sequence[Segment]]],
-    clips_dir: Path,
-    cfg: Settings | None = None,
-    jobs: int = 1,
-) -> tuple[list[Segment], list[RowRejected]]:
-    """Cut every source's segments into ``clips_dir``, ``jobs`` ffmpeg runs at a time.
-
-    Returns the cut segments, with ``audio_path``/``video_path`` set to
-    ``clips_dir/<id>.wav|.mp4`` (absolute when ``clips_dir`` is; the pipeline stores paths
-    inside the build folder relative to it), and one :class:`RowRejected` per segment that
-    could not be cut (its files removed). Both lists follow the input order.
-    """
-    per_source = _cut(sources, clips_dir, cfg or Settings(), jobs)
-    rows = [r for source_rows in per_source for r in source_rows]
-    return (
-        [r for r in rows if isinstance(r, Segment)],
-        [r for r in rows if isinstance(r, RowRejected)],
-    )
-
-
 def process(
     video: Video, segments: Sequence[Segment], cfg: Settings | None, clips_dir: Path
 ) -> list[Segment | RowRejected]:
@@ -418,4 +397,4 @@ def _run(item: Item, state: State) -> list:
     return [item.video, *process(item.video, item.segments, state.settings, state.clips_dir)]
 
 
-STAGE = Stage("cut", _run, settings=settings_of("cut"), setup=_setup, tools=ffmpeg_version)
+STAGE = ItemStage("cut", _run, settings=settings_of("cut"), setup=_setup, tools=ffmpeg_version)

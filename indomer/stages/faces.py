@@ -35,7 +35,7 @@ import numpy as np
 from indomer.backends.faces import DEFAULT_CASCADE, DEFAULT_DETECTOR, DETECTORS
 from indomer.errors import DataError, RowRejected, UsageError
 from indomer.rows import Segment
-from indomer.stage import Item, Stage, settings_of
+from indomer.stage import Item, ItemStage, settings_of
 
 #: Decimals kept in the ``face`` column, so the JSON manifests and the Parquet bytes repeat.
 DECIMALS = 6
@@ -326,6 +326,6 @@ def _run(item: Item, state: State) -> list:
     return [item.video, *process(item.segments, state)]
 
 
-STAGE = Stage(
+STAGE = ItemStage(
     "faces", _run, settings=settings_of("faces"), setup=setup, tools_for=tools, model=True
 )

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from indomer.errors import RowRejected, UsageError
 from indomer.fsutil import sha256_file
 from indomer.rows import SAFE_ID, Video
-from indomer.stage import Context, Item, Stage, settings_of
+from indomer.stage import Context, Item, ItemStage, settings_of
 
 #: Bump when the fetch output for the same input and settings changes.
 VERSION = "1"
@@ -284,6 +284,6 @@ def _salt(item: Item) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}" if st else "missing"
 
 
-STAGE = Stage(
+STAGE = ItemStage(
     "fetch", _run, settings=settings_of("fetch"), setup=_setup, salt=_salt, reads=("sources",)
 )

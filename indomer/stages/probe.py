@@ -17,7 +17,7 @@ from typing import Any
 from indomer import media
 from indomer.errors import RowRejected
 from indomer.rows import Video
-from indomer.stage import Item, Stage, ffmpeg_version, settings_of
+from indomer.stage import Item, ItemStage, ffmpeg_version, settings_of
 
 REFETCH = "re-fetch the source, or re-encode it (ffmpeg -i IN -c:v libx264 -c:a aac OUT.mp4)"
 
@@ -130,8 +130,9 @@ def process(video: Video, cfg: Settings | None = None) -> list[Video]:
 # --------------------------------------------------------------------------- the stage
 
 
-def _run(item: Item, settings: Settings) -> list:
-    return process(item.video, settings)
+def _run(item: Item, state: Settings) -> list:
+    """The stage's contract: the state is the settings (probe loads nothing)."""
+    return process(item.video, state)
 
 
-STAGE = Stage("probe", _run, settings=settings_of("probe"), tools=ffmpeg_version)
+STAGE = ItemStage("probe", _run, settings=settings_of("probe"), tools=ffmpeg_version)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from indomer.errors import DataError, RowRejected, UsageError
 from indomer.manifest import read_manifest
 from indomer.media import read_audio
 from indomer.rows import Segment, Video, segment_id
-from indomer.stage import Context, Item, Stage, ffmpeg_version, settings_of
+from indomer.stage import Context, Item, ItemStage, ffmpeg_version, settings_of
 
 SAMPLE_RATE = 16_000
 
@@ -308,21 +308,6 @@ def process(video: Video, cfg: Any = None, *, vad: Any = None) -> list[Segment]:
     ]
 
 
-def run(videos: Iterable[Video], cfg: Any = None) -> Iterator[tuple[Video, list[Segment]
-                                                                    | RowRejected]]:
-    """Segment many videos with one VAD model; yields each video with its clips or the
-    :class:`RowRejected` that stopped it, so one bad video never stops the others."""
-    from indomer.backends.vad import load_vad
-
-    settings = settings_from(cfg)
-    vad = load_vad()
-    for video in videos:
-        try:
-            yield video, process(video, settings, vad=vad)
-        except RowRejected as rejected:
-            yield video, rejected
-
-
 # --------------------------------------------------------------------------- the stage
 
 
@@ -420,7 +405,7 @@ def _overlaps(segs: Sequence[Segment]) -> dict[str, Segment]:
     return found
 
 
-STAGE = Stage(
+STAGE = ItemStage(
     "segment",
     _run,
     settings=settings_of("segment"),

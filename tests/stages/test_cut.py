@@ -13,6 +13,7 @@ import pytest
 from indomer import media
 from indomer.errors import RowRejected
 from indomer.rows import Segment, Video
+from indomer.stage import Item
 from indomer.stages import cut
 
 pytestmark = pytest.mark.slow
@@ -154,13 +155,25 @@ def test_cuts_are_byte_identical_across_runs_and_groupings(src):
             assert Path(getattr(r3, field)).read_bytes() == first, (r.id, field)
 
 
-def test_cut_all_in_parallel_gives_the_same_bytes(src):
+def _stage_cut(sources, clips_dir, settings=None):
+    """Every source through the stage's contract (``STAGE.process(item, state)``), as the
+    runner's executors run it: (cut segments, rejections), in input order."""
+    state = cut.State(settings or cut.Settings(), clips_dir)
+    rows = []
+    for video, segs in sources:
+        out = cut.STAGE.process(Item(video.source_id, video, tuple(segs)), state)
+        assert out[0] == video  # the video row goes on, first
+        rows += out[1:]
+    return ([r for r in rows if isinstance(r, Segment)],
+            [r for r in rows if isinstance(r, RowRejected)])
+
+
+def test_the_stage_cuts_sources_one_item_at_a_time_with_the_same_bytes(src):
     d = src["dir"]
-    kept, rejected = cut.cut_all(
+    kept, rejected = _stage_cut(
         [(src["video"], _segs("1", SPANS[:2])), (src["late"], _segs("2", src["late_spans"]))],
         d / "par" / "clips",
         src["settings"],
-        jobs=2,
     )
     assert rejected == []
     assert [k.id for k in kept] == [
@@ -202,7 +215,7 @@ def test_bad_segments_are_rejected_in_place_and_write_nothing(src, tmp_path):
 def test_an_unusable_source_rejects_all_its_segments(src, tmp_path):
     silent = Video("3", "Cooking", path=str(mf.make_video_only(tmp_path / "silent.mp4")))
     missing = Video("4", "Cooking", path=str(tmp_path / "nope.mp4"))
-    kept, rejected = cut.cut_all(
+    kept, rejected = _stage_cut(
         [(silent, _segs("3", [(0.0, 1.0)])), (missing, _segs("4", [(0.0, 1.0), (1.0, 2.0)]))],
         tmp_path / "clips",
     )

@@ -187,11 +187,17 @@ def test_process_rejects_unreadable_missing_and_silent_media(tmp_path):
 
 @needs_ffmpeg
 @pytest.mark.slow
-def test_run_keeps_going_after_a_bad_video(speech_file, tmp_path):
+def test_the_stage_rejects_a_bad_video_and_segments_the_next_with_one_vad(speech_file,
+                                                                          tmp_path):
+    from indomer.backends.vad import load_vad
+    from indomer.stage import Item
+
     path, _ = speech_file
-    videos = [Video(source_id="1", topic="Opinion", path=str(tmp_path / "missing.mp4")),
-              Video(source_id="2", topic="Opinion", path=str(path))]
-    results = list(segment.run(videos, {"segment": {"pad": 0.0}}))
-    assert [v.source_id for v, _ in results] == ["1", "2"]
-    assert isinstance(results[0][1], RowRejected)
-    assert [c.id for c in results[1][1]] == [f"clip_2_Opinion_{n}" for n in (1, 2, 3)]
+    state = segment.State(segment.settings_from({"segment": {"pad": 0.0}}), None, load_vad())
+    bad = Video(source_id="1", topic="Opinion", path=str(tmp_path / "missing.mp4"))
+    with pytest.raises(RowRejected):
+        segment.STAGE.process(Item("1", bad), state)
+    good = Video(source_id="2", topic="Opinion", path=str(path))
+    rows = segment.STAGE.process(Item("2", good), state)
+    assert rows[0] == good
+    assert [c.id for c in rows[1:]] == [f"clip_2_Opinion_{n}" for n in (1, 2, 3)]

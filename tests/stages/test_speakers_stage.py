@@ -19,8 +19,9 @@ from indomer.demo.synth import VOICES, write_wav
 from indomer.errors import DataError, RowRejected, UsageError
 from indomer.rows import Segment, Video, from_json, to_json
 from indomer.speakers import decode_embedding, derived_id
-from indomer.stages import speakers
-from indomer.stages.speakers import Settings, State, assign, identify, mixed_reason, process
+from indomer.stages import speakers, voices
+from indomer.stages.speakers import Settings, assign, identify
+from indomer.stages.voices import State, mixed_reason, process
 
 SR = 16_000
 needs_ffmpeg = pytest.mark.skipif(
@@ -208,7 +209,7 @@ def test_process_with_known_turns_flags_rejects_and_embeds_the_main_voice(tmp_pa
     # the embedding is of the stretch where SPEAKER_00 speaks alone
     [(s0, e0)] = solo_regions(turns, b.start, b.end, "SPEAKER_00")
     assert s0 == round(cut - b.start, 6)
-    clip = speakers._read_clip_wav(b.audio_path)
+    clip = voices._read_clip_wav(b.audio_path)
     solo = clip[round(s0 * SR) : round(e0 * SR)]
     np.testing.assert_array_equal(decode_embedding(second["embedding"]), encoder.embed(solo))
     # on_mixed: reject drops the second clip in place, with the reason and the fix
@@ -223,7 +224,7 @@ def test_process_with_known_turns_flags_rejects_and_embeds_the_main_voice(tmp_pa
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # random weights: empty clusters
 def test_process_with_the_random_local_pipeline(tmp_path):
     video, segs = make_source(tmp_path, "5", "f2", (3,))
-    state = speakers.setup(Settings(diarization=str(random_pipeline_dir())))
+    state = voices.setup(Settings(diarization=str(random_pipeline_dir())))
     assert state.pipeline is not None
     [row] = process(video, segs, state)
     sp = row.speaker
@@ -249,7 +250,7 @@ def seg_with(cid: str, source: str, vec, **speaker) -> Segment:
         "overlap": None,
         "flagged": False,
         "primary": None,
-        "embedding": None if vec is None else speakers.encode_embedding(vec),
+        "embedding": None if vec is None else voices.encode_embedding(vec),
         **speaker,
     }
     return Segment(
@@ -312,7 +313,7 @@ def test_importing_the_stage_loads_no_torch_or_pyannote():
     import subprocess
     import sys
 
-    code = ("import sys, indomer.stages.speakers, indomer.speakers, indomer.backends.voice, "
+    code = ("import sys, indomer.stages.speakers, indomer.stages.voices, indomer.speakers, indomer.backends.voice, "
             "indomer.backends.diarize; bad = [m for m in ('torch', 'pyannote', 'resemblyzer') "
             "if m in sys.modules]; assert not bad, bad")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -1,0 +1,134 @@
+"""The tail both build modes share (DESIGN §1: merge -> split -> shards), below the stages.
+
+The raw-mode stages (:mod:`indomer.stages.merge`, :mod:`indomer.stages.split`,
+:mod:`indomer.stages.shards`) are thin wrappers over this module, and release mode
+(:mod:`indomer.build`) hands its rows to the same functions; stages never import each
+other, so what they share lives here: the row kinds of the merge manifest, the files
+whose bytes the fingerprints and ``build.json`` record, and the build's closing lines.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from indomer.config import BuildConfig
+
+#: Row kind of a labelled segment in the merge manifest (videos pass through as "video").
+EXAMPLE = "example"
+#: The merge manifest's kind for a segment that waits for labels (the segment row as cut).
+WAITING = "segment"
+#: The merge manifest's kind for a labelled segment whose votes settled nothing (no
+#: majority, no expert) on some field: it waits for the expert, out of the shards.
+UNRESOLVED = "unresolved"
+#: What the build prints for the clips that wait (OUT filled in by the build command).
+EXPORT_COMMAND = "indomer annotate export {out} --to DIR"
+EXPERT_COMMAND = "indomer annotate export {out} --to DIR --only unresolved"
+#: The declared documents of the whole-dataset stages (``"stage/file"``, see
+#: :class:`indomer.stage.DatasetStage`): the merge's labels record, the speakers' identity
+#: record, the split's document.
+LABELS = "merge/labels.json"
+IDENTITY = "speakers/identity.json"
+SPLIT = "split/split.json"
+
+
+def sheet_paths(cfg: BuildConfig) -> list[Path]:
+    from indomer.merge import sheet_files
+
+    return sheet_files(cfg.annotations)[0] if cfg.annotations else []
+
+
+def input_name(cfg: BuildConfig, path: Path) -> str:
+    """A file's name for build.json: relative to the config folder, else its base name."""
+    path = Path(path).absolute()
+    return path.relative_to(cfg.root).as_posix() if path.is_relative_to(cfg.root) else path.name
+
+
+def merge_inputs(cfg: BuildConfig, dirs: dict[str, Path]) -> dict[str, Path]:
+    """Files whose bytes decide the merge: the transcripts and every annotator sheet."""
+    files = {f"annotations/{i:03d}/{p.name}": p for i, p in enumerate(sheet_paths(cfg))}
+    if cfg.transcripts is not None:
+        files["transcripts"] = cfg.transcripts
+    return files
+
+
+def document_input(
+    ref: str, key: str, cfg: BuildConfig, dirs: dict[str, Path]
+) -> dict[str, Path]:
+    """The declared document ``ref`` (``"stage/file"``) of an earlier stage, hashed into a
+    fingerprint under ``key``; nothing when that stage is not in the pipeline. A stage's
+    ``inputs`` is ``functools.partial(document_input, ref, key)``."""
+    stage, _, file = ref.partition("/")
+    d = dirs.get(stage)
+    return {key: d / file} if d is not None else {}
+
+
+def shards_inputs(cfg: BuildConfig, dirs: dict[str, Path]) -> dict[str, Path]:
+    """Everything build.json records by hash: the config and every input table and sheet."""
+    files = {"config": cfg.path, "sources": cfg.sources}
+    if cfg.segments is not None:
+        files["segments"] = cfg.segments
+    files.update(merge_inputs(cfg, dirs))
+    return files
+
+
+# --------------------------------------------------------------------------- closing lines
+
+
+def agreement_lines(agreement: dict) -> list[str]:
+    """One line per field of a merge's agreement record (``build.json``'s ``agreement``)."""
+    lines = []
+    for field_name, a in agreement.items():
+        kappa, alpha = (
+            "n/a" if a.get(k) is None else f"{a[k]:.3f}"
+            for k in ("fleiss_kappa", "krippendorff_alpha")
+        )
+        lines.append(
+            f"agreement {field_name}: Fleiss' kappa {kappa}, Krippendorff's alpha {alpha} "
+            f"({a.get('level')}; {a.get('items')} items, {a.get('annotators')} annotators)"
+        )
+    return lines
+
+
+def labels_summary(out: Path) -> list[str]:
+    """The build's closing lines about labels, from the merge stage's ``labels.json``: each
+    field's agreement among the annotators (Fleiss' kappa, Krippendorff's alpha) and how many
+    clips are unlabelled and unresolved. Empty when the merge has not run (no sheets yet)."""
+    found = sorted(Path(out).glob("work/*_merge/labels.json"))
+    if not found:
+        return []
+    labels = json.loads(found[-1].read_text(encoding="utf-8"))
+    lines = agreement_lines(labels.get("agreement") or {})
+    if "unresolved_clips" in labels:  # the clips held back for the expert
+        unresolved = set(labels["unresolved_clips"])
+    else:
+        unresolved = {u["id"] for u in labels.get("unresolved", []) if u.get("id")}
+    unlabelled = [i for i in labels.get("waiting", []) if i not in unresolved]
+    lines.append(
+        f"{len(unlabelled)} clip(s) unlabelled, {len(unresolved)} unresolved "
+        "(annotators reached no majority and no expert decided)"
+    )
+    return lines
+
+
+def identity_summary(out: Path) -> tuple[list[str], list[str]]:
+    """The build's closing lines about identity: (warnings, for stderr: the speakers stage's
+    and the split step's, e.g. too few groups; summary lines, for stdout: the split's expected
+    people on two sides). Empty when those stages have not run."""
+    from indomer.split import linking_line
+
+    warnings: list[str] = []
+    lines: list[str] = []
+    identity = sorted(Path(out).glob("work/*_speakers/identity.json"))
+    if identity:
+        record = json.loads(identity[-1].read_text(encoding="utf-8"))
+        warnings += [str(w) for w in record.get("warnings") or []]
+    found = sorted(Path(out).glob("work/*_split/split.json"))
+    if found:
+        info = json.loads(found[-1].read_text(encoding="utf-8"))
+        if info.get("warning"):
+            warnings.append(info["warning"])
+        doc = info.get("document") or {}
+        if doc.get("linking"):
+            lines.append(f"split {doc.get('name')}: {linking_line(doc)}")
+    return [f"warning: {w}" for w in warnings], lines
