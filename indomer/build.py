@@ -1,4 +1,9 @@
-"""``indomer build --release``: release (and optional annotator sheets) -> shards, card, provenance."""
+"""``indomer build --release``: release (and optional annotator sheets) -> shards, card, provenance.
+
+The release's rows go through the tail raw builds use (:mod:`indomer.tail`): the same sheet
+merge, the same provenance builder and the same generation commit; what is the release's own
+is its official split and keeping the user's splits over a rebuild.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from indomer import __version__
-from indomer.dataset import SPLITS, write_split
-from indomer.labels import labels_sha256
+from indomer import __version__, tail
+from indomer.dataset import SPLITS
+from indomer.labels import TASKS
 from indomer.release import import_release
+from indomer.tail import merge_sheets
 from indomer.versions import library_versions
 
 OFFICIAL_SPLIT = "official"
@@ -64,34 +70,14 @@ def apply_annotations(
 ) -> tuple[dict, list, list, list, dict]:
     """Replace release labels by the merged annotator sheets where they cover a segment.
 
-    Returns (agreement, rejected, warnings, rule violations, sheet input hashes); paths are
-    reduced to file names so build outputs do not depend on where the sheets lie. Segments the sheets do not cover keep the
-    release labels; sheet ids unknown to the release are rejected, never silently dropped.
+    Returns (agreement, rejected, warnings, rule violations, sheet input hashes); the sheets
+    are merged and their bad rows rejected as a raw build's merge does
+    (:func:`indomer.tail.merge_sheets`). Segments the sheets do not cover keep the release
+    labels; sheet ids unknown to the release are rejected, never silently dropped.
     """
-    from indomer.merge import merge_sheets
-
-    result = merge_sheets(sheets)
     known = {i for df in splits.values() for i in df["id"]}
-    rejected = []
-    for r in result.rejected:
-        r = dict(r)
-        if r.get("file"):
-            name = Path(r["file"]).name
-            r["where"] = r["where"].replace(str(r["file"]), name)
-            r["message"] = r.get("message", "").replace(str(r["file"]), name)
-            r["file"] = name
-        rejected.append(r)
-    for seg_id in sorted(set(result.segments) - known):
-        rejected.append(
-            {
-                "stage": "merge",
-                "where": "annotator sheets",
-                "id": seg_id,
-                "reason": "id not in the release",
-                "fix": "check the id in the sheet",
-            }
-        )
-    fields = ("emotion", "sentiment", "text_sentiment", "audio_sentiment", "video_sentiment")
+    result, rejected = merge_sheets(sheets, known, "id not in the release",
+                                    "check the id in the sheet")
     for df in splits.values():
         if not len(df):
             continue
@@ -103,7 +89,7 @@ def apply_annotations(
                 votes.append(None)
                 adjudicated.append(None)
                 continue
-            for f in fields:
+            for f in TASKS:
                 value = getattr(seg, f)
                 if value is not None:
                     df.at[idx, f] = value
@@ -127,7 +113,7 @@ def build_release(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Build the dataset from a release folder or ``github:OWNER/REPO@COMMIT``; return build.json."""
-    from indomer.generation import check_target, writing
+    from indomer.generation import check_target
     from indomer.remote import release_provenance, resolve_release
     from indomer.split import leakage_report, validate_document
 
@@ -172,47 +158,37 @@ def build_release(
             "report": report,
         }
         validate_document(official)
-        rejected_lines = "".join(
-            json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in result.rejected
-        )
         source = {
             "kind": "the public IndoMER annotation release",
             "spec": spec if spec.startswith("github:") else Path(spec).name,
             **release_provenance(release),
         }
-        provenance = {
-            "indomer": __version__,
-            "command": "build --release",
-            "source": source,
-            "inputs": result.inputs,
-            "config": {
+        provenance = tail.provenance(
+            command="build --release",
+            source=source,
+            config={
                 "media_dir": None if media_dir is None else Path(media_dir).name,
                 "annotations": [Path(p).name for p in annotations or []],
                 "strict": strict,
             },
-            "labels_sha256": labels_sha256(),
-            "versions": library_versions(),
-            "repaired_texts": result.repaired_texts,
-            "rule_violations": result.rule_violations,
+            inputs=result.inputs,
+            versions=library_versions(),
             # rows dropped; a rejected clip file leaves its row (listed under media)
-            "rejected": sum(1 for r in result.rejected if r.get("stage") != "media"),
-            "warnings": warnings,
-            "media": result.media,
-            "agreement": agreement,
-        }
+            rejected=sum(1 for r in result.rejected if r.get("stage") != "media"),
+            warnings=warnings,
+            media=result.media,
+            agreement=agreement,
+            rule_violations=result.rule_violations,
+            repaired_texts=result.repaired_texts,
+        )
         kept, active = _user_splits(out)
         shards = dict(result.splits)
         if active is not None:
             shards = _follow(active, result.splits, out, warnings)
-        with writing(out, base=False) as gen:
-            for split in SPLITS:
-                if split in shards and len(shards[split]):
-                    write_split(gen.path, split, shards[split], meta)
-            gen.write_json(f"splits/{OFFICIAL_SPLIT}.json", official)
-            for name, doc in kept.items():  # the user's own splits stay beside official
-                gen.write_json(f"splits/{name}.json", doc)
-            gen.write_text("rejected.jsonl", rejected_lines)
-            build = gen.commit(provenance)
+        # the user's own splits stay beside official
+        build = tail.commit_generation(
+            out, shards, {OFFICIAL_SPLIT: official, **kept}, result.rejected, provenance, meta
+        )
     for w in warnings:
         log(f"warning: {w}")
     for r in result.rejected[:10]:

@@ -11,8 +11,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from indomer.config import BuildConfig
+from indomer.config import BuildConfig, reject
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from indomer.merge import MergeResult
 
 #: Row kind of a labelled segment in the merge manifest (videos pass through as "video").
 EXAMPLE = "example"
@@ -70,6 +76,113 @@ def shards_inputs(cfg: BuildConfig, dirs: dict[str, Path]) -> dict[str, Path]:
         files["segments"] = cfg.segments
     files.update(merge_inputs(cfg, dirs))
     return files
+
+
+# --------------------------------------------------------------------------- merge
+
+
+def merge_sheets(
+    sheets: Any, known: set[str], unknown_reason: str, unknown_fix: str
+) -> tuple[MergeResult, list[dict]]:
+    """The annotator sheets merged (:func:`indomer.merge.merge_sheets`; none: nothing
+    labelled), and the ``rejected.jsonl`` entries of both build modes: each bad sheet row
+    named by ``file:line`` (the base name: outputs never depend on where sheets lie), each
+    sheet id that is not in ``known`` with ``unknown_reason`` and ``unknown_fix``."""
+    from indomer.merge import merge_rows
+    from indomer.merge import merge_sheets as merge
+
+    result = merge(sheets) if sheets else merge_rows([])
+    rejected = [
+        reject("merge", r.get("id"), r["reason"], r["fix"], f"{Path(r['file']).name}:{r['line']}")
+        for r in result.rejected
+    ]
+    for seg_id in sorted(set(result.segments) - known):
+        rejected.append(reject("merge", seg_id, unknown_reason, unknown_fix, "annotator sheets"))
+    return result, rejected
+
+
+# --------------------------------------------------------------------------- shards
+
+
+def provenance(
+    *,
+    command: str,
+    source: dict,
+    config: dict,
+    inputs: dict,
+    versions: dict,
+    rejected: int,
+    warnings: list[str],
+    media: dict | None,
+    agreement: dict | None,
+    rule_violations: list,
+    repaired_texts: list,
+    text_sources: dict | None = None,
+    machine_text: list[str] | None = None,
+    sources: dict | None = None,
+    stages: dict | None = None,
+    waiting: dict | None = None,
+    speakers: dict | None = None,
+) -> dict:
+    """The one ``build.json`` provenance of both build modes (what went in, never how long it
+    took; :meth:`indomer.generation.Generation.commit` adds the outputs): one shape, the
+    fields a mode has nothing for left empty."""
+    from indomer import __version__
+    from indomer.labels import labels_sha256
+
+    build = {
+        "indomer": __version__,
+        "command": command,
+        "source": source,
+        "config": config,
+        "inputs": inputs,
+        "sources": sources or {},
+        "labels_sha256": labels_sha256(),
+        "versions": versions,
+        "stages": stages or {},
+        "text_sources": text_sources or {},
+        "machine_text": machine_text or [],
+        "rejected": rejected,
+        "warnings": warnings,
+        "media": media,
+        "agreement": agreement,
+        # clips kept out of the shards until labelled, or until the expert settles them
+        "waiting": waiting or {"unlabelled": [], "unresolved": []},
+        "rule_violations": rule_violations,
+        "repaired_texts": repaired_texts,
+    }
+    if speakers is not None:
+        build["speakers"] = speakers
+    return build
+
+
+def commit_generation(
+    out: Path,
+    shards: dict[str, pd.DataFrame],
+    split_docs: dict[str, dict],
+    rejected: list[dict],
+    build: dict,
+    meta: dict,
+    *,
+    keep_new: bool = False,
+) -> dict:
+    """Write one dataset generation and switch to it (:mod:`indomer.generation`): the shards
+    of each split (``meta`` in their key-value metadata), the split documents, one
+    ``rejected.jsonl`` line per entry and ``build.json`` with the card and Croissant.
+    Returns the build.json written. Both build modes end here."""
+    from indomer.dataset import SPLITS, write_split
+    from indomer.generation import writing
+    from indomer.manifest import dumps_row
+
+    with writing(out, base=False, keep_new=keep_new) as gen:
+        for split in SPLITS:
+            df = shards.get(split)
+            if df is not None and len(df):
+                write_split(gen.path, split, df, meta)
+        for name, doc in split_docs.items():
+            gen.write_json(f"splits/{name}.json", doc)
+        gen.write_text("rejected.jsonl", "".join(dumps_row(e) + "\n" for e in rejected))
+        return gen.commit(build)
 
 
 # --------------------------------------------------------------------------- closing lines

@@ -27,6 +27,7 @@ from indomer.tail import (
     WAITING,
     input_name,
     merge_inputs,
+    merge_sheets,
 )
 
 _SEGMENT_KEYS = ("id", "source_id", "segment_index", "topic", "start", "end")
@@ -37,8 +38,6 @@ def merge_run(inputs: Inputs, state: BuildConfig) -> Produced:
     wait for the expert) and the segments that wait for labels; ``labels.json`` records the
     agreement, warnings and who waits. Ids of sheets or transcripts matching no segment are
     rejected."""
-    from indomer.merge import merge_rows, merge_sheets
-
     cfg = state  # the config: its transcripts and annotator sheets
     rows = inputs.rows()
     videos = [r for r in rows if r.get("kind") == "video"]
@@ -60,23 +59,13 @@ def merge_run(inputs: Inputs, state: BuildConfig) -> Produced:
                 )
             )
     # no sheets yet: nothing labelled, every segment waits (a build before labels)
-    result = merge_sheets(cfg.annotations) if cfg.annotations else merge_rows([])
-    for r in result.rejected:
-        rejected.append(
-            reject(
-                "merge", r.get("id"), r["reason"], r["fix"], f"{Path(r['file']).name}:{r['line']}"
-            )
-        )
-    for seg_id in sorted(set(result.segments) - known):
-        rejected.append(
-            reject(
-                "merge",
-                seg_id,
-                "annotator sheets label a segment the build does not have",
-                "check the id in the sheet (or an earlier rejection of that segment)",
-                "annotator sheets",
-            )
-        )
+    result, bad = merge_sheets(
+        cfg.annotations,
+        known,
+        "annotator sheets label a segment the build does not have",
+        "check the id in the sheet (or an earlier rejection of that segment)",
+    )
+    rejected += bad
     from indomer.merge import contested_ids
 
     examples = []

@@ -19,7 +19,7 @@ import pandas as pd
 
 from indomer import __version__
 from indomer.config import BuildConfig
-from indomer.dataset import COLUMNS, SPLITS, MediaFile, write_split
+from indomer.dataset import COLUMNS, SPLITS, MediaFile
 from indomer.fsutil import file_digest
 from indomer.stage import Context, DatasetStage, Inputs, Produced
 from indomer.tail import (
@@ -27,8 +27,10 @@ from indomer.tail import (
     IDENTITY,
     LABELS,
     SPLIT,
+    commit_generation,
     document_input,
     input_name,
+    provenance,
     shards_inputs,
 )
 
@@ -101,8 +103,6 @@ def shards_run(inputs: Inputs, state: Context) -> Produced:
     """Commit one generation (data/*.parquet, splits/NAME.json, rejected.jsonl, build.json,
     card, Croissant; :mod:`indomer.generation`) and list the files it holds. The state is
     the stage's context: build.json records the earlier stages' settings and rejections."""
-    from indomer.generation import writing
-    from indomer.labels import labels_sha256
     from indomer.versions import library_versions
 
     ctx = state
@@ -148,52 +148,39 @@ def shards_run(inputs: Inputs, state: Context) -> Produced:
     if split_info.get("warning"):
         warnings.append(split_info["warning"])
     origins = Counter(r.get("text_source") or "none" for r in rows)
-    build = {
-        "indomer": __version__,
-        "command": "build CONFIG",
-        "text_sources": dict(sorted(origins.items())),
-        "machine_text": sorted(r["id"] for r in rows if r.get("text_source") == "asr"),
-        "source": {"kind": "raw sources (indomer build CONFIG)", "config": cfg.path.name},
-        "config": cfg.document,
-        "inputs": inputs_meta,
-        "sources": sources,
-        "labels_sha256": labels_sha256(),
-        "versions": {**library_versions(), **tools},
-        "stages": stages,
-        "rejected": len(ctx.rejected_before()),
-        "warnings": warnings,
-        "media": media,
-        "agreement": labels["agreement"],
-        # clips kept out of the shards until labelled, or until the expert settles them
-        "waiting": {
+    build = provenance(
+        command="build CONFIG",
+        source={"kind": "raw sources (indomer build CONFIG)", "config": cfg.path.name},
+        config=cfg.document,
+        inputs=inputs_meta,
+        versions={**library_versions(), **tools},
+        rejected=len(ctx.rejected_before()),
+        warnings=warnings,
+        media=media,
+        agreement=labels["agreement"],
+        rule_violations=labels["rule_violations"],
+        repaired_texts=[],
+        text_sources=dict(sorted(origins.items())),
+        machine_text=sorted(r["id"] for r in rows if r.get("text_source") == "asr"),
+        sources=sources,
+        stages=stages,
+        waiting={
             "unlabelled": list(labels.get("waiting", [])),
             "unresolved": list(labels.get("unresolved_clips", [])),
         },
-        "rule_violations": labels["rule_violations"],
-        "repaired_texts": [],
-    }
-    identity = inputs.documents.get(IDENTITY)
-    if identity is not None:
-        build["speakers"] = identity
-    with writing(out, base=False, keep_new=True) as gen:
-        for split in SPLITS:
-            if per_split[split]:
-                df = pd.DataFrame(
-                    {
-                        c: pd.Series([rec[c] for rec in per_split[split]], dtype=object)
-                        for c in COLUMNS
-                    }
-                )
-                write_split(gen.path, split, df, {"indomer": __version__, "config": cfg.document})
-        gen.write_json(f"splits/{doc['name']}.json", doc)
-        gen.write_text(
-            "rejected.jsonl",
-            "".join(
-                json.dumps(e, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
-                for e in ctx.rejected_before()
-            ),
+        speakers=inputs.documents.get(IDENTITY),
+    )
+    frames = {
+        split: pd.DataFrame(
+            {c: pd.Series([rec[c] for rec in recs], dtype=object) for c in COLUMNS}
         )
-        build = gen.commit(build)
+        for split, recs in per_split.items()
+        if recs
+    }
+    build = commit_generation(
+        out, frames, {doc["name"]: doc}, ctx.rejected_before(), build,
+        {"indomer": __version__, "config": cfg.document}, keep_new=True,
+    )
     listing = [
         {"id": f["path"], "sha256": f["sha256"], "bytes": f["bytes"]}
         for part in build["outputs"]["splits"].values()
