@@ -30,7 +30,7 @@ PAPER_CITATION = """@article{omnimer2025,
 PAPER_URL = "https://arxiv.org/abs/2512.19379"
 UPSTREAM = "yanxm01/INDOMER"
 UPSTREAM_URL = f"https://github.com/{UPSTREAM}"
-RAW_COMMAND = "build CONFIG"
+RAW_TITLE = "IndoMER (built from raw sources)"
 #: Licence ids the Hub accepts that a sources.csv is likely to name -> their SPDX ids.
 HUB_LICENSES: dict[str, str] = {
     "apache-2.0": "Apache-2.0",
@@ -85,9 +85,17 @@ COLUMN_MEANINGS: dict[str, str] = {
 # --------------------------------------------------------------------------- mode and licence
 
 
-def is_raw(build: dict) -> bool:
-    """Raw-mode build (``indomer build CONFIG``) rather than the public release."""
-    return str(build.get("command", "")).startswith(RAW_COMMAND)
+def release_source(build: dict) -> dict | None:
+    """build.json's ``source`` when the rows are the public release's (it names the release
+    it read, ``spec``), else None. Both build modes write one build.json shape; the card
+    renders what it holds, and this is the one fact about the origin it reads."""
+    src = build.get("source")
+    return src if isinstance(src, dict) and "spec" in src else None
+
+
+def _title(build: dict) -> str:
+    """The dataset's name: the release's, or IndoMER built from the source videos it names."""
+    return "IndoMER" if release_source(build) or not build.get("sources") else RAW_TITLE
 
 
 def _licence_id(text: str | None) -> str | None:
@@ -101,10 +109,11 @@ def _licence_id(text: str | None) -> str | None:
 def licence(build: dict) -> dict:
     """The card's licence fields (Hub ids), plus ``text`` for prose and ``url`` for Croissant.
 
-    Release: the annotations carry no stated licence, so ``other``. Raw: the sources' own
-    licences; one Hub id when they all agree, else ``other`` naming the mix.
+    The source videos' own licences (a raw build names them): one Hub id when they all agree,
+    else ``other`` naming the mix. No source videos (the release): the annotations carry no
+    stated licence, so ``other``.
     """
-    if not is_raw(build):
+    if not build.get("sources"):
         return {
             "license": "other",
             "license_name": "indomer-upstream-unspecified",
@@ -174,7 +183,7 @@ def card_header(manifest: dict, n_total: int, build: dict | None = None) -> dict
     header.update(
         {
             "language": ["id"],
-            "pretty_name": "IndoMER (built from raw sources)" if is_raw(build) else "IndoMER",
+            "pretty_name": _title(build),
             "task_categories": [
                 "text-classification",
                 "audio-classification",
@@ -346,7 +355,7 @@ def _columns_section(stats: dict, build: dict) -> list[str]:
             f"{len(media['missing_audio'])} segments lack audio and "
             f"{len(media['missing_video'])} lack video (listed in `build.json`).\n"
         )
-    elif not is_raw(build):
+    elif media is None:  # a build that embeds clips always says how many
         lines.append("No media are embedded (the public release has none).\n")
     return lines
 
@@ -497,7 +506,7 @@ def _annotation_section(build: dict, stats: dict) -> list[str]:
         f"\n{voted} of {n} segments carry votes; {stats['columns'].get('adjudicated', 0)} have "
         f"an `adjudicated` value and {stats['overall'].get('adjudicated', 0)} of them were decided by the expert.\n"
     )
-    if not is_raw(build) and voted < n:
+    if voted < n:  # only the release has labels without votes
         lines.append(
             f"The other {n - voted} segments keep the release's final labels, without votes.\n"
         )
@@ -602,7 +611,7 @@ def _text_origin(build: dict) -> str:
 def _known_issues(build: dict, stats: dict) -> list[str]:
     ov = stats["overall"]
     lines = ["## Known issues\n"]
-    if not is_raw(build):
+    if release_source(build):
         repaired = build.get("repaired_texts", [])
         lines.append(
             f"- {len(repaired)} transcripts in `Annotations.csv` are GBK mojibake (e.g. `it¡¯s`); "
@@ -673,9 +682,9 @@ def _intro(build: dict, stats: dict) -> list[str]:
         "videos, one speaker per clip) labelled with seven emotions and three-way sentiment, "
         "overall and per modality (text, audio, video). "
     )
-    if is_raw(build):
+    if not release_source(build):
         return [
-            "# IndoMER (built from raw sources)\n",
+            f"# {_title(build)}\n",
             "## Summary\n",
             lead + f"Built with indomer {version} from raw sources (`indomer build "
             f"{build.get('source', {}).get('config', 'CONFIG')}`): the source videos listed "
@@ -819,7 +828,7 @@ def render_card(
     parts += _summary_section(stats)
     parts += _cross_modal_section(stats)
     parts += _figures_section(figures)
-    if is_raw(build):
+    if build.get("sources"):
         parts += _sources_section(build)
     parts += _splits_section(build, split_doc)
     parts += _annotation_section(build, stats)
@@ -853,7 +862,7 @@ def croissant_for(build: dict, stats: dict, manifest: dict) -> dict:
     """The Croissant document of this build, with the card's licence and description."""
     lic = licence(build)
     ov = stats["overall"]
-    raw = is_raw(build)
+    raw = not release_source(build)
     description = (
         f"Indonesian monologue video segments ({ov['segments']} segments, {ov['videos']} source "
         "videos) labelled with seven emotions and three-way sentiment, overall and per "
@@ -866,7 +875,7 @@ def croissant_for(build: dict, stats: dict, manifest: dict) -> dict:
     )
     return croissant_document(
         manifest,
-        name="IndoMER (built from raw sources)" if raw else "IndoMER",
+        name=_title(build),
         description=description,
         license_=lic["url"] or lic["text"],
         url=None if raw else UPSTREAM_URL,

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from demo_build import demo_dataset
 
-from indomer.card import is_raw, licence
+from indomer.card import licence, release_source
 from indomer.cli import main
 from indomer.generation import current_generation, finalize
 
@@ -260,7 +260,7 @@ def test_release_with_annotator_sheets_describes_the_merge(release_dir, tmp_path
 def test_raw_card_tells_how_the_demo_was_made(demo):
     card = _card(demo)
     build = json.loads((demo / "build.json").read_text())
-    assert is_raw(build) and "# IndoMER (built from raw sources)" in card
+    assert release_source(build) is None and "# IndoMER (built from raw sources)" in card
     # nothing from the release-mode story
     for phrase in ("mojibake", "repaired_texts", "Annotations.csv", "public release has none"):
         assert phrase not in card
