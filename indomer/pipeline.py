@@ -792,6 +792,13 @@ class Runner:
             built = json.loads((self.out / "build.json").read_text(encoding="utf-8"))
             rows = {s: built["rows"][s] for s in SPLITS if s in built.get("rows", {})}
         by_reason = Counter((e["stage"], reason_key(e["reason"])) for e in rejected)
+        # the declared documents of the whole-dataset stages this run reached, for the
+        # closing lines (nobody else reads work/)
+        documents = {}
+        for stage in self.stages[: i1 + 1]:
+            if isinstance(stage, DatasetStage) and self._complete(stage.name) is not None:
+                for file in stage.outputs:
+                    documents[f"{stage.name}/{file}"] = self._document(f"{stage.name}/{file}")
         return {
             "out": str(self.out),
             "engine": self.engine,
@@ -805,6 +812,7 @@ class Runner:
             "rows": rows,
             "last_stage": names[i1],
             "waiting": waiting,
+            "documents": documents,
             "seconds": time.perf_counter() - t0,
         }
 

@@ -9,7 +9,6 @@ whose bytes the fingerprints and ``build.json`` record, and the build's closing 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -203,14 +202,14 @@ def agreement_lines(agreement: dict) -> list[str]:
     return lines
 
 
-def labels_summary(out: Path) -> list[str]:
-    """The build's closing lines about labels, from the merge stage's ``labels.json``: each
-    field's agreement among the annotators (Fleiss' kappa, Krippendorff's alpha) and how many
-    clips are unlabelled and unresolved. Empty when the merge has not run (no sheets yet)."""
-    found = sorted(Path(out).glob("work/*_merge/labels.json"))
-    if not found:
+def labels_summary(documents: dict[str, Any]) -> list[str]:
+    """The build's closing lines about labels, from the merge stage's declared ``labels.json``
+    (``documents``: the run report's, ``"stage/file"`` -> JSON): each field's agreement among
+    the annotators (Fleiss' kappa, Krippendorff's alpha) and how many clips are unlabelled
+    and unresolved. Empty when the run did not reach the merge."""
+    labels = documents.get(LABELS)
+    if not labels:
         return []
-    labels = json.loads(found[-1].read_text(encoding="utf-8"))
     lines = agreement_lines(labels.get("agreement") or {})
     if "unresolved_clips" in labels:  # the clips held back for the expert
         unresolved = set(labels["unresolved_clips"])
@@ -224,21 +223,20 @@ def labels_summary(out: Path) -> list[str]:
     return lines
 
 
-def identity_summary(out: Path) -> tuple[list[str], list[str]]:
-    """The build's closing lines about identity: (warnings, for stderr: the speakers stage's
-    and the split step's, e.g. too few groups; summary lines, for stdout: the split's expected
-    people on two sides). Empty when those stages have not run."""
+def identity_summary(documents: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The build's closing lines about identity, from the declared documents of the speakers
+    and split stages (the run report's ``documents``): (warnings, for stderr: the speakers
+    stage's and the split step's, e.g. too few groups; summary lines, for stdout: the split's
+    expected people on two sides). Empty when those stages have not run."""
     from indomer.split import linking_line
 
     warnings: list[str] = []
     lines: list[str] = []
-    identity = sorted(Path(out).glob("work/*_speakers/identity.json"))
-    if identity:
-        record = json.loads(identity[-1].read_text(encoding="utf-8"))
+    record = documents.get(IDENTITY)
+    if record:
         warnings += [str(w) for w in record.get("warnings") or []]
-    found = sorted(Path(out).glob("work/*_split/split.json"))
-    if found:
-        info = json.loads(found[-1].read_text(encoding="utf-8"))
+    info = documents.get(SPLIT)
+    if info:
         if info.get("warning"):
             warnings.append(info["warning"])
         doc = info.get("document") or {}

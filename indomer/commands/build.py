@@ -144,16 +144,13 @@ def build(
         click.echo(f"stopped after {report['last_stage']} ({report['kept']} kept) in {out}; {tail}")
     for line in summary(report):  # a summary: on stdout, --quiet or not (DESIGN §4)
         click.echo(line)
-    merged = any(s["name"] == "merge" and s["status"] != "not run" for s in report["stages"])
-    if merged:  # this run reached the merge: its labels.json is this build's
-        from indomer.tail import labels_summary
+    from indomer.tail import identity_summary, labels_summary
 
-        for line in labels_summary(Path(out)):
-            click.echo(line)
+    # the declared documents of the stages this run reached (the merge's labels.json, ...)
+    for line in labels_summary(report["documents"]):
+        click.echo(line)
     if finished:
-        from indomer.tail import identity_summary
-
-        warned, lines = identity_summary(Path(out))
+        warned, lines = identity_summary(report["documents"])
         for line in lines:
             click.echo(line)
         for line in warned:

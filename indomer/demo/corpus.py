@@ -185,7 +185,7 @@ def run_demo(out: Path, *, jobs: int = 1, quiet: bool = False,
         log(line)
     from indomer.tail import labels_summary
 
-    for line in labels_summary(dataset):
+    for line in labels_summary(report["documents"]):
         log(line)
     problems, _ = validate(dataset)
     log(f"validate {dataset}: " + ("valid" if not problems else "; ".join(problems)))
