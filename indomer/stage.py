@@ -1,6 +1,12 @@
 """The stage contract: what a stage module under :mod:`indomer.stages` exports, and what the
 runner and its executors (local process pool, Ray) hand it.
 
+A stage module exports one ``STAGE`` of one of two kinds: an :class:`ItemStage`
+(``process(item, state) -> rows``: one video's rows, on any worker, resumable per item) or a
+:class:`DatasetStage` (``process(inputs, state) -> Produced``: every row, on the driver).
+A whole-dataset stage declares the documents it writes (``outputs``) and the ones of earlier
+stages it reads (``needs``); nothing finds another stage's files by name.
+
 This module sits below both: stages import it, never the runner (:mod:`indomer.pipeline`)
 or ``build.py``; the runner imports the stages' ``STAGE`` objects. It imports nothing heavy.
 """
