@@ -64,6 +64,10 @@ RISK_STEP = 0.01
 EFFORT_GROUPS = 1000
 #: Swap candidates evaluated at once; bounds memory for datasets with thousands of speakers.
 _CHUNK = 50_000
+#: Up to this many groups every pair is a swap candidate; above, only pairs among the groups
+#: of the :data:`SWAP_GROUPS` best single moves.
+SWAP_ALL_GROUPS = 1000
+SWAP_GROUPS = 300
 
 
 # --------------------------------------------------------------------------- options
@@ -284,8 +288,9 @@ class _Search:
         i = int(np.flatnonzero(mask)[0])
         return tuple(float(k[i]) for k in keys), i
 
-    def _best_move(self, assign, S, n, r=0.0, M=None) -> tuple | None:
-        """Best single-group move: group g from its split to split b."""
+    def _best_move(self, assign, S, n, r=0.0, M=None, top: int = 0) -> tuple | None:
+        """Best single-group move: group g from its split to split b. With ``top``, also the
+        groups of the ``top`` best moves (the swap candidates at scale)."""
         G, K = self.n_groups, self.k
         cur = r
         g_idx = np.repeat(np.arange(G), K)
@@ -303,13 +308,27 @@ class _Search:
         cn[r, a_idx] -= self.sizes[g_idx]
         cn[r, b_idx] += self.sizes[g_idx]
         risk = 0.0 if M is None else cur + M[g_idx, a_idx] - M[g_idx, b_idx]
-        k, i = self._best(cS, cn, risk)
-        return k, "move", int(g_idx[i]), int(b_idx[i])
+        if not top:
+            k, i = self._best(cS, cn, risk)
+            return k, "move", int(g_idx[i]), int(b_idx[i])
+        keys = self.evaluate(cS, cn, risk)
+        order = np.lexsort(tuple(np.asarray(k, dtype=float) for k in reversed(keys)))
+        i = int(order[0])
+        ranked = g_idx[order]
+        _, first = np.unique(ranked, return_index=True)
+        groups = ranked[np.sort(first)][:top]
+        return (tuple(float(k[i]) for k in keys), "move", int(g_idx[i]), int(b_idx[i])), groups
 
-    def _best_swap(self, assign, S, n, r=0.0, M=None) -> tuple | None:
-        """Best exchange of two groups in different splits (in chunks, to bound memory)."""
+    def _best_swap(self, assign, S, n, r=0.0, M=None, among=None) -> tuple | None:
+        """Best exchange of two groups in different splits (in chunks, to bound memory);
+        ``among``: only pairs of these groups (a bound on the candidates at scale)."""
         cur = r
-        pi, pj = self._pairs
+        if among is None:
+            pi, pj = self._pairs
+        else:
+            among = np.sort(np.asarray(among, dtype=np.int64))
+            u, v = np.triu_indices(among.size, 1)
+            pi, pj = among[u], among[v]
         cross = assign[pi] != assign[pj]
         pi, pj = pi[cross], pj[cross]
         best = None
@@ -334,26 +353,51 @@ class _Search:
                 best = (k, "swap", int(ci[i]), int(cj[i]))
         return best
 
+    def _shift(self, assign, S, n, M, g: int, b: int) -> float:
+        """Move group g to split b in place (assign, S, n, M); return the change of risk.
+        O(G K) instead of recomputing the risk and the pull from scratch (O(G^2))."""
+        a = int(assign[g])
+        S[a] -= self.counts[g]
+        S[b] += self.counts[g]
+        n[a] -= self.sizes[g]
+        n[b] += self.sizes[g]
+        assign[g] = b
+        if M is None:
+            return 0.0
+        change = float(M[g, a] - M[g, b])
+        M[:, a] -= self.W[:, g]
+        M[:, b] += self.W[:, g]
+        return change
+
     def descend(self, assign: np.ndarray, max_steps: int = 10_000) -> np.ndarray:
-        """Descent: the best improving move, else the best improving swap, until neither."""
+        """Descent: the best improving move, else the best improving swap, until neither.
+
+        The state (class counts, sizes, risk, pull) is updated per step, not recomputed.
+        Above :data:`SWAP_ALL_GROUPS` groups a swap is sought only among the groups of the
+        :data:`SWAP_GROUPS` best single moves (a swap is two moves; pairs of poor moves
+        rarely make a good swap, and all pairs cost O(G^2) per step)."""
         assign = assign.copy()
         S, n = self.state(assign)
         r, M = self.risk(assign), self.pull(assign)
         current = tuple(float(v) for v in self.evaluate(S, n, r))
+        top = SWAP_GROUPS if self.n_groups > SWAP_ALL_GROUPS else 0
         for _ in range(max_steps):
             best = self._best_move(assign, S, n, r, M)
             if best is None or not best[0] < current:
-                best = self._best_swap(assign, S, n, r, M)
+                among = None
+                if top and best is not None:  # rank the moves only when a swap is sought
+                    among = self._best_move(assign, S, n, r, M, top=top)[1]
+                best = self._best_swap(assign, S, n, r, M, among=among)
             if best is None or not best[0] < current:
                 break
-            _, kind, x, y = best
+            key, kind, x, y = best
             if kind == "move":
-                assign[x] = y
+                r += self._shift(assign, S, n, M, x, y)
             else:
-                assign[x], assign[y] = assign[y], assign[x]
-            S, n = self.state(assign)
-            r, M = self.risk(assign), self.pull(assign)
-            current = tuple(float(v) for v in self.evaluate(S, n, r))
+                ax, ay = int(assign[x]), int(assign[y])
+                r += self._shift(assign, S, n, M, x, ay)
+                r += self._shift(assign, S, n, M, y, ax)
+            current = key
         return assign
 
     def kick(self, assign: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -431,10 +475,12 @@ def speaker_disjoint_split(
     weights = None
     if pairs:
         weights = np.zeros((len(group_ids), len(group_ids)))
-        for e in pairs:
-            a, b = index.get(e["a"]), index.get(e["b"])
-            if a is not None and b is not None and a != b:
-                weights[a, b] = weights[b, a] = float(e["p"])
+        a = np.fromiter((index.get(e["a"], -1) for e in pairs), np.int64, len(pairs))
+        b = np.fromiter((index.get(e["b"], -1) for e in pairs), np.int64, len(pairs))
+        p = np.fromiter((float(e["p"]) for e in pairs), np.float64, len(pairs))
+        ok = (a >= 0) & (b >= 0) & (a != b)
+        weights[a[ok], b[ok]] = p[ok]
+        weights[b[ok], a[ok]] = p[ok]
     if weights is not None and np.any(weights) and len(group_ids) <= EFFORT_GROUPS:
         # the risk makes the landscape rougher: search harder where it is cheap
         restarts, kicks = max(restarts, 16), max(kicks, 16)

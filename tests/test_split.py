@@ -368,3 +368,36 @@ def test_release_beats_stratified_group_kfold(release_dir, ratios, seed):
     rep = leakage_report(df.assign(split=ours))
     assert rep["max_deviation"]["emotion"]["value"] == pytest.approx(dev_ours)
     assert rep["groups"] == {s: df.loc[ours == s, "source_id"].nunique() for s in names}
+
+
+@pytest.mark.parametrize("bounded", [False, True])
+def test_descent_with_incremental_state_ends_in_a_true_local_optimum(monkeypatch, bounded):
+    # the search updates counts, sizes, risk and pull per step instead of recomputing them;
+    # its end must still be a local optimum of the freshly computed objective (no move and no
+    # swap improves it), with the swaps bounded to the best moves' groups (as at scale) or not
+    import indomer.split as split_mod
+
+    if bounded:
+        monkeypatch.setattr(split_mod, "SWAP_ALL_GROUPS", 10)
+        monkeypatch.setattr(split_mod, "SWAP_GROUPS", 12)
+    rng = np.random.default_rng(5)
+    g = 60
+    counts = rng.poisson(1.5, (g, 4))
+    sizes = counts.sum(1) + rng.integers(0, 3, g)
+    w = np.triu(np.where(rng.random((g, g)) < 0.05, rng.random((g, g)), 0.0), 1)
+    search = split_mod._Search(counts, sizes, (0.6, 0.2, 0.2), 0.02, w + w.T)
+    assign = search.descend(search.greedy(np.random.default_rng(0)))
+    key = search.key(assign)
+    for grp in range(g):
+        for k in range(3):
+            if k != assign[grp]:
+                moved = assign.copy()
+                moved[grp] = k
+                assert not search.key(moved) < key
+    if not bounded:
+        for i in range(g):
+            for j in range(i + 1, g):
+                if assign[i] != assign[j]:
+                    swapped = assign.copy()
+                    swapped[i], swapped[j] = assign[j], assign[i]
+                    assert not search.key(swapped) < key
