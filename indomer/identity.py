@@ -13,7 +13,10 @@ How, and why:
   at once from the Gram matrix (``O(n^2)``, no per-pair vectors).
 * **Calibrated probability.** ``logit p = slope * score + intercept``, a logistic regression
   fitted on labelled speech (``indomer speakers calibrate``; the shipped record is fitted on
-  the AMI excerpt). Where both sources have a face, the face cosine adds a log-likelihood
+  the AMI excerpt). Its intercept carries the calibration set's prior (3.4% of AMI's pairs
+  are one person); a dataset's own prior is estimated from its scores
+  (:func:`estimate_prior`) and replaces it, unless ``speakers.prior`` fixes it. Where both
+  sources have a face, the face cosine adds a log-likelihood
   ratio (:func:`face_llr`): strongly positive at or above ``FACE_SAME``, strongly negative
   below ``FACE_DIFFERENT``, linear between. Pins are certain: must-links 1, cannot-links 0.
 * **Hard groups.** Voices that share a speaker id (the best guess), are pinned together or
@@ -22,15 +25,17 @@ How, and why:
 * **Group pairs.** Two hard groups are one person with probability
   ``q = 1 - prod(1 - p_ij)`` over their voice pairs (independence: an over-estimate when a
   group holds several voices, which only makes the stated risk conservative).
-* **Risk of a split.** The expected number of same-person group pairs that the assignment
-  puts on two sides, ``sum q`` over pairs in different splits. Every person on two sides
-  makes at least one such pair, so this bounds the expected number of people on two sides
-  from above. Pairs under :data:`PAIR_MIN` are not listed; their total mass is kept and
-  counted as if placed at random (``(1 - sum r_k^2)`` of it lands on two sides).
+* **Risk of a split.** The search minimises ``sum q`` over group pairs in different splits
+  (cheap to update per move). The number stated is per person
+  (:func:`expected_on_two_sides`): a person of twenty videos split 16/2/2 makes 68 pairs
+  on two sides but is one person. Pairs under :data:`PAIR_MIN` are not listed; their total
+  mass is kept and counted as if placed at random (``(1 - sum r_k^2)`` of it lands on two
+  sides).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -48,6 +53,10 @@ MIN_COHORT = 8
 FACE_LLR = 6.0
 #: Logits are clipped here, so no voice score alone makes a pair exactly certain.
 LOGIT_MAX = 12.0
+#: Weight, in pairs, of the calibration set's prior in a dataset's estimated prior (a Beta
+#: prior of this many pseudo-pairs): a dataset of a few sources keeps about the calibration
+#: set's prior, and no dataset's estimate falls under ``prior * PRIOR_PAIRS / pairs``.
+PRIOR_PAIRS = 100.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,14 @@ class ScoreModel:
     min_cohort: int = MIN_COHORT
     face_same: float | None = None
     face_different: float | None = None
+    #: The calibration set's share of same-person pairs, which ``intercept`` carries.
+    prior: float | None = None
+    #: (mean, sd) of the normalised score of same-person and of different-people pairs in the
+    #: calibration set: the two densities whose mixture estimates a dataset's prior.
+    same: tuple[float, float] | None = None
+    different: tuple[float, float] | None = None
+    #: Replace ``prior`` by the dataset's own, estimated from its scores (:func:`estimate_prior`).
+    estimate_prior: bool = False
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -141,17 +158,81 @@ def face_llr(cos: np.ndarray, same: float, different: float) -> np.ndarray:
     return np.clip((np.asarray(cos, dtype=np.float64) - mid) / half, -1, 1) * FACE_LLR
 
 
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+def _normal_logpdf(x: np.ndarray, mean: float, sd: float) -> np.ndarray:
+    return -0.5 * ((x - mean) / sd) ** 2 - math.log(sd)
+
+
+def estimate_prior(
+    scores: np.ndarray, same: tuple[float, float], different: tuple[float, float],
+    prior: float, pseudo: float = PRIOR_PAIRS,
+) -> float:
+    """The share of pairs that are one person in this dataset.
+
+    Why: the logistic calibration carries its calibration set's prior (3.4% of AMI's pairs
+    are one person), while in a corpus of 207 videos by 203 people it is 0.02%, so every
+    probability, and the stated risk, came out about 100 times too high. The scores of a
+    dataset are a mixture of the same-person and the different-people score densities (normal,
+    with the calibration set's means and sds); the mixing weight is its prior. It is the
+    maximum a posteriori weight under a Beta prior of ``pseudo`` pseudo-pairs at the
+    calibration set's ``prior``: the fixed point ``pi (N + pseudo) = sum_i post_i(pi) +
+    pseudo prior`` (``post_i`` the posterior of pair i under ``pi``), found by bisection on
+    log pi. The pseudo-pairs keep a small dataset near the calibration prior and are the
+    estimate's floor on a large one. (Re-estimating the prior through the logistic fit
+    instead collapses to zero: its likelihood ratio averages 0.45, not 1, over
+    different-people pairs.)
+    """
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    s = s[np.isfinite(s)]
+    lr = np.exp(np.clip(_normal_logpdf(s, *same) - _normal_logpdf(s, *different), -50, 50))
+    a, total = pseudo * prior, s.size + pseudo
+
+    def excess(pi: float) -> float:
+        post = pi * lr / (1.0 - pi + pi * lr)
+        return float(post.sum()) + a - pi * total
+
+    lo, hi = math.log(1e-12), 0.0  # excess(1e-12) > 0 > excess(1)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if excess(math.exp(mid)) > 0:
+            lo = mid
+        else:
+            hi = mid
+    return float(min(max(math.exp((lo + hi) / 2), 1e-12), 1.0 - 1e-9))
+
+
+def voice_logit(score: np.ndarray, model: ScoreModel, report: dict | None = None
+                ) -> np.ndarray:
+    """Log-odds of one person from a dataset's normalised voice scores (a square matrix):
+    the calibration, with the prior replaced by the dataset's own where the model asks
+    (``report["prior"]`` receives it)."""
+    logit = model.slope * score + model.intercept
+    if (model.estimate_prior and model.prior and model.same and model.different
+            and score.shape[0] > 1 and model.same[1] and model.different[1]):
+        iu = np.triu_indices(score.shape[0], 1)
+        pi = estimate_prior(score[iu], model.same, model.different, model.prior)
+        logit = logit + (_logit(pi) - _logit(model.prior))
+        if report is not None:
+            report["prior"] = pi
+    return logit
+
+
 def pair_probabilities(
     x: np.ndarray,
     model: ScoreModel,
     faces: Sequence[np.ndarray | None] = (),
     same: Sequence[tuple[int, int]] = (),
     cannot: Sequence[tuple[int, int]] = (),
+    report: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(P, normalised voice scores, face cosines or None) for unit voices ``x``; ``same`` and
-    ``cannot`` are index pairs pinned together (1) or apart (0)."""
+    ``cannot`` are index pairs pinned together (1) or apart (0); ``report["prior"]`` receives
+    the dataset's estimated prior, where the model estimates it."""
     score = cohort_scores(x, model.cohort_mean, model.min_cohort)
-    logit = model.slope * score + model.intercept
+    logit = voice_logit(score, model, report)
     fcos = None
     if model.face_same is not None and faces and any(f is not None for f in faces):
         n = len(faces)
@@ -246,18 +327,37 @@ def expected_on_two_sides(
     pairs: Sequence[Mapping], where: Mapping[str, str], dropped_mass: float = 0.0,
     fractions: Sequence[float] = (),
 ) -> tuple[float, list[dict]]:
-    """(expected number, pairs contributing, largest first) for groups placed by ``where``
-    (group -> split); pairs with a group not in ``where`` are left out. ``dropped_mass``
-    (pairs too unlikely to list) counts as randomly placed: ``(1 - sum f^2)`` of it."""
+    """(expected number of people on two sides, pairs on two sides, most probable first) for
+    groups placed by ``where`` (group -> split); pairs with a group not in ``where`` are left
+    out. ``dropped_mass`` (pairs too unlikely to list) counts as randomly placed: ``(1 - sum
+    f^2)`` of it.
+
+    Per person, not per pair: a person of m groups split 16/2/2 makes 68 group pairs on two
+    sides but is one person. Each group g counts ``P(g has a same-person group on another
+    side) / (1 + max(1, s_g))``: the probability (``1 - prod(1 - q)`` over its pairs split
+    apart) shared among the expected members of its person given it has one elsewhere
+    (``s_g``: the sum of q over all its pairs; at least one other). This is exact when every q
+    is 0 or 1 (a person on two sides: each of its m groups counts 1/m) and for a lone pair
+    (q), and never exceeds the sum of q over pairs on two sides.
+    """
     contrib = []
-    total = 0.0
+    mass: dict[str, float] = {}
+    keep: dict[str, float] = {}
     for e in pairs:
         a, b = where.get(e["a"]), where.get(e["b"])
-        if a is None or b is None or a == b:
+        if a is None or b is None:
             continue
-        total += float(e["p"])
+        q = min(max(float(e["p"]), 0.0), 1.0)
+        for g in (e["a"], e["b"]):
+            mass[g] = mass.get(g, 0.0) + q
+        if a == b:
+            continue
+        for g in (e["a"], e["b"]):
+            keep[g] = keep.get(g, 0.0) + (math.log1p(-q) if q < 1.0 else -math.inf)
         contrib.append({**e, "splits": [a, b]})
     contrib.sort(key=lambda e: (-e["p"], e["a"], e["b"]))
+    total = math.fsum((1.0 - math.exp(keep[g])) / (1.0 + max(1.0, mass[g]))
+                      for g in sorted(keep))
     spread = 1.0 - sum(f * f for f in fractions) if fractions else 1.0
     return total + dropped_mass * spread, contrib
 

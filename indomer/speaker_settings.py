@@ -45,8 +45,8 @@ class Settings:
     cohort-normalised voice score to the probability of one person (null: the shipped fit on
     the AMI excerpt; a file for another embedding model is reported and the default used).
     ``prior``: the share of source pairs that are one person in this dataset, when known (null:
-    the calibration set's, 3.4% on AMI, which over-states the risk where most people have one
-    video).
+    estimated from the dataset's voice scores as a mixture of the calibrated same-person and
+    different-people score densities, with the calibration set's prior as 100 pseudo-pairs).
     ``hard_p``: probability from which a pair counts as certain, so a split never separates
     it (lower pairs only weigh on the split's expected people on two sides).
     ``min_voice_seconds``: a source voice with less speech than this is reported: its

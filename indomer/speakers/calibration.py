@@ -68,7 +68,9 @@ def score_model(
     with one line, and the shipped record is used when it fits the model; otherwise there is
     no model (None) and the split falls back to hard groups only. ``prior``: the share of
     pairs that are one person in this dataset, when known; it replaces the calibration set's
-    (logistic regression bakes its prior into the intercept, so the shift is exact).
+    (logistic regression bakes its prior into the intercept, so the shift is exact). Without
+    it the model estimates the dataset's own from its scores
+    (:func:`indomer.identity.estimate_prior`).
     """
     from indomer.identity import MIN_COHORT, ScoreModel
 
@@ -95,6 +97,12 @@ def score_model(
     cal_prior = prob.get("prior")
     if prior is not None and cal_prior:
         intercept += math.log(prior / (1 - prior)) - math.log(cal_prior / (1 - cal_prior))
+
+    def density(block: object) -> tuple[float, float] | None:
+        ok = isinstance(block, dict) and all(isinstance(block.get(k), (int, float))
+                                             for k in ("mean", "sd"))
+        return (float(block["mean"]), float(block["sd"])) if ok and block["sd"] > 0 else None
+
     model = ScoreModel(
         slope=float(prob["slope"]),
         intercept=intercept,
@@ -102,6 +110,10 @@ def score_model(
         min_cohort=int(prob.get("min_cohort", MIN_COHORT)),
         face_same=face_same,
         face_different=face_different,
+        prior=(prior if prior is not None else cal_prior) if cal_prior else None,
+        same=density(prob.get("same_person")),
+        different=density(prob.get("different_people")),
+        estimate_prior=prior is None,
     )
     info = {
         "source": doc.get("source") or where,
@@ -110,6 +122,8 @@ def score_model(
         "slope": model.slope,
         "intercept": model.intercept,
         "prior": prior if prior is not None and cal_prior else cal_prior,
+        "prior_from": ("speakers.prior" if prior is not None and cal_prior
+                       else "the calibration set"),
         "calibration_prior": cal_prior,
         "n_same": prob.get("n_same"),
         "n_different": prob.get("n_different"),

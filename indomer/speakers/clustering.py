@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -167,6 +168,8 @@ class Clustering:
     pairs: tuple[dict, ...] = ()
     dropped_mass: float = 0.0
     n_group_pairs: int = 0
+    #: The dataset's share of same-person pairs, estimated from its voices (None: not estimated).
+    prior: float | None = None
 
 
 def derived_id(key: str) -> str:
@@ -265,9 +268,10 @@ def cluster_voices(
     disagreements: tuple[dict, ...] = ()
     pairs: list[dict] = []
     dropped, n_pairs = 0.0, 0
+    estimate: dict = {}
     if linking.model is not None:
         voice_group, disagreements, pairs, dropped, n_pairs = _link(with_vec, x, names, linking,
-                                                                   cannot)
+                                                                   cannot, estimate)
         group_of_speaker: dict[str, str] = {}
         for v in with_vec:
             group_of_speaker.setdefault(names[v.key], voice_group[v.key])
@@ -285,7 +289,7 @@ def cluster_voices(
                         continue
                     e[k + "a"], e[k + "b"] = e[k + "b"], e[k + "a"]
     return Clustering(dict(sorted(out.items())), tuple(unused), n, dict(sorted(groups.items())),
-                      disagreements, tuple(pairs), dropped, n_pairs)
+                      disagreements, tuple(pairs), dropped, n_pairs, estimate.get("prior"))
 
 
 #: Prefix of the synthetic pin that joins sources linked by ``same_as`` without a name.
@@ -434,6 +438,7 @@ def _link(
     names: Mapping[str, str],
     linking: Linking,
     cannot: set,
+    report: dict | None = None,
 ) -> tuple[dict[str, str], tuple[dict, ...], list[dict], float, int]:
     """Hard split groups, voice/face disagreements and the probable group pairs
     (:mod:`indomer.identity`).
@@ -442,7 +447,8 @@ def _link(
     group; every other pair only weighs on the split through its probability. Returns (voice
     key -> key of its group's first voice, disagreements, group pairs of probability >=
     :data:`indomer.identity.PAIR_MIN` (most probable first, at most ``PAIRS_MAX``), the
-    probability mass of the pairs left out, the number of group pairs in all).
+    probability mass of the pairs left out, the number of group pairs in all);
+    ``report["prior"]`` receives the dataset's estimated prior.
     """
     from indomer import identity as idn
 
@@ -457,7 +463,8 @@ def _link(
     si, sj = np.nonzero(np.triu(code[:, None] == code[None, :], 1))
     same = list(zip(si.tolist(), sj.tolist()))
     faces = [v.face for v in voices] if model.face_same is not None else []
-    p, score, fcos = idn.pair_probabilities(x, model, faces, same, sorted(cannot))
+    report = {} if report is None else report
+    p, score, fcos = idn.pair_probabilities(x, model, faces, same, sorted(cannot), report)
     label = idn.hard_groups(p, sorted(cannot), linking.hard_p)
     groups, q = idn.group_pairs(p, label, sorted(cannot))
     group_of = {keys[i]: keys[int(label[i])] for i in range(n)}
@@ -465,7 +472,11 @@ def _link(
     for i, lab in enumerate(label.tolist()):
         members.setdefault(lab, []).append(i)
     sim = x @ x.T
-    voice_p = idn.sigmoid(model.slope * score + model.intercept)
+    shift = 0.0
+    if report.get("prior") is not None and model.prior:  # the dataset's prior, not AMI's
+        shift = math.log(report["prior"] / (1 - report["prior"])) - math.log(
+            model.prior / (1 - model.prior))
+    voice_p = idn.sigmoid(model.slope * score + model.intercept + shift)
 
     def evidence(i: int, j: int) -> dict:
         f = None if fcos is None or np.isnan(fcos[i, j]) else round(float(fcos[i, j]), 4)

@@ -119,6 +119,10 @@ def identify(
 
         model = ScoreModel(slope=0.0, intercept=-LOGIT_MAX)
     result: Clustering = cluster_voices(clips, settings.linking(model), pins)
+    if result.prior is not None:  # the dataset's own prior replaced the calibration set's
+        calibration = {**calibration, "prior": round(result.prior, 8),
+                       "prior_from": "estimated from this dataset's voice pairs (mixture of "
+                                     "the calibrated score densities)"}
     report_unused(result, warn if log is not None else None)
     seconds: dict[str, float] = {}
     for c in clips:

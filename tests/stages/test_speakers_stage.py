@@ -356,9 +356,15 @@ def test_a_known_prior_shifts_every_pair_by_the_same_odds():
                              "flagged": False}) for k in range(6)]
     _, default = identify(rows, settings=Settings())
     _, known = identify(rows, settings=Settings(prior=0.001))
+    # unset, the prior is the dataset's own, estimated from its voices (with six sources, the
+    # calibration set's prior as 100 pseudo-pairs keeps it near AMI's 3.4%)
     cal = default["operating_point"]["calibration"]["prior"]
+    assert default["operating_point"]["calibration"]["prior_from"].startswith("estimated")
+    assert 0.02 < cal < 0.06
     assert known["operating_point"]["calibration"]["prior"] == 0.001
-    assert known["operating_point"]["calibration"]["calibration_prior"] == cal
+    assert known["operating_point"]["calibration"]["prior_from"] == "speakers.prior"
+    assert (known["operating_point"]["calibration"]["calibration_prior"]
+            == default["operating_point"]["calibration"]["calibration_prior"] == 0.03352)
     shift = (0.001 / 0.999) / (cal / (1 - cal))
     before = {(e["a"], e["b"]): e["pair_p"] for e in default["pairs"]}
     after = {(e["a"], e["b"]): e["pair_p"] for e in known["pairs"]}
