@@ -11,18 +11,19 @@ Scores are drawn per pair, not from audio: the cohort-normalised voice score fro
 distributions with the mean and standard deviation of the shipped AMI calibration's
 same-person and different-people scores; a face cosine (where both sources have a face)
 uniform on [0.93, 0.99] for one person and normal (mean 0.70, sd 0.08, at most 0.893) for
-two, the ranges measured on dlib's example photos (:mod:`indomer.speakers`). Probabilities,
-hard groups, group pairs, the split (ratios 0.8/0.1/0.1, no stratification, seed 0) and the
+two, the ranges measured on dlib's example photos (:mod:`indomer.speakers`). Probabilities
+(the dataset's prior estimated from the scores, as with ``speakers.prior: null``; ``--prior``
+sets AMI's or the truth instead), hard groups, group pairs, the split (ratios 0.8/0.1/0.1, no
+stratification, seed 0, the default effort unless ``--quick``), the stated risk and the
 review queue are the library's own (:mod:`indomer.identity`, :mod:`indomer.split`). A review
 answer comes from the truth: "same" unites the two groups, "different" zeroes the pair.
 *Answers to < 0.5* counts the queue's top entries whose settling leaves under 0.5 in the first
 split (at most --max-answers; ">N" when the listed pairs on two sides run out first: the
-pairs too unlikely to list, under 0.001 each, still add up); they are then applied and the split redone once, which gives
-*expected after them* (a re-split can move other pairs apart). On the channel corpus the split
-searches from one start without kicks (the default effort takes hours of CPU at 2,000 groups).
+pairs too unlikely to list, under 0.001 each, still add up); they are then applied and the
+split redone once, which gives *expected after them* (a re-split can move other pairs apart).
 
     .venv/bin/python tools/bench_identity.py [--seed 0] [--max-answers 5000] [--only indomer]
-        [--true-prior]
+        [--prior estimated|ami|true] [--quick]
 
 Prints one Markdown table (the README's).
 """
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from importlib import resources
@@ -42,14 +42,16 @@ import pandas as pd
 
 from indomer.identity import (
     HARD_P,
+    ScoreModel,
     expected_on_two_sides,
     face_llr,
     group_pairs,
     hard_groups,
     review_queue,
     sigmoid,
+    voice_logit,
 )
-from indomer.speakers import CALIBRATION_FILE, FACE_DIFFERENT, FACE_SAME
+from indomer.speakers import CALIBRATION_FILE, FACE_DIFFERENT, FACE_SAME, score_model
 from indomer.split import speaker_disjoint_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -72,16 +74,24 @@ def corpus(kind: str) -> np.ndarray:
     return np.array([*np.repeat(np.arange(50), 20), *range(50, 1050)])
 
 
-def probabilities(person: np.ndarray, face_share: float, cal: dict,
-                  rng: np.random.Generator) -> np.ndarray:
+def true_prior(person: np.ndarray) -> float:
     n = person.size
+    return float(((person[:, None] == person[None, :]).sum() - n) / (n * (n - 1)))
+
+
+def probabilities(person: np.ndarray, face_share: float, model: ScoreModel,
+                  rng: np.random.Generator, report: dict | None = None) -> np.ndarray:
+    """Pair probabilities from simulated scores, through the library's own mapping (the
+    dataset's prior estimated from the scores unless the model fixes it)."""
+    n = person.size
+    cal = calibration()
     same = person[:, None] == person[None, :]
     s_same, s_diff = cal["same_person"], cal["different_people"]
     score = np.where(same, rng.normal(s_same["mean"], s_same["sd"], (n, n)),
                      rng.normal(s_diff["mean"], s_diff["sd"], (n, n)))
     score = np.triu(score, 1)
     score = score + score.T
-    logit = cal["slope"] * score + cal["intercept"]
+    logit = voice_logit(score, model, report)
     has_face = rng.random(n) < face_share
     both = has_face[:, None] & has_face[None, :]
     fcos = np.where(same, rng.uniform(0.93, 0.99, (n, n)),
@@ -115,20 +125,18 @@ def split(label: np.ndarray, pairs: list[dict], seed: int, quick: bool) -> dict[
 
 
 def run(kind: str, face_share: float, seed: int, max_answers: int,
-        true_prior: bool = False) -> dict:
+        prior_mode: str = "estimated", quick: bool = False) -> dict:
     rng = np.random.default_rng(seed)
     person = corpus(kind)
-    cal = dict(calibration())
-    if true_prior:  # speakers.prior set to the corpus's own share of same-person pairs
-        n = person.size
-        truth = float(((person[:, None] == person[None, :]).sum() - n) / (n * (n - 1)))
-        cal["intercept"] += (math.log(truth / (1 - truth))
-                             - math.log(cal["prior"] / (1 - cal["prior"])))
+    # speakers.prior: the corpus's own share of same-person pairs, AMI's, or (null) estimated
+    prior = {"true": true_prior(person), "ami": calibration()["prior"]}.get(prior_mode)
+    model, _ = score_model("resemblyzer", face_same=FACE_SAME, face_different=FACE_DIFFERENT,
+                           prior=prior)
     t0 = time.process_time()
-    p = probabilities(person, face_share, cal, rng)
+    info: dict = {}
+    p = probabilities(person, face_share, model, rng, info)
     cannot: list[tuple[int, int]] = []
     label, pairs, dropped = state(p, cannot)
-    quick = kind == "channel"
     where = split(label, pairs, seed, quick)
     seconds = time.process_time() - t0
     largest = int(np.bincount(label).max())
@@ -166,7 +174,8 @@ def run(kind: str, face_share: float, seed: int, max_answers: int,
         "corpus": kind, "sources": int(person.size), "people": int(np.unique(person).size),
         "faces": face_share, "largest_group": largest, "expected": expected,
         "observed": observed, "answers": answers if now < 0.5 else f">{answers}",
-        "after": after, "cpu_s": seconds,
+        "after": after, "cpu_s": seconds, "prior": info.get("prior", prior),
+        "true_prior": true_prior(person),
     }
 
 
@@ -175,20 +184,26 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-answers", type=int, default=5000)
     ap.add_argument("--only", choices=("indomer", "channel"), default=None)
-    ap.add_argument("--true-prior", action="store_true",
-                    help="set speakers.prior to each corpus's own share of same-person pairs")
+    ap.add_argument("--prior", choices=("estimated", "ami", "true"), default="estimated",
+                    help="the dataset prior: estimated from the scores (the default, as "
+                    "speakers.prior null), AMI's, or each corpus's own share of same-person "
+                    "pairs (speakers.prior set to the truth)")
+    ap.add_argument("--quick", action="store_true",
+                    help="split from one start without kicks (the lowest effort)")
     args = ap.parse_args()
-    print(f"CPU: {cpu_model()}; seed {args.seed}; CPU seconds of identity + split (the first "
-          "split, before any review)\n")
-    print("| corpus | sources | people | faces | largest group | expected on two sides | "
-          "observed | answers to < 0.5 | expected after them | CPU s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"CPU: {cpu_model()}; seed {args.seed}; prior {args.prior}; split effort "
+          f"{'one start, no kicks' if args.quick else 'default'}; CPU seconds of identity + "
+          "split (the first split, before any review)\n")
+    print("| corpus | sources | people | faces | prior (true) | largest group | expected on "
+          "two sides | observed | answers to < 0.5 | expected after them | CPU s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for kind in ("indomer", "channel"):
         if args.only and kind != args.only:
             continue
         for share in (0.0, 0.5, 0.9):
-            r = run(kind, share, args.seed, args.max_answers, args.true_prior)
+            r = run(kind, share, args.seed, args.max_answers, args.prior, args.quick)
             print(f"| {r['corpus']} | {r['sources']} | {r['people']} | {share:.0%} | "
+                  f"{r['prior']:.5f} ({r['true_prior']:.5f}) | "
                   f"{r['largest_group']} | {r['expected']:.2f} | {r['observed']} | "
                   f"{r['answers']} | "
                   + ("-" if r["after"] is None else f"{r['after']:.2f}")
