@@ -17,8 +17,8 @@ sets AMI's or the truth instead), hard groups, group pairs, the split (ratios 0.
 stratification, seed 0, the default effort unless ``--quick``), the stated risk and the
 review queue are the library's own (:mod:`indomer.identity`, :mod:`indomer.split`). A review
 answer comes from the truth: "same" unites the two groups, "different" zeroes the pair.
-*Answers to < 0.5* counts the queue's top entries whose settling leaves under 0.5 in the first
-split (at most --max-answers; ">N" when the listed pairs on two sides run out first: the
+*Answers to < 0.5* counts the fewest of the queue's top entries whose settling (their pairs
+removed) leaves a stated number under 0.5 in the first split (at most --max-answers; ">N" when the listed pairs on two sides run out first: the
 pairs too unlikely to list, under 0.001 each, still add up); they are then applied and the
 split redone once, which gives *expected after them* (a re-split can move other pairs apart).
 
@@ -150,11 +150,25 @@ def run(kind: str, face_share: float, seed: int, max_answers: int,
     # answers: the review queue's top entries until the pairs they settle leave under 0.5 on
     # two sides in this split; then all of them are applied and the split redone once
     queue = review_queue(pairs, where)
-    answers, now = 0, expected
-    while (now >= 0.5 and answers < min(max_answers, len(queue))
-           and queue[answers]["expected_reduction"] > 0):
-        now -= queue[answers]["expected_reduction"]
-        answers += 1
+    useful = [e for e in queue[:max_answers] if e["expected_reduction"] > 0]
+
+    def settled(k: int) -> float:  # the stated number once the top k pairs are answered
+        done = {(e["a"], e["b"]) for e in useful[:k]}
+        rest = [e for e in pairs if (e["a"], e["b"]) not in done]
+        return expected_on_two_sides(rest, where, dropped, fractions)[0]
+
+    # the stated number falls with every answer: bisect for the fewest that leave < 0.5
+    lo, hi = 0, len(useful)
+    now = settled(hi)
+    if now < 0.5:
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if settled(mid) < 0.5:
+                hi = mid
+            else:
+                lo = mid + 1
+        now = settled(lo)
+    answers = lo if now < 0.5 else len(useful)
     for e in queue[:answers]:
         members_a = np.flatnonzero(label == e["ia"])
         members_b = np.flatnonzero(label == e["ib"])
