@@ -329,8 +329,8 @@ def expected_on_two_sides(
 ) -> tuple[float, list[dict]]:
     """(expected number of people on two sides, pairs on two sides, most probable first) for
     groups placed by ``where`` (group -> split); pairs with a group not in ``where`` are left
-    out. ``dropped_mass`` (pairs too unlikely to list) counts as randomly placed: ``(1 - sum
-    f^2)`` of it.
+    out. ``dropped_mass`` (pairs too unlikely to list) counts as randomly placed (``(1 - sum
+    f^2)`` of it lands on two sides), each pair at the groups' mean per-person weight.
 
     Per person, not per pair: a person of m groups split 16/2/2 makes 68 group pairs on two
     sides but is one person. Each group g counts ``P(g has a same-person group on another
@@ -359,7 +359,15 @@ def expected_on_two_sides(
     total = math.fsum((1.0 - math.exp(keep[g])) / (1.0 + max(1.0, mass[g]))
                       for g in sorted(keep))
     spread = 1.0 - sum(f * f for f in fractions) if fractions else 1.0
-    return total + dropped_mass * spread, contrib
+    # an unlisted pair (q small) on two sides adds about q (1 - c_g) / (1 + max(1, s_g)) for
+    # each of its groups: spread evenly over the groups, the mass counts at their mean
+    # (1 for groups with no other pair, less where a group is already likely on two sides
+    # or shares its person with many)
+    share = 1.0
+    if dropped_mass > 0 and where:
+        share = math.fsum(2.0 * math.exp(keep.get(g, 0.0)) / (1.0 + max(1.0, mass.get(g, 0.0)))
+                          for g in sorted(where)) / len(where)
+    return total + dropped_mass * spread * share, contrib
 
 
 def review_queue(pairs: Sequence[Mapping], where: Mapping[str, str] | None) -> list[dict]:

@@ -80,7 +80,9 @@ def test_expected_count_and_queue_follow_the_assignment():
     total, contrib = expected_on_two_sides(pairs, where, 0.1, [0.5, 0.5])
     # per group: P(a same-person group on another side) / (1 + max(1, sum of its q))
     g1, g2, g3 = 0.6 / 2, (1 - 0.4 * 0.95) / 2, 0.05 / 2
-    assert total == pytest.approx(g1 + g2 + g3 + 0.1 * 0.5)
+    # the unlisted mass (0.1, half of it on two sides) at the groups' mean 2 (1 - c) / (1 + s)
+    share = (2 * 0.4 / 2 + 2 * 0.4 * 0.95 / 2 + 2 * 0.95 / 2) / 3
+    assert total == pytest.approx(g1 + g2 + g3 + 0.1 * 0.5 * share)
     assert total - 0.05 <= 0.6 + 0.05  # never above the sum over pairs on two sides
     assert [(e["a"], e["b"]) for e in contrib] == [("g1", "g2"), ("g2", "g3")]
     queue = review_queue(pairs, where)
