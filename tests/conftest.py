@@ -26,22 +26,6 @@ def pytest_configure(config) -> None:
     config.pluginmanager.register(ci_noskip, "indomer-ci-noskip")
 
 
-#: Modules whose tests share one costly thing that must not run twice at once: a Ray cluster
-#: (and the machine's ~/.ray), one Label Studio server built over a demo corpus. Under
-#: pytest-xdist (``--dist loadgroup``, setup.cfg) each group runs on one worker.
-XDIST_GROUPS = {
-    "test_ray_engine.py": "ray",
-    "test_annotate_labelstudio.py": "labelstudio",
-}
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    for item in items:
-        group = XDIST_GROUPS.get(item.path.name)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
-
-
 def _release_dir() -> Path:
     env = os.environ.get("INDOMER_RELEASE")
     return Path(env) if env else ROOT.parent / "shared" / "indomer-release"
