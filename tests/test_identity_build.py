@@ -99,6 +99,9 @@ def test_off_screen_synthetic_build_has_the_true_partition_and_a_leak_free_split
 
 # --------------------------------------------------------------------------- AMI
 
+#: Both AMI tests share one build (a module fixture): under pytest-xdist they run on one worker.
+ami_group = pytest.mark.xdist_group("identity-ami-build")
+
 
 @pytest.fixture(scope="module")
 def ami(tmp_path_factory):
@@ -112,6 +115,7 @@ def ami(tmp_path_factory):
     return folder / "corpus", out, person_of
 
 
+@ami_group
 def test_ami_splits_50_50_state_a_risk_no_lower_than_what_happens(ami):
     corpus, out, person_of = ami
     assert len(person_of) == 20 and len(set(person_of.values())) == 14
@@ -127,13 +131,23 @@ def test_ami_splits_50_50_state_a_risk_no_lower_than_what_happens(ami):
     assert identity["n_groups"] == 20  # nothing single-linked through uncertain voices
 
 
+#: Settings tried in turn for one where the split does put a person on two sides before any
+#: answer (found at the first: 0.4/0.3/0.3, seed 0, FEE087's two recordings); the rest keep
+#: the test meaningful if the split search changes its choice.
+LEAKY = [(r, seed) for r in ("0.4,0.3,0.3", "0.6,0.2,0.2", "0.8,0.1,0.1", "0.7,0.3")
+         for seed in range(3)]
+
+
+@ami_group
 def test_ami_15_review_answers_leave_no_one_on_two_sides(ami):
     corpus, out, person_of = ami
-    # 0.4/0.3/0.3 is a setting where the optimal split does separate one person's recordings
-    config = ami_config(corpus, ratios="[0.4, 0.3, 0.3]", name="review.yaml")
-    _cli("build", str(config), "--out", str(out))
-    before = _on_two_sides(out, person_of)
-    assert before, "the setting must put someone on two sides, or the answers prove nothing"
+    _cli("build", str(ami_config(corpus)), "--out", str(out))  # the plain config, no pins
+    for ratios, seed in LEAKY:
+        _split(out, ratios, seed)
+        before = _on_two_sides(out, person_of)
+        if before:
+            break
+    assert before, "no setting puts anyone on two sides, so the answers prove nothing"
     queue = json.loads(_cli("speakers", "review", str(out), "--json", "-"))["review"][:15]
     assert len(queue) == 15
     first = queue[0]
@@ -144,13 +158,15 @@ def test_ami_15_review_answers_leave_no_one_on_two_sides(ami):
         same = person_of[e["source_a"]] == person_of[e["source_b"]]
         lines.append(e["speakers_csv"]["same" if same else "different"])
     (corpus / "speakers.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    config = ami_config(corpus, ratios="[0.4, 0.3, 0.3]", name="review.yaml",
+    config = ami_config(corpus, ratios=f"[{ratios.replace(',', ', ')}]", name="review.yaml",
                         extra="speakers: {overrides: speakers.csv}\n")
     _cli("build", str(config), "--out", str(out))
-    assert _on_two_sides(out, person_of) == []
-    for seed in range(1, 5):
-        _split(out, "0.4,0.3,0.3", seed)
-        assert _on_two_sides(out, person_of) == [], seed
-    print(f"before the answers: {before} on two sides; answers: "
+    assert _on_two_sides(out, person_of) == []  # the build's own split (seed 0)
+    for s in range(5):
+        doc = _split(out, ratios, s)
+        assert _on_two_sides(out, person_of) == [], (ratios, s)
+        print(f"after the answers, {ratios} seed {s}: stated "
+              f"{doc['expected_people_on_two_sides']}, observed 0")
+    print(f"before the answers ({ratios}, seed {seed}): {before} on two sides; answers: "
           f"{sum(',,,' not in x for x in lines[1:])} same, {sum(',,,' in x for x in lines[1:])}"
           " different")
