@@ -10,7 +10,7 @@
   0.4/0.3/0.3), the queue's first 15 answers written to speakers.csv, and after the rebuild no
   one is on two sides at any of five seeds.
 
-The AMI corpus is built once per module (about 40 CPU seconds); later builds rerun only the
+The AMI corpus is built once per test session (about 40 CPU seconds); later builds rerun only the
 speakers stage and the tail.
 """
 
@@ -23,7 +23,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from filelock import FileLock
 from identity_corpora import ami_config, ami_corpus, off_screen_corpus
+from sessiondir import made_once
 
 from indomer.cli import main
 from indomer.dataset import available_splits, read_split
@@ -99,20 +101,27 @@ def test_off_screen_synthetic_build_has_the_true_partition_and_a_leak_free_split
 
 # --------------------------------------------------------------------------- AMI
 
-#: Both AMI tests share one build (a module fixture): under pytest-xdist they run on one worker.
+#: Both AMI tests share one build: under pytest-xdist, one worker if grouping works; either
+#: way the build is made once per session and each test holds a lock while it rebuilds it.
 ami_group = pytest.mark.xdist_group("identity-ami-build")
 
 
-@pytest.fixture(scope="module")
-def ami(tmp_path_factory):
-    """(folder, dataset, source -> speaker): the AMI corpus, built once for the module."""
-    folder = tmp_path_factory.mktemp("ami")
+def _build_ami(folder: Path) -> None:
     config, person_of = ami_corpus(folder / "corpus")
-    out = folder / "out"
+    (folder / "truth.json").write_text(json.dumps(person_of), encoding="utf-8")
     cpu, wall = _cpu_seconds(), time.perf_counter()
-    _cli("build", str(config), "--out", str(out))
+    _cli("build", str(config), "--out", str(folder / "out"))
     print(f"AMI build: {_cpu_seconds() - cpu:.1f} CPU s, {time.perf_counter() - wall:.1f} s")
-    return folder / "corpus", out, person_of
+
+
+@pytest.fixture
+def ami(tmp_path_factory):
+    """(corpus folder, dataset, source -> speaker): the AMI corpus, built once per session,
+    used by one test at a time (the tests rebuild it with other configs)."""
+    folder = made_once(tmp_path_factory, "identity-ami", _build_ami)
+    with FileLock(str(folder) + ".use.lock"):
+        yield (folder / "corpus", folder / "out",
+               json.loads((folder / "truth.json").read_text(encoding="utf-8")))
 
 
 @ami_group
