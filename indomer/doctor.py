@@ -56,7 +56,7 @@ USED_BY: dict[str, str] = {
     "media": "build: fetch, probe, segment, cut; demo",
     "plots": "stats --plots, the card's figures",
     "align": "build: WhisperX alignment and ASR (torch)",
-    "speakers": "build: pyannote, resemblyzer, OpenCV 4 faces, dlib face identity",
+    "speakers": "build: pyannote, resemblyzer, dlib faces (HOG) and face identity, OpenCV frames",
     "whisper-base": "build: offline Whisper base (ASR drafts, whisper alignment); demo",
     "hf": "load the built dataset with datasets",
     "ray": "build --engine ray",
@@ -125,6 +125,7 @@ class Needs:
     asr: bool = True
     embedding: str = "resemblyzer"
     diarization: str | None = None
+    detector: str = "hog"  # faces.detector: dlib's HOG (default) or OpenCV's Haar cascade
     cascade: str = "haarcascade_frontalface_default.xml"
     face_identity: bool = True  # faces.identity: dlib's face identity vectors
 
@@ -282,6 +283,7 @@ def needs_from(doc: Mapping[str, Any], config: str | None = None) -> Needs:
         asr=align.get("asr", True) is not False,
         embedding=text(speakers, "embedding", base.embedding),
         diarization=diarization if isinstance(diarization, str) and diarization else None,
+        detector=text(faces, "detector", base.detector),
         cascade=text(faces, "cascade", base.cascade),
         face_identity=faces.get("identity", True) is not False,
     )
@@ -659,9 +661,17 @@ def _token() -> Check:
 
 
 def _faces(needs: Needs) -> list[Check]:
-    what = "face detector (OpenCV Haar)"
+    """The configured detector (``faces.detector``) and what it needs: dlib for HOG (its
+    model is compiled in), OpenCV 4's cascade XML for Haar; OpenCV decodes frames for both."""
     installed = {d: v for d in OPENCV_DISTS if (v := _dist_version(d))}
     folder = _spec_dir("cv2")
+    if needs.detector == "hog":
+        return _hog(installed, folder)
+    if needs.detector != "haar":
+        return [Check(f"face detector ({needs.detector})", MISSING,
+                      f"faces.detector {needs.detector!r} is unknown",
+                      "set faces.detector to hog (dlib, the default) or haar")]
+    what = "face detector (OpenCV Haar)"
     if folder is None or not installed:
         return [Check(what, MISSING, "OpenCV is not installed", OPENCV_FIX)]
     five = {d: v for d, v in installed.items() if int(v.split(".")[0]) >= 5}
@@ -675,13 +685,32 @@ def _faces(needs: Needs) -> list[Check]:
     if not xml.is_file():
         return [Check(what, MISSING, f"cascade {needs.cascade} not found in {folder / 'data'}",
                       f"fix faces.cascade, or reinstall OpenCV 4: {OPENCV_FIX}")]
-    out = [Check(what, OK, f"{versions}; {xml}")]
-    if len(installed) > 1:
-        out.append(Check("OpenCV packages", WARN, f"several OpenCV wheels share the cv2 module "
-                         f"({versions})", f"keep one: pip uninstall -y "
-                         f"{' '.join(d for d in sorted(installed) if d != OPENCV_DISTS[0])}",
-                         False))
-    return out
+    return [Check(what, OK, f"{versions}; {xml}"), *_opencv_clash(installed)]
+
+
+def _opencv_clash(installed: dict[str, str]) -> list[Check]:
+    if len(installed) < 2:
+        return []
+    versions = ", ".join(f"{d} {v}" for d, v in sorted(installed.items()))
+    return [Check("OpenCV packages", WARN, f"several OpenCV wheels share the cv2 module "
+                  f"({versions})", f"keep one: pip uninstall -y "
+                  f"{' '.join(d for d in sorted(installed) if d != OPENCV_DISTS[0])}", False)]
+
+
+def _hog(installed: dict[str, str], cv2_folder: Path | None) -> list[Check]:
+    """dlib's frontal-face HOG detector: dlib (the dlib-bin wheel), whose model is compiled
+    in (nothing to download), and OpenCV, which decodes the sampled frames."""
+    what = "face detector (dlib HOG)"
+    if _spec_dir("dlib") is None:
+        return [Check(what, MISSING, "dlib-bin not installed (HOG's model is compiled into "
+                      "dlib: nothing to download)", "pip install 'indomer[speakers]'")]
+    if cv2_folder is None or not installed:
+        return [Check(what, MISSING, "OpenCV is not installed (it decodes the frames)",
+                      OPENCV_FIX)]
+    dlib = _dist_version("dlib-bin") or _dist_version("dlib") or "unknown"
+    versions = ", ".join(f"{d} {v}" for d, v in sorted(installed.items()))
+    return [Check(what, OK, f"dlib {dlib} (frontal-face HOG, compiled in); frames: {versions}"),
+            *_opencv_clash(installed)]
 
 
 def _face_identity(needs: Needs) -> Check:

@@ -193,12 +193,32 @@ def test_missing_ffmpeg_names_the_package(isolated, monkeypatch):
         assert bare.detail.endswith("needed by build, demo and export")
 
 
+def test_the_configured_face_detector_is_named_and_checked(isolated, monkeypatch):
+    hog = row(check(write_config(isolated)), "face detector")  # the default: dlib's HOG
+    assert hog.what == "face detector (dlib HOG)" and "Haar" not in hog.detail
+    if hog.status == OK:  # the speakers extra is installed here
+        assert hog.detail.startswith("dlib ") and "opencv" in hog.detail
+    haar = row(check(write_config(isolated, "faces: {detector: haar}\n")), "face detector")
+    assert haar.what == "face detector (OpenCV Haar)"
+    assert haar.status != OK or "haarcascade_frontalface_default.xml" in haar.detail
+    odd = row(check(write_config(isolated, "faces: {detector: cnn}\n")), "face detector")
+    assert odd.status == MISSING and "hog" in odd.fix
+    real = doctor._spec_dir
+    monkeypatch.setattr(doctor, "_spec_dir", lambda m: None if m == "dlib" else real(m))
+    gone = row(check(write_config(isolated)), "face detector")
+    assert gone.status == MISSING and "dlib-bin not installed" in gone.detail
+    assert gone.fix == "pip install 'indomer[speakers]'"
+    # HOG does not need the cascades: without dlib only the Haar config is still fine
+    assert row(check(write_config(isolated, "faces: {detector: haar}\n")),
+               "face detector").status == haar.status
+
+
 def test_opencv5_is_refused_with_the_pin(isolated, monkeypatch):
     real = doctor._dist_version
     monkeypatch.setattr(
         doctor, "_dist_version", lambda n: "5.0.0.93" if n == "opencv-python-headless" else real(n)
     )
-    checks = check(write_config(isolated))
+    checks = check(write_config(isolated, "faces: {detector: haar}\n"))
     face = row(checks, "face detector")
     assert face.status == MISSING and "no Haar cascades" in face.detail
     assert "opencv-python-headless>=4.9,<5" in face.fix

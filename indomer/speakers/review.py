@@ -93,13 +93,15 @@ def format_review(record: Mapping, limit: int = 50) -> str:
         lines.append("nothing to review")
         return "\n".join(lines)
     lines.append("")
-    lines.append(f"{'#':>3} {'source a':<12}{'source b':<12}{'p':>7}{'gain':>7}{'voice':>7}"
+    # columns as wide as the longest source id (AMI-style ids run past 12 characters)
+    w = max([11, *(len(str(e[k])) for e in queue for k in ("source_a", "source_b"))]) + 1
+    lines.append(f"{'#':>3} {'source a':<{w}}{'source b':<{w}}{'p':>7}{'gain':>7}{'voice':>7}"
                  f"{'score':>7}{'face':>7}{'sec a':>7}{'sec b':>7}  apart  same | different")
     for k, e in enumerate(queue, start=1):
         face = "-" if e.get("face_cosine") is None else f"{e['face_cosine']:.3f}"
         settle = settle_lines(e)
         lines.append(
-            f"{k:>3} {e['source_a']:<12}{e['source_b']:<12}{e['p']:>7.3f}"
+            f"{k:>3} {e['source_a']:<{w}}{e['source_b']:<{w}}{e['p']:>7.3f}"
             f"{e['expected_reduction']:>7.3f}{e['voice_cosine']:>7.3f}{e['voice_score']:>7.3f}"
             f"{face:>7}{e['seconds_a']:>7.1f}{e['seconds_b']:>7.1f}  "
             f"{'yes' if e.get('on_two_sides') else 'no':<5}  {settle['same']} | "
