@@ -1,11 +1,15 @@
 """The raw-mode build config (YAML): validated once, typed, recorded in build.json.
 
-The schema (``schemas/build_config.schema.json``) checks the shape; each stage section
-(``fetch:``, ``segment:``, ...) is then checked against the fields of that stage's frozen
-``Settings`` dataclass, so a stage adds a setting by adding a field and nothing here changes.
-Every problem is one line that names the config file, the line and the key, so the user
-knows what to edit. Relative paths resolve against the config file's folder, so a config
-and its tables can be moved together.
+One layer validates it: pydantic v2, strict. The document's shape is :class:`Document`; the
+``split:`` section, each stage's ``resources:`` and each stage section (``fetch:``,
+``segment:``, ...) are checked against the field types (and ``Annotated`` bounds) of their
+frozen dataclasses (:class:`SplitConfig`, :class:`Resources`, the stage's ``Settings``), so a
+stage adds a setting by adding a field and nothing here changes; the dataclass's own
+``__post_init__`` then checks what one field cannot say alone.
+``schemas/build_config.schema.json`` is emitted from the same models (:func:`json_schema`; a
+test holds the file to it), not a second validator. Every problem is one line that names the
+config file, the line and the key, so the user knows what to edit. Relative paths resolve
+against the config file's folder, so a config and its tables can be moved together.
 
 The config's input tables (sources, segments, transcripts) are read here too: they are
 what the config declares, and their row problems become ``rejected.jsonl`` entries with
@@ -21,16 +25,15 @@ import io
 import json
 import math
 import re
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from indomer.errors import DataError, UsageError
 from indomer.rows import SAFE_ID, Segment, Video
@@ -65,26 +68,40 @@ MAX_YAML_VALUES = 100_000
 # --------------------------------------------------------------------------- the document
 
 
+#: A number of a resource or a share of the data: at least 0.
+NonNegative = Annotated[float, Field(ge=0)]
+#: A split's share of the clips.
+Ratio = Annotated[float, Field(gt=0, le=1)]
+
+
 @dataclass(frozen=True)
 class SplitConfig:
     """How the shards stage splits: speaker-disjoint (source video until speakers exist)."""
 
-    ratios: tuple[float, ...] = (0.8, 0.1, 0.1)
-    seed: int = 0
-    stratify: str = "emotion"
-    name: str | None = None
+    ratios: Annotated[tuple[Ratio, ...], Field(min_length=2, max_length=3)] = (0.8, 0.1, 0.1)
+    seed: Annotated[int, Field(ge=0)] = 0
+    stratify: Literal["emotion", "sentiment", "none"] = "emotion"
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")] | None = None
+
+    def __post_init__(self) -> None:
+        total = sum(self.ratios)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                f"split.ratios sum to {total:g}, not 1; give train,validation[,test] fractions "
+                "summing to 1, e.g. [0.8, 0.1, 0.1]"
+            )
 
 
 @dataclass(frozen=True)
 class Resources:
     """What one per-item stage's workers hold on a Ray cluster (``STAGE.resources``)."""
 
-    num_cpus: float | None = None
-    num_gpus: float | None = None
-    memory: int | None = None
-    concurrency: int | None = None
-    batch_size: int = 1
-    custom: tuple[tuple[str, float], ...] = ()
+    num_cpus: NonNegative | None = None
+    num_gpus: NonNegative | None = None
+    memory: Annotated[int, Field(ge=0)] | None = None
+    concurrency: Annotated[int, Field(ge=1)] | None = None
+    batch_size: Annotated[int, Field(ge=1)] = 1
+    custom: tuple[tuple[Annotated[str, Field(min_length=1)], NonNegative], ...] = ()
 
     def ray_options(self) -> dict[str, Any]:
         """The options Ray's ``.options()`` takes for one task or actor of the stage."""
@@ -107,35 +124,36 @@ def parse_resources(section: str, obj: Any, where) -> Resources:
         return Resources()
     if not isinstance(obj, Mapping):
         raise UsageError(f"{where(key)}: {key}: expected a mapping of {', '.join(RESOURCE_KEYS)}")
-    values: dict[str, Any] = {}
-    for name, value in obj.items():
+    values = dict(obj)
+    custom = values.get("custom")
+    if "custom" in values and not (
+        isinstance(custom, Mapping) and all(isinstance(n, str) for n in custom)
+    ):
+        k = f"{key}.custom"
+        raise UsageError(
+            f"{where(k)}: {k}: expected a mapping of resource names to numbers >= 0, "
+            "e.g. {accelerator: 1}"
+        )
+    if custom is not None:
+        values["custom"] = tuple(sorted(custom.items()))
+    try:
+        fields = section_model(Resources).model_validate(_tuples(values))
+    except ValidationError as exc:
+        err = _first(exc)
+        name = str(err["loc"][0])
         k = f"{key}.{name}"
-        if name not in RESOURCE_KEYS:
+        if err["type"] == "extra_forbidden":
             raise UsageError(
                 f"{where(k)}: {k}: unknown resource key; expected one of "
                 f"{', '.join(RESOURCE_KEYS)}"
-            )
+            ) from None
         if name == "custom":
-            if not isinstance(value, Mapping) or not all(
-                isinstance(n, str) and n and _is_number(v) and v >= 0 for n, v in value.items()
-            ):
-                raise UsageError(
-                    f"{where(k)}: {k}: expected a mapping of resource names to numbers >= 0, "
-                    "e.g. {accelerator: 1}"
-                )
-            values[name] = tuple(sorted((n, float(v)) for n, v in value.items()))
-            continue
-        integer = name in ("memory", "concurrency", "batch_size")
-        least = 1 if name in ("concurrency", "batch_size") else 0
-        ok = _is_number(value) and value >= least and (not integer or isinstance(value, int))
-        if not ok:
-            raise UsageError(f"{where(k)}: {k}: {value!r}; expected {RESOURCE_KEYS[name]}")
-        values[name] = int(value) if integer else float(value)
-    return Resources(**values)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            raise UsageError(
+                f"{where(k)}: {k}: expected a mapping of resource names to numbers >= 0, "
+                "e.g. {accelerator: 1}"
+            ) from None
+        raise UsageError(f"{where(k)}: {k}: {obj[name]!r}; expected {RESOURCE_KEYS[name]}") from None
+    return Resources(**{n: getattr(fields, n) for n in values})
 
 
 @dataclass(frozen=True)
@@ -180,13 +198,180 @@ class BuildConfig:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
 
-@lru_cache(maxsize=1)
-def schema() -> dict:
-    """The build config JSON Schema (package data)."""
-    text = (
-        resources.files("indomer.schemas").joinpath("build_config.schema.json").read_text("utf-8")
+# --------------------------------------------------------------------------- validation
+
+
+#: A path in the config: relative to the config file's folder.
+PathText = Annotated[str, Field(min_length=1)]
+#: A stage section: the keys are the fields of the stage's Settings dataclass (empty or null:
+#: the defaults), plus ``resources:`` for ``--engine ray``, which never changes the output.
+StageSection = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description="Settings of one stage; the keys are the fields of the stage's Settings "
+        "dataclass (empty or null: the defaults), plus resources: (num_cpus, num_gpus, memory, "
+        "concurrency, batch_size, custom) for --engine ray, which never change the output."
+    ),
+]
+
+
+#: Strict: a YAML ``1`` is no bool and ``"16k"`` no int; an unknown key is an error.
+_STRICT = ConfigDict(strict=True, extra="forbid")
+
+
+@cache
+def section_model(cls: type) -> type[BaseModel]:
+    """The strict pydantic model of a frozen dataclass's init fields (types, ``Annotated``
+    bounds and defaults as the dataclass declares them): what a config section is checked
+    against before the dataclass itself is built."""
+    hints = _field_types(cls)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = Field(default_factory=f.default_factory)
+        else:
+            default = ...
+        fields[f.name] = (hints.get(f.name, Any), default)
+    model = create_model(f"{cls.__name__}Section", __config__=_STRICT, **fields)
+    model.__doc__ = cls.__doc__
+    return model
+
+
+class Document(BaseModel):
+    """indomer raw-mode build config (indomer build CONFIG.yaml --out OUT)."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        title="indomer raw-mode build config (indomer build CONFIG.yaml --out OUT)",
     )
-    return json.loads(text)
+
+    sources: PathText = Field(
+        description="CSV with columns source_id, url_or_path, topic, license[, sha256]."
+    )
+    segments: PathText | None = Field(
+        None,
+        description="Optional CSV with columns id, source_id, start, end[, text]; without it "
+        "the segment stage finds natural pauses.",
+    )
+    transcripts: PathText | None = Field(
+        None,
+        description="Optional CSV with columns id, text (the manual transcript of each "
+        "segment, as spoken).",
+    )
+    annotations: PathText | Annotated[tuple[PathText, ...], Field(min_length=1)] | None = Field(
+        None,
+        description="Optional annotator sheets: one path, or a list of CSV files and folders "
+        "of them. Without them (or for clips they do not label) the build runs every per-clip "
+        "stage and waits for labels (indomer annotate export).",
+    )
+    split: section_model(SplitConfig) | None = None  # type: ignore[valid-type]
+    fetch: StageSection = None
+    probe: StageSection = None
+    segment: StageSection = None
+    cut: StageSection = None
+    align: StageSection = None
+    voices: Annotated[
+        dict[str, Any] | None,
+        Field(
+            description="Only resources: (engine ray); the voice settings are the speakers: "
+            "section's."
+        ),
+    ] = None
+    faces: StageSection = None
+    speakers: StageSection = None
+
+
+def json_schema() -> dict:
+    """The JSON Schema of the build config, emitted from :class:`Document` (what
+    ``schemas/build_config.schema.json`` holds, for editors and other tools)."""
+    doc = Document.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/indomer/indomer/schemas/build_config.schema.json",
+        "description": "Relative paths resolve against the folder holding the config file. "
+        "Stage sections (fetch, probe, segment, cut, ...) are checked against each stage's "
+        "Settings dataclass.",
+        **{k: v for k, v in doc.items() if k != "description"},
+    }
+
+
+def schema_text() -> str:
+    """``schemas/build_config.schema.json`` as written: regenerate the file with
+    ``python -c "from indomer.config import schema_text; print(schema_text(), end='')"``."""
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _tuples(value: Any) -> Any:
+    """YAML lists as tuples: strict validation takes a tuple for a tuple field (the frozen
+    dataclasses hold tuples), and a list nowhere."""
+    if isinstance(value, list | tuple):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
+
+
+def _first(exc: ValidationError) -> dict:
+    """The shallowest, first-in-file problem (what the user sees first)."""
+    return min(exc.errors(), key=lambda e: (len(e["loc"]), _dotted(e["loc"])))
+
+
+#: How a strict type error names what was expected.
+_TYPE_NAMES = {
+    "int_type": "int",
+    "bool_type": "bool",
+    "float_type": "float",
+    "string_type": "str",
+    "tuple_type": "list",
+    "dict_type": "mapping",
+    "none_required": "null",
+}
+
+
+def _value_at(doc: Any, loc: tuple) -> Any:
+    for part in loc:
+        try:
+            doc = doc[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return doc
+
+
+def _message(err: dict, doc: Any, where, prefix: tuple = (), known: str = "") -> str:
+    """One line for a validation error, naming the key (and for unknown keys, the known ones)."""
+    loc = prefix + tuple(err["loc"])
+    key = _dotted(loc)
+    kind = err["type"]
+    value = _value_at(doc, tuple(err["loc"]))
+    if kind == "extra_forbidden":
+        return f"{where(key)}: {key}: unknown key; expected one of {known}"
+    if kind == "missing":
+        parent = _dotted(loc[:-1])
+        return f"{where(parent or key)}: {key}: missing; add it (see schemas/build_config.schema.json)"
+    if kind == "value_error":
+        reason = str(err["ctx"]["error"]) if "ctx" in err else err["msg"]
+        section = _dotted(prefix) or key
+        return f"{where(section)}: {section}: {reason}"
+    if kind in _TYPE_NAMES:
+        return f"{where(key)}: {key}: {value!r} is not a {_TYPE_NAMES[kind]}; fix the value"
+    ctx = err.get("ctx") or {}
+    said = {
+        "greater_than_equal": lambda: f"is less than the minimum of {ctx['ge']}",
+        "greater_than": lambda: f"is less than or equal to the minimum of {ctx['gt']}",
+        "less_than_equal": lambda: f"is greater than the maximum of {ctx['le']}",
+        "less_than": lambda: f"is greater than or equal to the maximum of {ctx['lt']}",
+        "too_short": lambda: f"is too short (at least {ctx['min_length']})",
+        "too_long": lambda: f"is too long (at most {ctx['max_length']})",
+        "string_pattern_mismatch": lambda: f"does not match {ctx['pattern']!r}",
+        "literal_error": lambda: f"is not one of {ctx['expected']}",
+    }.get(kind)
+    what = said() if said else err["msg"][:1].lower() + err["msg"][1:]
+    return f"{where(key)}: {key}: {value!r} {what}; fix the value"
 
 
 def locate(path: Path, lines: Mapping[str, int], key: str) -> str:
@@ -327,8 +512,6 @@ def check_topics(path: Path) -> None:
 def load_config(path: str | Path) -> BuildConfig:
     """Read and validate a build config; a problem is one :class:`UsageError` line (exit 2),
     or a :class:`DataError` (exit 1) for a sources.csv topic that cannot make segment ids."""
-    import jsonschema
-
     path = Path(path).absolute()
     try:
         # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the text
@@ -346,9 +529,17 @@ def load_config(path: str | Path) -> BuildConfig:
 
     _check_finite(doc, cfg_where)
 
-    errors = list(jsonschema.Draft202012Validator(schema()).iter_errors(doc))
-    if errors:
-        raise UsageError(_schema_message(min(errors, key=_error_rank), cfg_where))
+    try:
+        Document.model_validate(_tuples(doc))
+    except ValidationError as exc:
+        err = _first(exc)
+        if err["loc"] and err["loc"][0] == "annotations" and err["type"] != "extra_forbidden":
+            raise UsageError(
+                f"{cfg_where('annotations')}: annotations: expected a path or a list of paths "
+                "(sheet CSV files or folders)"
+            ) from None
+        fields = Document.model_fields if len(err["loc"]) < 2 else SplitConfig.__dataclass_fields__
+        raise UsageError(_message(err, doc, cfg_where, known=", ".join(sorted(fields)))) from None
 
     def resolve(key: str, value: str, kind: str) -> Path:
         p = Path(value).expanduser()
@@ -364,25 +555,19 @@ def load_config(path: str | Path) -> BuildConfig:
     sheets = [doc["annotations"]] if one_sheet else list(doc.get("annotations") or [])
     split = dict(doc.get("split") or {})
     if "ratios" in split:
-        total = sum(split["ratios"])
-        if abs(total - 1.0) > 1e-6:
-            raise UsageError(
-                f"{cfg_where('split.ratios')}: split.ratios sum to {total:g}, not 1; "
-                "give train,validation[,test] fractions summing to 1, e.g. [0.8, 0.1, 0.1]"
-            )
         split["ratios"] = tuple(float(r) for r in split["ratios"])
     cfg = BuildConfig(
         path=path,
         sources=resolve("sources", doc["sources"], "file"),
-        segments=resolve("segments", doc["segments"], "file") if "segments" in doc else None,
+        segments=resolve("segments", doc["segments"], "file") if doc.get("segments") else None,
         transcripts=(
-            resolve("transcripts", doc["transcripts"], "file") if "transcripts" in doc else None
+            resolve("transcripts", doc["transcripts"], "file") if doc.get("transcripts") else None
         ),
         annotations=tuple(
             resolve("annotations" if one_sheet else f"annotations[{i}]", s, "any")
             for i, s in enumerate(sheets)
         ),
-        split=SplitConfig(**split),
+        split=_split_config(split, cfg_where),
         sections={
             k: {n: v for n, v in dict(doc.get(k) or {}).items() if n != "resources"}
             for k in STAGE_SECTIONS
@@ -400,31 +585,12 @@ def load_config(path: str | Path) -> BuildConfig:
     return cfg
 
 
-def _error_rank(err) -> tuple:
-    """Report the shallowest, first-in-file problem (what the user sees first)."""
-    return (len(err.absolute_path), _dotted(err.absolute_path))
-
-
-def _schema_message(err, where) -> str:
-    """One line for a schema error, naming the key (and for unknown keys, the known ones)."""
-    key = _dotted(err.absolute_path)
-    if err.validator == "additionalProperties":
-        known = sorted(err.schema.get("properties", {}))
-        extra = sorted(set(err.instance) - set(known))
-        name = f"{key}.{extra[0]}" if key else str(extra[0])
-        return f"{where(name)}: {name}: unknown key; expected one of {', '.join(known)}"
-    if err.validator == "required":
-        missing = [k for k in err.validator_value if k not in err.instance]
-        name = f"{key}.{missing[0]}" if key else missing[0]
-        return (
-            f"{where(key or name)}: {name}: missing; add it (see schemas/build_config.schema.json)"
-        )
-    if err.validator == "oneOf" and key == "annotations":
-        return (
-            f"{where(key)}: annotations: expected a path or a list of paths "
-            "(sheet CSV files or folders)"
-        )
-    return f"{where(key)}: {key or '(top)'}: {err.message}"
+def _split_config(split: dict, where) -> SplitConfig:
+    """The validated ``split:`` section (its types were checked with the document)."""
+    try:
+        return SplitConfig(**split)
+    except ValueError as exc:
+        raise UsageError(f"{where('split.ratios')}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- stage settings
@@ -432,66 +598,29 @@ def _schema_message(err, where) -> str:
 
 def _field_types(cls: type) -> dict[str, Any]:
     try:
-        return typing.get_type_hints(cls)
+        return typing.get_type_hints(cls, include_extras=True)
     except (NameError, TypeError):
         return {}
-
-
-def _check_type(value: Any, hint: Any) -> tuple[bool, Any]:
-    """(ok, value) for the simple hints YAML can express; lists become tuples for tuple fields."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(hint):
-            ok, conv = _check_type(value, arg)
-            if ok:
-                return True, conv
-        return False, value
-    if hint is type(None):
-        return value is None, value
-    if hint is bool:
-        return isinstance(value, bool), value
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool), value
-    if hint is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return ok, float(value) if ok else value
-    if hint is str:
-        return isinstance(value, str), value
-    if origin is tuple and isinstance(value, (list, tuple)):
-        return True, tuple(value)
-    if origin in (list, tuple) or hint in (list, tuple):
-        return isinstance(value, (list, tuple)), value
-    if origin is typing.Literal:
-        return value in typing.get_args(hint), value
-    return True, value
-
-
-def _hint_name(hint: Any) -> str:
-    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 def make_settings(
     cls: type, obj: Mapping[str, Any], section: str, where=lambda key: "config"
 ) -> Any:
-    """``cls(**obj)`` for a frozen Settings dataclass, with one-line errors naming the key."""
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(obj) - set(fields))
-    if unknown:
-        key = f"{section}.{unknown[0]}"
-        known = ", ".join(sorted(fields)) or "(none)"
-        raise UsageError(f"{where(key)}: {key}: unknown setting; the {section} stage knows {known}")
-    hints = _field_types(cls)
-    values = {}
-    for name, value in obj.items():
-        ok, conv = _check_type(value, hints.get(name, Any))
-        if not ok:
-            key = f"{section}.{name}"
-            raise UsageError(
-                f"{where(key)}: {key}: {value!r} is not a {_hint_name(hints[name])}; fix the value"
-            )
-        values[name] = conv
+    """``cls(**obj)`` for a frozen Settings dataclass, checked by its :func:`section_model`
+    first, with one-line errors naming the key."""
     try:
-        return cls(**values)
+        fields = section_model(cls).model_validate(_tuples(dict(obj)))
+    except ValidationError as exc:
+        err = _first(exc)
+        if err["type"] == "extra_forbidden":
+            key = f"{section}.{err['loc'][0]}"
+            known = ", ".join(sorted(f.name for f in dataclasses.fields(cls) if f.init))
+            raise UsageError(
+                f"{where(key)}: {key}: unknown setting; the {section} stage knows {known or '(none)'}"
+            ) from None
+        raise UsageError(_message(err, obj, where, prefix=(section,))) from None
+    try:
+        return cls(**{name: getattr(fields, name) for name in obj})
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{where(section)}: {section}: {exc}") from None
 

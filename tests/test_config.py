@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import pytest
+from pydantic import Field
 
 from indomer.config import (
     BuildConfig,
@@ -88,7 +90,7 @@ def test_a_good_config_resolves_paths_against_its_folder(project, monkeypatch, t
             ":3: annotations: expected a path or a list of paths",
         ),
         (GOOD.replace("max_height: 480", "max_height: [480"), ":9: not valid YAML"),
-        (GOOD.replace("probe:", "probe: 3"), ":9: probe: 3 is not of type 'object', 'null'"),
+        (GOOD.replace("probe:", "probe: 3"), ":9: probe: 3 is not a mapping; fix the value"),
         ("- a\n- b\n", ": expected a mapping of keys"),
     ],
 )
@@ -201,6 +203,38 @@ def test_inputs_with_a_byte_order_mark_are_read(project):
     transcripts = project / "t.csv"
     transcripts.write_text(bom + "id,text\nclip_1_Cooking_1,Halo semua\n", encoding="utf-8")
     assert read_transcripts(transcripts) == ({"clip_1_Cooking_1": "Halo semua"}, [])
+
+
+def test_the_published_schema_is_emitted_from_the_models_that_validate():
+    """One layer validates: schemas/build_config.schema.json is what the pydantic models
+    emit, so the file and the check cannot drift apart."""
+    from indomer.config import schema_text
+
+    root = Path(__file__).resolve().parents[1]
+    published = (root / "schemas" / "build_config.schema.json").read_text(encoding="utf-8")
+    assert published == schema_text(), (
+        "regenerate: python -c \"from indomer.config import schema_text; "
+        "print(schema_text(), end='')\" > schemas/build_config.schema.json"
+    )
+    import json
+
+    doc = json.loads(published)
+    assert doc["required"] == ["sources"] and doc["additionalProperties"] is False
+    assert doc["$defs"]["SplitConfigSection"]["properties"]["seed"]["minimum"] == 0
+
+
+@dataclass(frozen=True)
+class Bounded:
+    share: Annotated[float, Field(gt=0, le=1)] = 0.5
+
+
+def test_a_bound_declared_on_a_settings_field_is_checked():
+    with pytest.raises(UsageError) as info:
+        make_settings(Bounded, {"share": 1.5}, "demo", lambda key: f"cfg.yaml:[{key}]")
+    assert str(info.value) == (
+        "cfg.yaml:[demo.share]: demo.share: 1.5 is greater than the maximum of 1.0; fix the value"
+    )
+    assert make_settings(Bounded, {"share": 1}, "demo") == Bounded(share=1.0)
 
 
 def test_missing_config_file(tmp_path):
