@@ -92,85 +92,61 @@ if ! .venv/bin/python -c "$tc_check" >/dev/null 2>&1; then
         exit 1
     fi
 fi
+# fetch_sdist SPEC NO_BINARY SDIST SHA256 DEST PREFIX DEPTH: download the source distribution
+# SPEC from PyPI once (into SDIST's folder; `--no-binary NO_BINARY`: the sdist is only
+# downloaded, its build tools come as wheels), check its sha256, then extract the files
+# DEPTH levels below PREFIX (a folder inside the sdist's top folder) into DEST, keeping their
+# path below PREFIX. DEST/.complete marks a finished extraction (git-ignored, like DEST).
+fetch_sdist() {
+    local spec=$1 no_binary=$2 sdist=$3 sha=$4 dest=$5 prefix=$6 depth=$7 log
+    [ -f "$dest/.complete" ] && return 0
+    if [ ! -f "$sdist" ]; then
+        log=$(mktemp)
+        if ! .venv/bin/python -m pip download --quiet --disable-pip-version-check \
+                --no-deps --no-binary "$no_binary" "$spec" -d "$(dirname "$sdist")" \
+                >"$log" 2>&1; then
+            cat "$log" >&2
+            rm -f "$log"
+            echo "could not download $spec's sdist from PyPI (see above); check the" \
+                 "network and re-run" >&2
+            exit 1
+        fi
+        rm -f "$log"
+    fi
+    .venv/bin/python - "$sdist" "$sha" "$dest" "$prefix" "$depth" <<'PY'
+import hashlib, pathlib, shutil, sys, tarfile
+sdist, sha, dest = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
+prefix, depth = sys.argv[4].split("/"), int(sys.argv[5])
+if hashlib.sha256(pathlib.Path(sdist).read_bytes()).hexdigest() != sha:
+    sys.exit(f"{sdist}: sha256 is not {sha}; delete it and re-run")
+shutil.rmtree(dest, ignore_errors=True)
+top = 1 + len(prefix)
+with tarfile.open(sdist) as tar:
+    for m in tar.getmembers():
+        parts = m.name.split("/")
+        if m.isfile() and len(parts) == top + depth and parts[1:top] == prefix:
+            m.name = "/".join(parts[top:])
+            tar.extract(m, dest, filter="data")
+(dest / ".complete").touch()
+PY
+}
 # The test extra also fetches real, speaker-labelled speech for tests/test_calibrate.py: the
 # AMI meeting excerpt (14 recordings of 30 s, RTTM + UEM) in the tests/data folder of
 # pyannote.audio 4.0.7's source distribution, from PyPI, once, into .cache/ami/ (git-ignored).
 AMI_SDIST=.cache/ami-sdist/pyannote_audio-4.0.7.tar.gz
 AMI_SHA256=3a903dfb5ca711d134cc2522561c9158b186836f5d62e8a57c46c6648e8a8229
-case ",$EXTRAS," in
-    *,test,*)
-        if [ ! -f .cache/ami/.complete ]; then
-            if [ ! -f "$AMI_SDIST" ]; then
-                log=$(mktemp)
-                if ! .venv/bin/python -m pip download --quiet --disable-pip-version-check \
-                        --no-deps --no-binary :all: "pyannote.audio==4.0.7" -d .cache/ami-sdist \
-                        >"$log" 2>&1; then
-                    cat "$log" >&2
-                    rm -f "$log"
-                    echo "could not download pyannote.audio 4.0.7's sdist from PyPI (see" \
-                         "above); check the network and re-run" >&2
-                    exit 1
-                fi
-                rm -f "$log"
-            fi
-            # check the sdist, then extract only */tests/data/* (flat) into .cache/ami/
-            .venv/bin/python - "$AMI_SDIST" "$AMI_SHA256" .cache/ami <<'PY'
-import hashlib, pathlib, shutil, sys, tarfile
-sdist, sha, dest = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
-if hashlib.sha256(pathlib.Path(sdist).read_bytes()).hexdigest() != sha:
-    sys.exit(f"{sdist}: sha256 is not {sha}; delete it and re-run")
-shutil.rmtree(dest, ignore_errors=True)
-with tarfile.open(sdist) as tar:
-    for m in tar.getmembers():
-        parts = m.name.split("/")
-        if m.isfile() and len(parts) == 4 and parts[1:3] == ["tests", "data"]:
-            m.name = parts[3]
-            tar.extract(m, dest, filter="data")
-(dest / ".complete").touch()
-PY
-        fi ;;
-esac
-# The test extra also fetches real photos of people for tests/backends/test_face_detector.py:
-# dlib's example set `johns` (five men, 11 photos each, one of them Black), from dlib
-# 19.5.0's source distribution on PyPI (docs/docs/cache/examples/johns; the 46 MB sdist ships
-# dlib's docs, the 3-12 MB sdists of 19.24 and 20.0 do not), once, into
-# .cache/johns/PERSON/*.jpg (git-ignored). `--no-binary dlib`, not `:all:`: the sdist
-# is only downloaded, and its build tools come as wheels.
+# ... and real photos of people for tests/backends/test_face_detector.py: dlib's example set
+# `johns` (five men, 11 photos each, one of them Black), from dlib 19.5.0's source
+# distribution on PyPI (docs/docs/cache/examples/johns; the 46 MB sdist ships dlib's docs,
+# the 3-12 MB sdists of 19.24 and 20.0 do not), once, into .cache/johns/PERSON/*.jpg.
 JOHNS_SDIST=.cache/johns-sdist/dlib-19.5.0.tar.gz
 JOHNS_SHA256=b5896c7a51992441eac605395e07f2b31548376cadc1f392d93f69c821e6552e
 case ",$EXTRAS," in
     *,test,*)
-        if [ ! -f .cache/johns/.complete ]; then
-            if [ ! -f "$JOHNS_SDIST" ]; then
-                log=$(mktemp)
-                if ! .venv/bin/python -m pip download --quiet --disable-pip-version-check \
-                        --no-deps --no-binary dlib "dlib==19.5.0" -d .cache/johns-sdist \
-                        >"$log" 2>&1; then
-                    cat "$log" >&2
-                    rm -f "$log"
-                    echo "could not download dlib 19.5.0's sdist from PyPI (see above);" \
-                         "check the network and re-run" >&2
-                    exit 1
-                fi
-                rm -f "$log"
-            fi
-            # check the sdist, then extract only its examples/johns/PERSON/*.jpg
-            .venv/bin/python - "$JOHNS_SDIST" "$JOHNS_SHA256" .cache/johns <<'PY'
-import hashlib, pathlib, shutil, sys, tarfile
-sdist, sha, dest = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
-if hashlib.sha256(pathlib.Path(sdist).read_bytes()).hexdigest() != sha:
-    sys.exit(f"{sdist}: sha256 is not {sha}; delete it and re-run")
-shutil.rmtree(dest, ignore_errors=True)
-with tarfile.open(sdist) as tar:
-    for m in tar.getmembers():
-        parts = m.name.split("/")
-        if m.isfile() and len(parts) == 8 and parts[1:6] == ["docs", "docs", "cache",
-                                                               "examples", "johns"]:
-            m.name = "/".join(parts[6:])
-            tar.extract(m, dest, filter="data")
-(dest / ".complete").touch()
-PY
-        fi ;;
+        fetch_sdist "pyannote.audio==4.0.7" :all: "$AMI_SDIST" "$AMI_SHA256" .cache/ami \
+            tests/data 1
+        fetch_sdist "dlib==19.5.0" dlib "$JOHNS_SDIST" "$JOHNS_SHA256" .cache/johns \
+            docs/docs/cache/examples/johns 2 ;;
 esac
 # `indomer annotate push|pull` (extras annotate and test) use the official label-studio-sdk;
 # --no-deps, because its metadata pins opencv-python-headless 4.12 (and so numpy < 2.3), which
