@@ -29,6 +29,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -245,6 +246,30 @@ def _threads(n: int) -> int:
     return n if n > 0 else min(4, os.cpu_count() or 1)
 
 
+def whisper_folder(model: str, device: str, *, allow_download: bool = False,
+                   cache_dir: Path | None = None) -> tuple[str, str, str]:
+    """``(model folder, version, CTranslate2 device)`` of a Whisper model name: the one place
+    every Whisper user (words, drafts, the aligner) finds its folder and device."""
+    folder, version = resolve_whisper(model, allow_download=allow_download, cache_dir=cache_dir)
+    return folder, version, ct2_device(device)
+
+
+def load_whisper(model: str, *, device: str = "auto", compute_type: str = "auto",
+                 cpu_threads: int, allow_download: bool = False,
+                 cache_dir: Path | None = None) -> tuple[Any, str, str, str]:
+    """``(faster-whisper WhisperModel, folder, version, device)``: the Whisper folder loaded
+    once, offline, for :class:`WhisperWords` and the word aligner alike."""
+    try:
+        from faster_whisper import WhisperModel
+    except ImportError:
+        raise MissingExtraError("faster-whisper", "align") from None
+    folder, version, dev = whisper_folder(model, device, allow_download=allow_download,
+                                          cache_dir=cache_dir)
+    whisper = WhisperModel(folder, device=dev, compute_type=compute_type_for(dev, compute_type),
+                           cpu_threads=cpu_threads, local_files_only=True)
+    return whisper, folder, version, dev
+
+
 # --------------------------------------------------------------------------- word timing
 
 
@@ -264,17 +289,10 @@ class WhisperWords:
     def __init__(self, model: str = WHISPER_BASE, *, device: str = "auto",
                  compute_type: str = "auto", threads: int = 0, allow_download: bool = False,
                  cache_dir: Path | None = None) -> None:
-        try:
-            from faster_whisper import WhisperModel
-        except ImportError:
-            raise MissingExtraError("faster-whisper", "align") from None
-        folder, self.version = resolve_whisper(model, allow_download=allow_download,
-                                               cache_dir=cache_dir)
+        self.model, _, self.version, self.device = load_whisper(
+            model, device=device, compute_type=compute_type, cpu_threads=_threads(threads),
+            allow_download=allow_download, cache_dir=cache_dir)
         self.name = model
-        self.device = ct2_device(device)
-        self.model = WhisperModel(folder, device=self.device,
-                                  compute_type=compute_type_for(self.device, compute_type),
-                                  cpu_threads=_threads(threads), local_files_only=True)
 
     def words(self, wav: np.ndarray) -> list[AsrWord]:
         """The words Whisper hears in ``wav`` (16 kHz mono) with clip times.
@@ -347,10 +365,9 @@ class WhisperxASR:
             import whisperx
         except ImportError:
             raise MissingExtraError("whisperx", "align") from None
-        folder, self.version = resolve_whisper(model, allow_download=allow_download,
-                                               cache_dir=cache_dir)
+        folder, self.version, self.device = whisper_folder(
+            model, device, allow_download=allow_download, cache_dir=cache_dir)
         self.name = model
-        self.device = ct2_device(device)
         self.batch_size = batch_size
         # temperature 0 only: no sampling fallback, so the same audio gives the same draft
         self.pipeline = whisperx.load_model(

@@ -207,19 +207,14 @@ class WhisperAligner:
             from faster_whisper.tokenizer import Tokenizer
         except ImportError:
             raise MissingExtraError("faster-whisper", "align") from None
-        from indomer.backends.asr import compute_type_for, ct2_device, resolve_whisper
-
-        folder, self.version = resolve_whisper(model, allow_download=allow_download,
-                                               cache_dir=cache_dir)
-        self.name = model
-        self.device = ct2_device(device)
-        self.batch_size = max(1, batch_size)
-        from faster_whisper import WhisperModel
+        from indomer.backends.asr import load_whisper
 
         # one load serves both jobs: alignment (its CTranslate2 model) and drafts
-        self.whisper = WhisperModel(folder, device=self.device,
-                                    compute_type=compute_type_for(self.device, compute_type),
-                                    cpu_threads=self.threads, local_files_only=True)
+        self.whisper, folder, self.version, self.device = load_whisper(
+            model, device=device, compute_type=compute_type, cpu_threads=self.threads,
+            allow_download=allow_download, cache_dir=cache_dir)
+        self.name = model
+        self.batch_size = max(1, batch_size)
         self.model = self.whisper.model
         hf = tokenizers.Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
         self.tokenizer = Tokenizer(hf, self.model.is_multilingual, task="transcribe",
