@@ -23,29 +23,30 @@ from indomer import __version__
 from indomer.errors import DataError, IndomerError, UsageError, first_few
 from indomer.labels import TASKS, label_set, labels_sha256
 from indomer.readjson import read_json
-from indomer.scoring import (
+from indomer.scoring import check_options as scoring_check_options
+from indomer.scoring.metrics import (
     CI_METRICS,
     HEADLINE,
     INVALID,
     MISSING,
-    Predictions,
     bootstrap_counts,
-    check_assignment,
     confusion_matrix,
-    encode_predictions,
     lacking_classes,
-    lacking_line,
-    load_references,
     metrics_from_confusion,
     paired_p_value,
     percentile_ci,
-    read_predictions,
     resampled_confusions,
-    resampling_units,
     undefined_intervals,
-    undefined_lines,
 )
-from indomer.scoring import check_options as scoring_check_options
+from indomer.scoring.reader import (
+    Predictions,
+    check_assignment,
+    encode_predictions,
+    load_references,
+    read_predictions,
+    resampling_units,
+)
+from indomer.scoring.report import lacking_line, undefined_lines
 
 #: Column heads of the text and Markdown tables, in order.
 COLUMNS = ("rank", "system", "macro-F1 [95% CI]", "weighted F1", "accuracy", "UA", "invalid")

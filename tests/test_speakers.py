@@ -11,19 +11,18 @@ from speaker_fixtures import demo_voices, partition, unrelated_voices
 
 from indomer.errors import DataError, UsageError
 from indomer.identity import ScoreModel
-from indomer.speakers import (
+from indomer.speakers.clustering import (
     RESEMBLYZER_THRESHOLD,
     ClipVoice,
     Linking,
-    Pins,
     agglomerate,
     cluster_voices,
     decode_embedding,
     derived_id,
     encode_embedding,
     normalize,
-    read_overrides,
 )
+from indomer.speakers.pins import Pins, read_overrides
 
 DIM = 16
 
