@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
@@ -302,6 +302,17 @@ def unresolved_votes(out: Path) -> dict[str, str]:
             votes.append(f"{name} {n}")
         parts.setdefault(u["id"], []).append(f"{task}: {', '.join(votes) or 'no votes'}")
     return {k: "; ".join(v) for k, v in parts.items()}
+
+
+class TaskOptions(TypedDict, total=False):
+    """Which clips become Label Studio tasks and how their media are served: the options
+    ``annotate export`` and ``annotate push`` share (see :func:`labelstudio_tasks`)."""
+
+    only: str
+    predictions: Path | None
+    model: str | None
+    media_url: str | None
+    document_root: Path | None
 
 
 def labelstudio_tasks(

@@ -24,9 +24,12 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from indomer.errors import DataError, MissingExtraError, UsageError
+
+if TYPE_CHECKING:
+    from indomer.annotate import TaskOptions
 
 DEFAULT_TOKEN_ENV = "LABEL_STUDIO_API_KEY"
 #: Seconds one request may take (an import of a few thousand tasks included).
@@ -157,23 +160,13 @@ def push(
     *,
     project: str | None = None,
     token_env: str = DEFAULT_TOKEN_ENV,
-    only: str = "unlabelled",
-    predictions: Path | None = None,
-    model: str | None = None,
-    media_url: str | None = None,
-    document_root: Path | None = None,
+    **which: Unpack[TaskOptions],
 ) -> PushResult:
-    """Create or update the project of the build ``out`` on the server at ``url``."""
+    """Create or update the project of the build ``out`` on the server at ``url``; ``which``
+    chooses the clips and their media as for ``annotate export`` (the same tasks)."""
     from indomer.annotate import label_config, labelstudio_tasks
 
-    tasks, serving = labelstudio_tasks(
-        out,
-        only=only,
-        predictions=predictions,
-        model=model,
-        media_url=media_url,
-        document_root=document_root,
-    )
+    tasks, serving = labelstudio_tasks(out, **which)
     title = _project_name(out, project)
     ls = client(url, token_env)
     config = label_config()
