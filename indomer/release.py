@@ -519,14 +519,10 @@ def _check_audio(fh: BinaryIO, name: str, convert_dir: Callable[[], Path]) -> Cl
         return ClipCheck()  # caller embeds the file itself
     if status == "bad":
         return ClipCheck(reason=f"{name}: {why}", fix=REEXPORT)
-    _need_tools(name)
-    fd = fh.fileno()
-    try:
-        info = media.ffprobe(name, fd=fd)
-    except media.MediaError as exc:
-        return ClipCheck(
-            reason=f"{name}: not decodable audio (ffprobe: {_detail(exc, name)})", fix=REEXPORT
-        )
+    probed = _probe(fh, name, "decodable audio")
+    if isinstance(probed, ClipCheck):
+        return probed
+    fd, info = probed
     if media.pick_stream(info, "audio") is None:
         return ClipCheck(reason=f"{name}: not decodable audio (no audio stream)", fix=REEXPORT)
     args = [
@@ -550,15 +546,23 @@ def _check_audio(fh: BinaryIO, name: str, convert_dir: Callable[[], Path]) -> Cl
     return ClipCheck(value=MediaFile(out, name), converted=True)
 
 
-def _check_video(fh: BinaryIO, name: str) -> ClipCheck:
+def _probe(fh: BinaryIO, name: str, what: str) -> tuple[int, dict] | ClipCheck:
+    """``(file descriptor, ffprobe info)`` of an open clip, or the check refusing it as not
+    ``what`` (one probe for audio and video alike)."""
     _need_tools(name)
     fd = fh.fileno()
     try:
-        info = media.ffprobe(name, fd=fd)
+        return fd, media.ffprobe(name, fd=fd)
     except media.MediaError as exc:
-        return ClipCheck(
-            reason=f"{name}: not a readable MP4 (ffprobe: {_detail(exc, name)})", fix=REEXPORT
-        )
+        return ClipCheck(reason=f"{name}: not {what} (ffprobe: {_detail(exc, name)})",
+                         fix=REEXPORT)
+
+
+def _check_video(fh: BinaryIO, name: str) -> ClipCheck:
+    probed = _probe(fh, name, "a readable MP4")
+    if isinstance(probed, ClipCheck):
+        return probed
+    fd, info = probed
     container = str(info["format"].get("format_name", ""))
     if "mp4" not in container.split(","):
         return ClipCheck(reason=f"{name}: not an MP4 (ffprobe reads {container})", fix=REEXPORT)
