@@ -78,8 +78,6 @@ def prompt_for(task: str, modalities: tuple[str, ...], doc: dict | None = None) 
     return Prompt(version=int(doc["version"]), system=" ".join(doc["system"].split()), user=user)
 
 
-
-
 @dataclass(frozen=True)
 class Clip:
     """What is sent about one clip: its transcript and the media bytes asked for."""

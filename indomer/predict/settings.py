@@ -17,8 +17,6 @@ DEFAULT_MODALITIES = "text,audio,video"
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-
-
 @dataclass(frozen=True)
 class Settings:
     """One run's choices, checked once by :func:`settings`."""
