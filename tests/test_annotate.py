@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import test_pipeline as tp
+import truth
 from click.testing import CliRunner
 
 from indomer import pipeline
@@ -106,15 +107,7 @@ def test_export_writes_tasks_config_and_pre_annotations(waiting_build, tmp_path)
         "audio",
     }
     emo = [c.get("value") for c in root.iter("Choice")][:7]
-    assert emo == [
-        "kemarahan",
-        "jijik",
-        "ketakutan",
-        "kebahagiaan",
-        "netral",
-        "kesedihan",
-        "surprise",
-    ]
+    assert tuple(emo) == truth.EMOTIONS_RELEASE
     number = next(root.iter("Number"))
     assert (number.get("min"), number.get("max")) == ("-1", "1")
     serving = json.loads((tmp_path / "ls/labelstudio.json").read_text())

@@ -10,6 +10,7 @@ from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
+import truth
 from click.testing import CliRunner
 from demo_build import demo_dataset
 
@@ -86,15 +87,7 @@ def test_header_loads_as_a_hub_dataset_card_with_shard_numbers(which, built, dem
         {"split": s, "path": f"data/{s}-*.parquet"} for s in splits
     ]
     info = DatasetInfosDict.from_dataset_card_data(card.data)["default"]
-    assert info.features["emotion"].names == [
-        "anger",
-        "disgust",
-        "fear",
-        "happiness",
-        "neutral",
-        "sadness",
-        "surprise",
-    ]
+    assert tuple(info.features["emotion"].names) == truth.EMOTIONS
     assert info.features["audio_sentiment"].names == ["negative", "neutral", "positive"]
     assert info.features["audio"].sampling_rate == 16000
     for s in splits:
@@ -223,25 +216,10 @@ def test_resplit_rewrites_the_card_with_the_new_split(built, tmp_path):
     assert shards == {f"data/{s}-00000-of-00001.parquet" for s in sizes}
 
 
-SHEET = (
-    "id,annotator,role,sentiment_score,emotion,emotion_intensity,"
-    "text_sentiment,audio_sentiment,video_sentiment\n"
-    # majority: two of three say happiness
-    "clip_2_Cooking_1,A1,annotator,0.5,kebahagiaan,2,positif,positif,positif\n"
-    "clip_2_Cooking_1,A2,annotator,0.6,senang,3,positif,positif,netral\n"
-    "clip_2_Cooking_1,A3,annotator,0,netral,0,netral,netral,positif\n"
-    # no majority: the expert decides
-    "clip_2_Cooking_2,A1,annotator,-0.5,sedih,1,negatif,negatif,negatif\n"
-    "clip_2_Cooking_2,A2,annotator,-0.7,marah,2,negatif,negatif,negatif\n"
-    "clip_2_Cooking_2,A3,annotator,0,netral,0,netral,negatif,netral\n"
-    "clip_2_Cooking_2,E,expert,-0.4,kesedihan,2,negatif,negatif,negatif\n"
-)
-
-
 def test_release_with_annotator_sheets_describes_the_merge(release_dir, tmp_path):
     sheet = tmp_path / "sheets" / "s.csv"
     sheet.parent.mkdir()
-    sheet.write_text(SHEET, encoding="utf-8")
+    sheet.write_text(truth.SHEET, encoding="utf-8")
     out = tmp_path / "ds"
     args = ["build", "--release", str(release_dir), "--out", str(out)]
     res = CliRunner().invoke(main, [*args, "--annotations", str(sheet.parent)])

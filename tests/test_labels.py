@@ -1,21 +1,14 @@
 from __future__ import annotations
 
 import pytest
+import truth
 
 from indomer.errors import DataError
 from indomer.labels import TASKS, emotion_to_sentiment, fold, label_set, labels_sha256
 
 
 def test_names_follow_the_design_order():
-    assert label_set("emotion").names == (
-        "anger",
-        "disgust",
-        "fear",
-        "happiness",
-        "neutral",
-        "sadness",
-        "surprise",
-    )
+    assert label_set("emotion").names == truth.EMOTIONS
     for task in ("sentiment", "text_sentiment", "audio_sentiment", "video_sentiment"):
         assert label_set(task).names == ("negative", "neutral", "positive")
 
@@ -44,15 +37,7 @@ def test_aliases_are_case_and_accent_insensitive(task, value, expected):
 
 def test_release_strings_round_trip():
     emo = label_set("emotion")
-    assert [emo.release[n] for n in emo.names] == [
-        "kemarahan",
-        "jijik",
-        "ketakutan",
-        "kebahagiaan",
-        "netral",
-        "kesedihan",
-        "surprise",
-    ]
+    assert tuple(emo.release[n] for n in emo.names) == truth.EMOTIONS_RELEASE
     for task in TASKS:
         ls = label_set(task)
         assert all(ls.canonical(ls.release[n]) == n for n in ls.names)

@@ -10,20 +10,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import truth
 
 from indomer.dataset import MediaFile
 from indomer.errors import DataError, UsageError
 from indomer.release import import_release, parse_id, repair_mojibake
 
-VAL_EMOTION = {
-    "neutral": 262,
-    "happiness": 39,
-    "sadness": 32,
-    "anger": 13,
-    "disgust": 5,
-    "fear": 4,
-    "surprise": 1,
-}
+VAL_EMOTION = truth.VAL_EMOTION
 TRAIN_EMOTION = {
     "neutral": 1054,
     "happiness": 278,

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import json
 
+import truth
 from click.testing import CliRunner
 
 from indomer.cli import main
 from indomer.dataset import read_split
 
-HEADER = (
-    "id,annotator,role,sentiment_score,emotion,emotion_intensity,"
-    "text_sentiment,audio_sentiment,video_sentiment\n"
-)
-SHEET = HEADER + (
-    # clip_2_Cooking_1 (release: netral): two of three say happiness -> majority
-    "clip_2_Cooking_1,A1,annotator,0.5,kebahagiaan,2,positif,positif,positif\n"
-    "clip_2_Cooking_1,A2,annotator,0.6,senang,3,positif,positif,netral\n"
-    "clip_2_Cooking_1,A3,annotator,0,netral,0,netral,netral,positif\n"
-    # clip_2_Cooking_2: three different emotions -> the expert decides
-    "clip_2_Cooking_2,A1,annotator,-0.5,sedih,1,negatif,negatif,negatif\n"
-    "clip_2_Cooking_2,A2,annotator,-0.7,marah,2,negatif,negatif,negatif\n"
-    "clip_2_Cooking_2,A3,annotator,0,netral,0,netral,negatif,netral\n"
-    "clip_2_Cooking_2,E,expert,-0.4,kesedihan,2,negatif,negatif,negatif\n"
-    # a bad row: rejected with its line, the rest still merge
-    "clip_2_Cooking_3,A1,annotator,0.2,bosan,1,netral,netral,netral\n"
-)
+#: clip_2_Cooking_1: a majority (happiness); clip_2_Cooking_2: the expert decides (sadness);
+#: then a bad row, rejected with its line while the rest still merge.
+SHEET = truth.SHEET + "clip_2_Cooking_3,A1,annotator,0.2,bosan,1,netral,netral,netral\n"
 
 
 def test_sheets_override_labels_and_keep_votes(release_dir, tmp_path):
