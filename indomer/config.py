@@ -26,7 +26,7 @@ import json
 import math
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -687,14 +687,18 @@ def read_table(path: Path, required: tuple[str, ...], optional: tuple[str, ...] 
     return rows
 
 
-def _bad_cells(path: Path, line: int, stage: str) -> dict:
-    return reject(
-        stage,
-        None,
-        "wrong number of cells",
-        "quote cells holding a comma and keep one cell per column",
-        f"{path.name}:{line}",
-    )
+def _table_rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...], stage: str,
+                rejected: list[dict]) -> Iterator[tuple[int, str, dict[str, str]]]:
+    """``(line, file:line, cells)`` of each well-formed row of an input table; a row with the
+    wrong number of cells goes to ``rejected`` (for ``stage``) instead."""
+    for line, cells in read_table(path, required, optional):
+        where = f"{path.name}:{line}"
+        if cells is None:
+            rejected.append(reject(stage, None, "wrong number of cells",
+                                   "quote cells holding a comma and keep one cell per column",
+                                   where))
+        else:
+            yield line, where, cells
 
 
 def read_sources(path: Path) -> tuple[list[Video], list[dict]]:
@@ -703,15 +707,11 @@ def read_sources(path: Path) -> tuple[list[Video], list[dict]]:
     Ids and URL schemes are checked again by the fetch stage (its own contract); here a row
     is refused only when it cannot become a Video at all (blank cells, duplicate id).
     """
-    rows = read_table(path, ("source_id", "url_or_path", "topic", "license"), ("sha256",))
     videos: dict[str, Video] = {}
     first: dict[str, int] = {}
-    rejected = []
-    for line, cells in rows:
-        where = f"{path.name}:{line}"
-        if cells is None:
-            rejected.append(_bad_cells(path, line, "fetch"))
-            continue
+    rejected: list[dict] = []
+    for line, where, cells in _table_rows(path, ("source_id", "url_or_path", "topic", "license"),
+                                          ("sha256",), "fetch", rejected):
         sid = cells["source_id"]
         blank = [c for c in ("source_id", "url_or_path", "topic") if not cells[c]]
         if blank:
@@ -770,15 +770,11 @@ def read_segments(path: Path, topics: Mapping[str, str]) -> tuple[dict[str, list
     ``topics`` maps each known source id to its topic; ``segment_index`` is the position by
     start time within the source (from 1), as in the release's ``clip_<src>_<Topic>_<n>``.
     """
-    rows = read_table(path, ("id", "source_id", "start", "end"), ("text",))
-    rejected = []
+    rejected: list[dict] = []
     seen: dict[str, int] = {}
     by_source: dict[str, list[tuple[float, float, str, str | None]]] = {}
-    for line, cells in rows:
-        where = f"{path.name}:{line}"
-        if cells is None:
-            rejected.append(_bad_cells(path, line, "segment"))
-            continue
+    for line, where, cells in _table_rows(path, ("id", "source_id", "start", "end"), ("text",),
+                                          "segment", rejected):
         sid, src = cells["id"], cells["source_id"]
         start, end = _number(cells["start"]), _number(cells["end"])
         problem = None
@@ -821,14 +817,10 @@ def read_segments(path: Path, topics: Mapping[str, str]) -> tuple[dict[str, list
 
 def read_transcripts(path: Path) -> tuple[dict[str, str], list[dict]]:
     """transcripts.csv (id, text) -> {segment id: text as spoken} and rejected rows."""
-    rows = read_table(path, ("id", "text"))
     texts: dict[str, str] = {}
-    rejected = []
-    for line, cells in rows:
-        where = f"{path.name}:{line}"
-        if cells is None:
-            rejected.append(_bad_cells(path, line, "merge"))
-        elif not cells["id"] or not cells["text"]:
+    rejected: list[dict] = []
+    for _, where, cells in _table_rows(path, ("id", "text"), (), "merge", rejected):
+        if not cells["id"] or not cells["text"]:
             rejected.append(
                 reject("merge", cells["id"], "blank id or text", "fill both cells", where)
             )
