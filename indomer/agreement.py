@@ -169,3 +169,13 @@ def field_agreement(
         "annotators": len(raters),
         "level": level,
     }
+
+
+def shown_coefficients(record: dict) -> tuple[str, str]:
+    """Fleiss' kappa and Krippendorff's alpha of one field's agreement record as the card and
+    the build summary print them: three decimals, or ``n/a`` when undefined."""
+    kappa, alpha = (
+        "n/a" if record.get(k) is None else f"{record[k]:.3f}"
+        for k in ("fleiss_kappa", "krippendorff_alpha")
+    )
+    return kappa, alpha

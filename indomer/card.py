@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from indomer import __version__
+from indomer.agreement import shown_coefficients
 from indomer.croissant import croissant_document
 from indomer.dataset import SPLITS, hf_features
 from indomer.errors import IndomerError
@@ -469,10 +470,7 @@ def _linking_lines(split_doc: dict) -> list[str]:
 def _agreement_table(agreement: dict) -> list[str]:
     rows = []
     for field, a in agreement.items():
-        kappa, alpha = (
-            "n/a" if a.get(k) is None else f"{a[k]:.3f}"
-            for k in ("fleiss_kappa", "krippendorff_alpha")
-        )
+        kappa, alpha = shown_coefficients(a)
         rows.append([field, kappa, alpha, a.get("level"), a.get("items"), a.get("annotators")])
     return _table(
         ["field", "Fleiss' kappa", "Krippendorff's alpha", "alpha level", "items", "annotators"],

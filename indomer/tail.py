@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from indomer.agreement import shown_coefficients
 from indomer.config import BuildConfig, reject
 
 if TYPE_CHECKING:
@@ -191,10 +192,7 @@ def agreement_lines(agreement: dict) -> list[str]:
     """One line per field of a merge's agreement record (``build.json``'s ``agreement``)."""
     lines = []
     for field_name, a in agreement.items():
-        kappa, alpha = (
-            "n/a" if a.get(k) is None else f"{a[k]:.3f}"
-            for k in ("fleiss_kappa", "krippendorff_alpha")
-        )
+        kappa, alpha = shown_coefficients(a)
         lines.append(
             f"agreement {field_name}: Fleiss' kappa {kappa}, Krippendorff's alpha {alpha} "
             f"({a.get('level')}; {a.get('items')} items, {a.get('annotators')} annotators)"
