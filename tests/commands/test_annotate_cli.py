@@ -6,34 +6,20 @@ tests/test_annotate_labelstudio.py.)"""
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
-import test_pipeline as tp
 from click.testing import CliRunner
+from test_annotate import CLIPS, waiting_build  # noqa: F401
 
-from indomer import pipeline
 from indomer.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-CLIPS = [f"clip_{s}_Cooking_{k}" for s in range(1, 5) for k in range(1, 4)]
 
 
-def waiting_build(tmp_path, monkeypatch):
-    """A build of the fake pipeline without sheets: the 12 clips wait for labels."""
-    monkeypatch.setattr(pipeline, "default_stages", tp.fake_stages)
-    cfg = tp.make_project(tmp_path / "p")
-    doc = json.loads(cfg.read_text())
-    del doc["annotations"]
-    cfg.write_text(json.dumps(doc))
-    out = tmp_path / "out"
-    res = CliRunner().invoke(main, ["build", str(cfg), "--out", str(out), "--quiet"])
-    assert res.exit_code == 0, res.output
-    return out
-
-
-def test_csv_sheets_hold_every_waiting_clip_for_each_annotator(tmp_path, monkeypatch):
-    out = waiting_build(tmp_path, monkeypatch)
+# waiting_build: test_annotate's fixture (the fake pipeline built without sheets, 12 clips
+# waiting), imported above; pytest hands it in by this parameter name.
+def test_csv_sheets_hold_every_waiting_clip_for_each_annotator(waiting_build, tmp_path):  # noqa: F811
+    _, out, _ = waiting_build
     to = tmp_path / "sheets"
     args = ["annotate", "export", str(out), "--to", str(to), "--format", "csv",
             "--annotators", "A1,B7"]
