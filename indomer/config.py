@@ -35,7 +35,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from indomer.errors import DataError, UsageError
+from indomer.errors import DataError, UsageError, require_columns
 from indomer.rows import SAFE_ID, Segment, Video
 
 #: Config sections that hold one stage's settings (``voices:`` holds only ``resources:``: its
@@ -665,12 +665,8 @@ def read_table(path: Path, required: tuple[str, ...], optional: tuple[str, ...] 
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [h.strip().lower() for h in next(reader, [])]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise DataError(
-                f"{path}:1: missing column(s) {', '.join(missing)}; expected header "
-                f"{','.join(required)}" + (f"[,{','.join(optional)}]" if optional else "")
-            )
+        require_columns(path, header, required, ",".join(required)
+                        + (f"[,{','.join(optional)}]" if optional else ""))
         rows = []
         prev = reader.line_num
         for cells in reader:

@@ -43,6 +43,17 @@ def first_few(items, n: int = 5) -> str:
     return shown + (f" (and {rest} more)" if rest > 0 else "")
 
 
+def require_columns(source, header, required, expected: str) -> None:
+    """Refuse a table whose header lacks a ``required`` column: one line naming the file's
+    first line, the missing columns and the ``expected`` header (config tables, annotator
+    sheets and the release CSV all say it so)."""
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise DataError(
+            f"{source}:1: missing column(s) {', '.join(missing)}; expected header {expected}"
+        )
+
+
 class RowRejected(IndomerError):
     """One row (video or segment) cannot go on; the pipeline records it in rejected.jsonl.
 

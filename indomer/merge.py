@@ -42,7 +42,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 
 from indomer.agreement import field_agreement
-from indomer.errors import DataError, first_few
+from indomer.errors import DataError, first_few, require_columns
 from indomer.labels import TASKS, emotion_to_sentiment, fold, label_set
 
 #: Required sheet columns, in template order; ``note`` is optional.
@@ -397,12 +397,8 @@ def read_sheet(path: str | Path) -> tuple[list[SheetRow], list[dict], list[str],
     dupes = sorted(h for h, n in Counter(header).items() if n > 1 and h)
     if dupes:
         raise DataError(f"{file}:1: column(s) {', '.join(dupes)} appear twice; keep one of each")
-    missing = [c for c in SHEET_COLUMNS if c not in header]
-    if missing:
-        raise DataError(
-            f"{file}:1: missing column(s) {', '.join(missing)}; expected header "
-            f"{expected}[,note] (see annotations/template.csv)"
-        )
+    require_columns(file, header, SHEET_COLUMNS,
+                    f"{expected}[,note] (see annotations/template.csv)")
     warnings = []
     known = {*SHEET_COLUMNS, *OPTIONAL_COLUMNS, *CONTEXT_COLUMNS}
     extra = [h for h in header if h not in known]

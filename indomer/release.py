@@ -32,7 +32,7 @@ import pandas as pd
 
 from indomer import media
 from indomer.dataset import AUDIO_SAMPLING_RATE, MediaFile
-from indomer.errors import DataError, IndomerError, UsageError
+from indomer.errors import DataError, IndomerError, UsageError, require_columns
 from indomer.fsutil import file_digest
 from indomer.labels import emotion_to_sentiment, label_set
 
@@ -125,12 +125,7 @@ def read_csv(path: Path) -> list[tuple[int, dict]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
     reader.fieldnames = header
-    missing = [c for c in CSV_COLUMNS if c not in header]
-    if missing:
-        raise DataError(
-            f"{path}:1: missing column(s) {', '.join(missing)}; expected header "
-            f"{','.join(CSV_COLUMNS)}"
-        )
+    require_columns(path, header, CSV_COLUMNS, ",".join(CSV_COLUMNS))
     rows = []
     for row in reader:
         rows.append((reader.line_num, row))
