@@ -320,22 +320,19 @@ class _Handler(BaseHTTPRequestHandler):
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass
                     return
-                left = size
-                while left:
-                    block = self.rfile.read(min(CHUNK, left))
-                    if not block:
-                        raise Cut()
-                    left -= len(block)
-                    yield block
+                yield from self._blocks(size)
                 self.rfile.readline()
         else:
-            left = int(self.headers.get("Content-Length") or 0)
-            while left:
-                block = self.rfile.read(min(CHUNK, left))
-                if not block:
-                    raise Cut()
-                left -= len(block)
-                yield block
+            yield from self._blocks(int(self.headers.get("Content-Length") or 0))
+
+    def _blocks(self, left: int):
+        """The next ``left`` bytes of the body, a block at a time (a short read: a cut)."""
+        while left:
+            block = self.rfile.read(min(CHUNK, left))
+            if not block:
+                raise Cut()
+            left -= len(block)
+            yield block
 
     def _body(self) -> bytes:
         return b"".join(self._body_chunks())
