@@ -1,5 +1,5 @@
 """``indomer push --dry-run`` lists what would be sent, with the sizes of the dataset's files,
-and sends nothing; here the Hub is an address that refuses connections (nothing leaves the
+and sends nothing; here the Hub is a local port that refuses connections (nothing leaves the
 machine). Pushing to a Hub: tests/test_push.py, against a local fake Hub."""
 
 from __future__ import annotations
@@ -11,9 +11,27 @@ from click.testing import CliRunner
 from indomer.cli import main
 
 
-def test_dry_run_lists_every_file_with_its_size(built, monkeypatch):
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+def refusing_hub(monkeypatch) -> str:
+    """Point the Hub client at a local port nobody listens on, online (the suite runs with
+    HF_HUB_OFFLINE=1), as huggingface_hub would have read it at import."""
+    import socket
+
+    from huggingface_hub import constants
+    from huggingface_hub.utils import reset_sessions
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", url)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    reset_sessions()
+    return url
+
+
+def test_dry_run_lists_every_file_with_its_size(built, monkeypatch):
+    url = refusing_hub(monkeypatch)
     r = CliRunner().invoke(main, ["push", str(built), "user/name", "--dry-run"])
     assert r.exit_code == 0, r.output
     listed = {m.group(2): int(m.group(1).replace(",", ""))
@@ -29,7 +47,7 @@ def test_dry_run_lists_every_file_with_its_size(built, monkeypatch):
     total = sum(listed.values())
     assert f"{len(listed)} files ({total:,} bytes) in 1 commit at most; nothing was sent" in (
         r.output)
-    assert "cannot reach http://127.0.0.1:9" in r.output
+    assert f"cannot reach {url}" in r.output
 
 
 def test_a_bad_repo_id_is_a_usage_error(built):
