@@ -14,7 +14,7 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,16 +96,21 @@ def _csv(rows: list[dict], fields: list[str]) -> str:
     return buf.getvalue()
 
 
-def make_corpus(folder: Path, log: Callable[[str], None] = lambda m: None) -> Path:
-    """Generate the corpus and its build config under ``folder``; return the config path."""
+def make_corpus(folder: Path, log: Callable[[str], None] = lambda m: None, *,
+                sources: Sequence[DemoSource] = SOURCES) -> Path:
+    """Generate the corpus and its build config under ``folder``; return the config path.
+
+    ``sources``: the demo's by default; tests pass a few of their own for a smaller corpus.
+    """
     from indomer.demo.synth import DEMO_SENTENCES, VOICES, speak, talking_head, write_wav
 
     folder = Path(folder)
     media = folder / "media"
     media.mkdir(parents=True, exist_ok=True)
+    demo_sources = sources
     sources, transcripts, sheet, truth = [], [], [], {}
     n = 0
-    for src in SOURCES:
+    for src in demo_sources:
         texts = [DEMO_SENTENCES[i][1] for i in src.sentences]
         wav, spoken = speak(texts, VOICES[src.voice])
         write_wav(media / f"{src.source_id}.wav", wav)
