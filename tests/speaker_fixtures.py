@@ -1,7 +1,7 @@
 """Speaker test material, built once per test process (plain cached functions, so every test
 module shares one copy; pytest fixtures imported into several modules would be built twice).
 
-* :func:`demo_clips`: the demo corpus's 21 clips (7 sources, voices m3, f2, id, m3, f4, m7, m2) as
+* :func:`demo_clips`: the demo corpus's 19 clips (7 sources, voices m3, f2, id, m3, f4, m7, m2) as
   16 kHz audio, cut at the exact sentence truth, made with the demo's own synth in about 1 s.
 * :func:`demo_voices`: their resemblyzer embeddings as ``ClipVoice`` rows, with the truth.
 * :func:`random_pipeline_dir`: a random-weight pyannote diarization folder (FIXTURES.md
