@@ -17,6 +17,7 @@ import typing
 import click
 
 from indomer import __version__
+from indomer.threads import pin_threads
 
 #: command name -> module in indomer.commands defining a click command of the same name.
 COMMANDS: dict[str, str] = {
@@ -36,6 +37,9 @@ COMMANDS: dict[str, str] = {
     "browse": "browse",
     "export": "export",
 }
+#: Commands that run the pipeline: their thread counts are pinned before anything loads, so
+#: ``--jobs 1`` (stages in this process) gives the bytes of the pool and Ray workers.
+PINNED = frozenset({"build", "demo"})
 #: ``ctx.meta`` key: the command path of the subcommand being parsed.
 _COMMAND_PATH = "indomer.command_path"
 #: click >= 8.2 shows a bare group's help by raising this usage error (left as it is: it is
@@ -93,6 +97,8 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
+        if name in PINNED:
+            pin_threads()  # before the command loads numpy or a model (indomer.threads)
         module = importlib.import_module(f"indomer.commands.{COMMANDS[name]}")
         return getattr(module, name)
 

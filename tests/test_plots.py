@@ -114,9 +114,9 @@ def test_demo_durations_histogram(demo, tmp_path):
     fig = _figure()
     durations(fig, stats, data)
     ax = fig.axes[0]
-    assert sum(round(p.get_height()) for p in ax.patches) == 20
+    assert sum(round(p.get_height()) for p in ax.patches) == 19
     assert ax.lines[0].get_xdata()[0] == stats["overall"]["duration"]["mean_seconds"]
-    assert "20 segments" in ax.texts[0].get_text()
+    assert "19 segments" in ax.texts[0].get_text()
 
 
 def test_missing_matplotlib_names_the_extra(built, tmp_path, monkeypatch):

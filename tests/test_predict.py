@@ -466,7 +466,7 @@ def test_dry_run_prints_the_first_request_and_sends_nothing(demo, tmp_path):
     assert url == f"data:video/mp4;base64,<{len(first['video']['bytes'])} bytes, not shown>"
     assert req["mm_processor_kwargs"] == {"use_audio_in_video": True}
     assert first["text"].strip() in req["messages"][1]["content"][1]["text"]
-    assert tally.startswith("dry run: 4 clip(s) of 4 to ask")
+    assert tally.startswith("dry run: 5 clip(s) of 5 to ask")  # the demo's test split
     assert not preds.exists()
 
 

@@ -51,7 +51,7 @@ def test_datasets_gives_classlabel_names_for_the_demo(demo, loader):
     else:
         files = {s: [str(p) for p in shard_paths(demo, s)] for s in available_splits(demo)}
         ds = datasets.load_dataset("parquet", data_files=files)
-    assert {k: len(v) for k, v in ds.items()} == {"train": 12, "validation": 4, "test": 4}
+    assert {k: len(v) for k, v in ds.items()} == {"train": 9, "validation": 5, "test": 5}
     feats = ds["train"].features
     assert feats["emotion"].names == EMOTIONS
     assert feats["text_sentiment"].names == ["negative", "neutral", "positive"]

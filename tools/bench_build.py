@@ -1,7 +1,7 @@
 """How fast a raw build runs against the length of its video, beside the cut bound.
 
-Generates the demo corpus (``indomer demo``'s sources: 106 s of synthetic talking-head video),
-builds it once with ``run_pipeline`` and prints, in one run:
+Generates the demo corpus (``indomer demo``'s sources: about 100 s of synthetic talking-head
+video), builds it once with ``run_pipeline`` and prints, in one run:
 
 * per stage: its compute seconds (summed over items) and that as seconds per video second;
 * the build's wall time and CPU seconds (this process and its workers) and the real-time

@@ -1,6 +1,6 @@
 """Benchmark the Ray engine: its overhead on a real corpus, and the overlap streaming buys.
 
-overhead: the demo corpus (106 s of generated video, every real stage) built with
+overhead: the demo corpus (about 100 s of generated video, every real stage) built with
 ``--engine local --jobs N`` and with ``--engine ray`` on a local Ray of N CPUs, each into a
 fresh folder; wall times, their ratio (goal: at most 1.15), and whether the shards are the
 same bytes. Ray's start-up is included, as a user meets it.

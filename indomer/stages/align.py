@@ -8,8 +8,8 @@ For each clip (a :class:`~indomer.rows.Segment` with a 16 kHz mono ``audio_path`
 2. the text is read aloud in spoken form (:func:`indomer.textnorm.normalize`: numbers,
    ``Rp``, ``%`` and abbreviations spelled out) and placed in the audio by one of two
    forced aligners: ``whisper`` (the multilingual Whisper base of the ``whisper-base``
-   extra, :mod:`indomer.backends.whisper_align`; needs no download, so it is the offline
-   choice and ``indomer demo`` uses it) or ``wav2vec2`` (``whisperx.align`` with an
+   extra, :mod:`indomer.backends.whisper_align`; needs no download, so it is the default)
+   or ``wav2vec2`` (``whisperx.align`` with an
    Indonesian wav2vec2 CTC, ``cahya/wav2vec2-large-xlsr-indonesian`` unless configured);
 3. the times go back onto the transcript's own whitespace tokens: ``words`` holds
    ``{word, start, end, score}`` per token, **start/end in seconds from the clip's start**
@@ -50,8 +50,9 @@ DEFAULT_MODEL = "cahya/wav2vec2-large-xlsr-indonesian"  # = indomer.backends.ali
 class Settings:
     """The ``align:`` section of the build config.
 
-    ``method``: ``whisper`` (forced alignment with the Whisper base shipped in the
-    ``whisper-base`` extra: offline) or ``wav2vec2`` (WhisperX forced alignment).
+    ``method``: ``whisper`` (the default: forced alignment with the Whisper base shipped in
+    the ``whisper-base`` extra, so a build runs offline) or ``wav2vec2`` (WhisperX forced
+    alignment with an Indonesian wav2vec2 CTC from the hub).
     ``model``: the wav2vec2 CTC model, a hub id or a local folder.
     ``asr_model``: the Whisper model for drafts and the whisper method; ``whisper-base`` is
     the multilingual base shipped in the ``indomer[whisper-base]`` wheels, anything else a
@@ -67,7 +68,7 @@ class Settings:
     runs a worker per core and its bytes depend on the thread count; wav2vec2 up to 4).
     """
 
-    method: Literal["wav2vec2", "whisper"] = "wav2vec2"
+    method: Literal["wav2vec2", "whisper"] = "whisper"
     model: str = DEFAULT_MODEL
     asr_model: str = "whisper-base"
     device: str = "auto"

@@ -156,7 +156,7 @@ def test_every_demo_person_has_their_own_face():
     for src in SOURCES:
         assert face_of.setdefault(src.voice, src.face) == src.face, src  # m3: same in 1 and 4
         assert src.face in FACES
-    assert len(set(face_of.values())) == len(face_of) == 4
+    assert len(set(face_of.values())) == len(face_of) == 6
     assert [s.source_id for s in SOURCES if s.voice == "m3"] == ["1", "4"]
 
 
