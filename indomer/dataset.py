@@ -350,8 +350,6 @@ def split_identity(root: Path) -> dict | None:
     are told from those made against another of the same name. None when build.json names no
     split file (a hand-made dataset). Here, below the generation layer, so that the scorer
     can read it without an import cycle."""
-    import hashlib
-
     try:
         build = json.loads((Path(root) / "build.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -369,5 +367,13 @@ def split_identity(root: Path) -> dict | None:
         return None
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: not a split document ({exc}); run 'indomer validate'") from None
+    return {"name": split.get("name"), "sha256": assignment_sha256(assignment)}
+
+
+def assignment_sha256(assignment: object) -> str:
+    """The sha256 of a split assignment (its canonical JSON): what tells two assignments of
+    one split name apart in predictions, score reports, the card and ``indomer split``."""
+    import hashlib
+
     text = json.dumps(assignment, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return {"name": split.get("name"), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    return hashlib.sha256(text.encode()).hexdigest()

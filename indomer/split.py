@@ -109,9 +109,15 @@ def check_name(name: str) -> str:
     return name
 
 
-def default_name(seed: int) -> str:
-    """The default split name, which records how to rebuild it."""
-    return f"{METHOD}-seed{seed}"
+#: The name ``indomer split`` (and a raw build) gives its split unless told another.
+DEFAULT_NAME = METHOD
+
+
+def default_name(seed: int | None = None) -> str:
+    """The default split name: one stable name, so that a re-split does not pile up files;
+    the seed and settings are in the document, and a second split of that name with another
+    assignment is refused unless forced (:func:`resplit`)."""
+    return DEFAULT_NAME
 
 
 def split_names(n: int) -> tuple[str, ...]:
@@ -792,12 +798,18 @@ def resplit(
     size_tolerance: float = SIZE_TOLERANCE,
     warn: Callable[[str], None] | None = None,
     split_fn: Callable[..., pd.Series] | None = None,
+    force: bool = False,
+    replaced: Callable[[str, str], None] | None = None,
 ) -> dict:
     """Re-split the built dataset at ``out`` as one new generation; return the split document.
 
     Options are checked before the lock is taken; the shards, ``splits/NAME.json`` and the
     refreshed card and provenance appear together or not at all (:mod:`indomer.generation`).
+    A ``splits/NAME.json`` with another assignment is never replaced silently: without
+    ``force`` it is a UsageError naming both assignments' sha256 (predictions made against
+    the old one would be refused by ``score``); with it, ``replaced(old, new)`` is told.
     """
+    from indomer.dataset import assignment_sha256
     from indomer.generation import read_build, writing
 
     out = Path(out)
@@ -806,6 +818,7 @@ def resplit(
     with writing(out, base=True, must_exist=True) as gen:
         df = read_all(gen.path)
         build = read_build(gen.path)
+        old = _existing_assignment(gen.path / "splits" / f"{name}.json")
         checked, doc = plan_split(
             df,
             ratios,
@@ -817,6 +830,17 @@ def resplit(
             split_fn=split_fn,
             linking=build.get("speakers") if isinstance(build.get("speakers"), dict) else None,
         )
+        new = assignment_sha256(doc["assignment"])
+        if old is not None and old != new:
+            if not force:
+                raise UsageError(
+                    f"{out}/splits/{name}.json exists with another assignment (sha256 "
+                    f"{old[:12]}; this one {new[:12]}); predictions made against it would no "
+                    f"longer score: choose another --name, or pass --force to replace it; "
+                    "nothing was written"
+                )
+            if replaced is not None:
+                replaced(old, new)
         meta = read_meta(gen.path)
         for s in available_splits(gen.path):
             remove_split(gen.path, s)
@@ -825,6 +849,19 @@ def resplit(
         gen.write_text(f"splits/{name}.json", dumps(doc))
         gen.commit(build)
     return doc
+
+
+def _existing_assignment(path: Path) -> str | None:
+    """The sha256 of the assignment in an existing split file (None when there is none); a
+    file that is not a split document counts as another assignment, never as none."""
+    from indomer.dataset import assignment_sha256
+
+    if not path.is_file():
+        return None
+    try:
+        return assignment_sha256(json.loads(path.read_text(encoding="utf-8"))["assignment"])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        return "unreadable"
 
 
 def assignment_of(doc: dict, df: pd.DataFrame, where: str) -> pd.Series:

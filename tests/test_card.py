@@ -200,13 +200,13 @@ def test_resplit_rewrites_the_card_with_the_new_split(built, tmp_path):
     res = CliRunner().invoke(main, ["split", str(out), "--speaker-disjoint", "--seed", "3"])
     assert res.exit_code == 0, res.output
     card = _card(out)
-    doc = json.loads((out / "splits" / "speaker-disjoint-seed3.json").read_text())
+    doc = json.loads((out / "splits" / "speaker-disjoint.json").read_text())
     sizes = doc["report"]["sizes"]
     assert sum(sizes.values()) == 1944 and set(sizes) == {"train", "validation", "test"}
     for s, n in sizes.items():
         assert f"num_examples: {n}" in card
         assert f"| {s} | {n} | {doc['report']['groups'][s]} |" in card
-    assert "Split `speaker-disjoint-seed3` was made by `indomer split --speaker-disjoint`" in card
+    assert "Split `speaker-disjoint` was made by `indomer split --speaker-disjoint`" in card
     assert "(seed 3, ratios train 0.8, validation 0.1, test 0.1, stratified by `emotion`)" in card
     assert (
         f"| segments | 1944 | {sizes['train']} | {sizes['validation']} | {sizes['test']} |" in card
@@ -277,7 +277,7 @@ def test_raw_card_tells_how_the_demo_was_made(demo):
     # the annotation procedure and the 7 expert decisions of the demo sheets
     assert "19 of 19 segments carry votes; 19 have an `adjudicated` value and 7 of them" in card
     assert "| emotion | -0.024 | -0.006 | nominal | 19 | 3 |" in card
-    assert "Split `speaker-disjoint-seed0`" in card
+    assert "Split `speaker-disjoint`" in card
     assert "(seed 0, ratios train 0.5, validation 0.25, test 0.25, stratified by `emotion`)" in card
     assert "Media embedded: 19 audio and 19 video clips; 0 segments lack audio" in card
     assert "| `video` | Video | MP4, H.264/AAC (HF `Video`) | 19 of 19 |" in card

@@ -283,8 +283,8 @@ def test_full_build_writes_a_loadable_dataset_and_a_noop_rebuild_skips(tmp_path)
     )
     assert build["stages"]["probe"]["stats"]["kept"] == 4
     assert build["split"] == {
-        "name": "speaker-disjoint-seed0",
-        "file": "splits/speaker-disjoint-seed0.json",
+        "name": "speaker-disjoint",
+        "file": "splits/speaker-disjoint.json",
     }
     assert (out / "README.md").is_file() and (out / "rejected.jsonl").read_text() == ""
     manifest = (out / "work/04_cut/manifest.jsonl").read_text().splitlines()

@@ -35,7 +35,14 @@ from indomer.errors import UsageError
 @click.option(
     "--name",
     default=None,
-    help="Name of the written splits/NAME.json  [default: speaker-disjoint-seed{SEED}]",
+    help="Name of the written splits/NAME.json; splits of other names stay beside it  "
+    "[default: speaker-disjoint]",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing splits/NAME.json that holds another assignment (refused "
+    "without it: predictions made against the old one would no longer score).",
 )
 @click.option(
     "--activate",
@@ -52,6 +59,7 @@ def split(
     seed: int,
     stratify: str,
     name: str | None,
+    force: bool,
     activate: str | None,
 ) -> None:
     """Re-split the dataset at OUT, rewrite its shards and write OUT/splits/NAME.json.
@@ -79,6 +87,13 @@ def split(
         stratify,
         name,
         warn=lambda message: click.echo(f"warning: {message}", err=True),
+        force=force,
+        replaced=lambda old, new: click.echo(
+            f"warning: replaced splits/{name or lib.DEFAULT_NAME}.json: assignment sha256 "
+            f"{old[:12]} -> {new[:12]}; 'indomer score' refuses predictions made against "
+            f"{old[:12]}",
+            err=True,
+        ),
     )
     click.echo(lib.summary_table(doc))
     click.echo(f"wrote {Path(out) / 'splits' / (doc['name'] + '.json')}")

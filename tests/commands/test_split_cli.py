@@ -82,9 +82,9 @@ def test_split_writes_a_leak_free_document_and_shards(tmp_path):
     res = _run(out, "--speaker-disjoint", "--seed", 5)
     assert res.exit_code == 0, res.output
     assert res.stderr == ""  # every row has a speaker id: no fallback warning
-    doc = json.loads((out / "splits" / "speaker-disjoint-seed5.json").read_text())
+    doc = json.loads((out / "splits" / "speaker-disjoint.json").read_text())
     jsonschema.Draft202012Validator(_schema()).validate(doc)
-    assert doc["name"] == "speaker-disjoint-seed5" and doc["seed"] == 5
+    assert doc["name"] == "speaker-disjoint" and doc["seed"] == 5
     assert doc["ratios"] == {"train": 0.8, "validation": 0.1, "test": 0.1}
     assert doc["stratify"] == "emotion" and doc["group_key"] == "speaker_id"
     assert available_splits(out) == ["train", "validation", "test"]
@@ -115,15 +115,41 @@ def test_same_seed_gives_identical_bytes_and_another_seed_another_split(tmp_path
     assert _run(b, "--speaker-disjoint", "--seed", 3).exit_code == 0
     first = _bytes(a)
     assert first == _bytes(b)
-    assert first["splits/speaker-disjoint-seed3.json"].endswith(b"}\n")
+    assert first["splits/speaker-disjoint.json"].endswith(b"}\n")
     # re-splitting the output with the same seed changes nothing
     assert _run(a, "--speaker-disjoint", "--seed", 3).exit_code == 0
     assert _bytes(a) == first
-    assert _run(a, "--speaker-disjoint", "--seed", 4).exit_code == 0
-    docs = [
-        json.loads((a / "splits" / f"speaker-disjoint-seed{s}.json").read_text()) for s in (3, 4)
-    ]
+    assert _run(a, "--speaker-disjoint", "--seed", 4, "--name", "seed4").exit_code == 0
+    docs = [json.loads((a / "splits" / f"{n}.json").read_text())
+            for n in ("speaker-disjoint", "seed4")]
     assert docs[0]["assignment"] != docs[1]["assignment"]
+
+
+def test_a_split_of_the_same_name_is_never_replaced_silently(tmp_path):
+    """Another assignment under an existing name is refused (naming both sha256) unless
+    --force, which replaces it and says so; official and other names stay beside it."""
+    from indomer.dataset import assignment_sha256, split_identity
+
+    out = tmp_path / "ds"
+    make_dataset(out, n_groups=80, seed=1)
+    assert _run(out, "--speaker-disjoint", "--seed", 3).exit_code == 0
+    old = json.loads((out / "splits" / "speaker-disjoint.json").read_text())
+    old_sha = assignment_sha256(old["assignment"])
+    before = _bytes(out)
+    res = _run(out, "--speaker-disjoint", "--seed", 4)
+    assert res.exit_code == 2
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "splits/speaker-disjoint.json exists" in line
+    assert old_sha[:12] in line and "--force" in line and "--name" in line
+    assert _bytes(out) == before  # nothing written
+    res = _run(out, "--speaker-disjoint", "--seed", 4, "--force")
+    assert res.exit_code == 0, res.output
+    new = json.loads((out / "splits" / "speaker-disjoint.json").read_text())
+    new_sha = assignment_sha256(new["assignment"])
+    assert new_sha != old_sha and new["seed"] == 4
+    assert (f"replaced splits/speaker-disjoint.json: assignment sha256 {old_sha[:12]} -> "
+            f"{new_sha[:12]}") in res.stderr
+    assert split_identity(out) == {"name": "speaker-disjoint", "sha256": new_sha}
 
 
 @pytest.mark.parametrize(
@@ -155,7 +181,7 @@ def test_missing_speaker_ids_group_by_source_video_with_a_warning(tmp_path):
     res = _run(out, "--speaker-disjoint", "--ratios", "0.8,0.2")
     assert res.exit_code == 0, res.output
     assert f"warning: {NO_SPEAKER_WARNING}" in res.stderr
-    doc = json.loads((out / "splits" / "speaker-disjoint-seed0.json").read_text())
+    doc = json.loads((out / "splits" / "speaker-disjoint.json").read_text())
     assert doc["group_key"] == "source_id" and doc["report"]["rows_without_speaker"] > 0
     train, val = read_split(out, "train"), read_split(out, "validation")
     assert not set(train["source_id"]) & set(val["source_id"])
@@ -171,7 +197,7 @@ def test_some_missing_speaker_ids_warn_with_a_count(tmp_path):
     res = _run(out, "--speaker-disjoint")
     assert res.exit_code == 0, res.output
     assert f"warning: {n} of {len(df)} rows have no speaker id" in res.stderr
-    doc = json.loads((out / "splits" / "speaker-disjoint-seed0.json").read_text())
+    doc = json.loads((out / "splits" / "speaker-disjoint.json").read_text())
     placed = [s for s, groups in doc["assignment"].items() if "source:0" in groups]
     assert len(placed) == 1
 
@@ -230,7 +256,7 @@ def test_split_of_the_built_release_passes_validate(built, tmp_path):
     res = _run(out, "--speaker-disjoint", "--seed", 1)
     assert res.exit_code == 0, res.output
     assert NO_SPEAKER_WARNING in res.stderr
-    doc = json.loads((out / "splits" / "speaker-disjoint-seed1.json").read_text())
+    doc = json.loads((out / "splits" / "speaker-disjoint.json").read_text())
     rep = doc["report"]
     assert rep["rows"] == 1944 and rep["total_groups"] == 207 and rep["leak_free"]
     assert sum(len(v) for v in doc["assignment"].values()) == 207
@@ -267,7 +293,7 @@ def test_linked_speakers_stay_together_and_the_split_states_its_risk(tmp_path):
     res = _run(out, "--speaker-disjoint", "--seed", 1)
     assert res.exit_code == 0, res.output
     assert "expected people on two sides:" in res.output and "calibrated on a test" in res.output
-    doc = json.loads((out / "splits" / "speaker-disjoint-seed1.json").read_text())
+    doc = json.loads((out / "splits" / "speaker-disjoint.json").read_text())
     assert doc["group_key"] == "speaker_group" and doc["report"]["leak_free"]
     assert doc["linking"]["members"]["grp_a"] == ["spk0", "spk1", "spk2", "spk3"]
     where = {}
