@@ -631,3 +631,47 @@ def test_a_huge_answer_is_stored_cut_and_flagged(small, small_rows, tmp_path):
         assert g["emotion"] == long.encode()[:1000].decode()
     assert lib.cap_answer(lib.Answer("é" * 3, None), 5) == lib.Answer("éé", None, True)
     assert lib.cap_answer(lib.Answer("short", "stop"), 5) == lib.Answer("short", "stop")
+
+
+# --------------------------------------------------------------------------- split assignment
+
+
+def test_predictions_name_the_assignment_and_score_refuses_another(built, tmp_path):
+    """predict's sidecar records the active split's name and assignment sha256: the same
+    dataset scores the file; after a re-split under the same name, score refuses it in one
+    line, and predict will not extend it."""
+    import shutil
+
+    from indomer.dataset import split_identity
+
+    ds = tmp_path / "ds"
+    shutil.copytree(built, ds, symlinks=True)
+    assert run("split", ds, "--speaker-disjoint", "--seed", 1).exit_code == 0
+    identity = split_identity(ds)
+    assert identity is not None and identity["name"] == "speaker-disjoint"
+    rows = read_split(ds, "validation").to_dict("records")
+    preds = tmp_path / "preds.jsonl"
+    with FakeOpenAI(model=MODEL, api_key=KEY, answer=truth_answerer(rows)) as srv:
+        res = run(*predict_args(ds, srv, preds))
+        assert res.exit_code == 0, res.output
+        side = json.loads((tmp_path / "preds.jsonl.meta.json").read_text(encoding="utf-8"))
+        assert side["assignment"] == identity
+        assert side["split"] == "validation" and side["model"] == MODEL
+        assert side["prompt_sha256"] == lib.prompt_for("emotion", ("text",)).sha256
+        # without a re-split: scored
+        result = score_json(preds, ds, "validation")
+        assert result["emotion"]["n"] == len(rows)
+        assert result["emotion"]["assignment"] == identity
+        # re-split under the same name: refused, naming both assignments
+        res = run("split", ds, "--speaker-disjoint", "--seed", 2, "--force")
+        assert res.exit_code == 0, res.output
+        now = split_identity(ds)
+        assert now["name"] == identity["name"] and now["sha256"] != identity["sha256"]
+        line = one_error_line(run("score", preds, "--refs", ds, "--split", "validation"))
+        assert (f"made against split 'speaker-disjoint' assignment {identity['sha256'][:12]}"
+                in line and now["sha256"][:12] in line)
+        # and predict does not append answers about the new clips to the old file
+        before = preds.read_bytes()
+        line = one_error_line(run(*predict_args(ds, srv, preds)))
+        assert "choose another --out" in line and identity["sha256"][:12] in line
+        assert preds.read_bytes() == before

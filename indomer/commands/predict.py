@@ -110,6 +110,8 @@ def predict(
     Each line holds the clip id, the raw answer under the task's key (the scorer parses free
     text), the model name and the prompt's sha256. Answers are appended as they come, so a
     killed run resumes where it stopped; a finished run leaves the file in dataset order.
+    PREDS.jsonl.meta.json records the split's name and assignment sha256, so that score
+    refuses the file against another assignment of that name.
     """
     from indomer import predict as lib
 

@@ -58,7 +58,16 @@ from indomer.predict.client import (
     redact,
     retry_after_seconds,
 )
-from indomer.predict.journal import Appender, Existing, read_existing, rewrite_in_order
+from indomer.predict.journal import (
+    META_SUFFIX,
+    Appender,
+    Existing,
+    check_sidecar,
+    dumps_sidecar,
+    read_existing,
+    rewrite_in_order,
+    sidecar,
+)
 from indomer.predict.prompts import (
     MAX_TOKENS,
     PROMPTS_FILE,
@@ -282,8 +291,11 @@ def predict(
     guard = Outputs([out])
     target = guard.file(preds, "--out")  # resumed in place: the guard's checks, then appended
     guard.file(preds.with_name(preds.name + ".skipped.jsonl"), "--out (its .skipped.jsonl)")
+    side_option = f"--out (its {META_SUFFIX})"
+    guard.file(preds.with_name(preds.name + META_SUFFIX), side_option)
     if target != Path(os.path.abspath(preds)):  # a link inside its folder: write its target
         preds = target
+    side = preds.with_name(preds.name + META_SUFFIX)
     env = os.environ if environ is None else environ
     api_key = env.get(s.api_key_env) or None
     prompt = prompt_for(s.task, s.modalities)
@@ -308,10 +320,17 @@ def predict(
             pass
         return summary
 
+    from indomer.dataset import split_identity
+
+    identity = split_identity(out)
     created = not preds.exists()
+    side_created = not side.exists()
     appender = Appender(preds)  # locked before reading: no other run appends meanwhile
     try:
+        if preds.stat().st_size:  # first: a re-split also changes the split's ids
+            check_sidecar(side, identity, preds)
         existing = resume()
+        guard.write_text(side, dumps_sidecar(sidecar(s, sha, identity)), side_option)
         if existing.keep < existing.size:
             appender.truncate(existing.keep)
         pending = _pending(out, s, existing.answered, summary)
@@ -339,6 +358,8 @@ def predict(
         appender.close()
         if created and preds.exists() and preds.stat().st_size == 0:
             preds.unlink()  # nothing answered: leave no empty file behind
+            if side_created:
+                side.unlink(missing_ok=True)
     return summary
 
 

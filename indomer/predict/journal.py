@@ -137,3 +137,54 @@ def rewrite_in_order(path: Path, order: list[str]) -> None:
     new = b"".join(ln + b"\n" for ln in keyed)
     if new != data:
         write_bytes_atomic(path, new)
+
+
+# --------------------------------------------------------------------------- the sidecar
+
+#: The sidecar beside the predictions (``PREDS.jsonl.meta.json``), as ``indomer baseline``
+#: writes one: what was asked, and against which split assignment.
+META_SUFFIX = ".meta.json"
+
+
+def sidecar(s: Settings, sha: str, identity: dict | None) -> dict:
+    """The sidecar of a run: the model, task, modalities, prompt and split asked about, and
+    the active split's name and assignment sha256, by which ``indomer score`` refuses these
+    predictions against another assignment of the same name. No endpoint: a URL may carry
+    credentials."""
+    from indomer import __version__
+
+    meta: dict = {
+        "command": "predict",
+        "model": s.model,
+        "task": s.task,
+        "split": s.split,
+        "modalities": ",".join(s.modalities),
+        "prompt_sha256": sha,
+        "versions": {"indomer": __version__},
+    }
+    if identity is not None:
+        meta["assignment"] = identity
+    return meta
+
+
+def dumps_sidecar(meta: dict) -> str:
+    return json.dumps(meta, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def check_sidecar(side: Path, identity: dict | None, preds: Path) -> None:
+    """Refuse to extend predictions made against another assignment of the dataset's split
+    name: one file would hold answers about two different sets of clips."""
+    if identity is None or not side.is_file():
+        return
+    try:
+        made = json.loads(side.read_text(encoding="utf-8")).get("assignment")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return
+    if not isinstance(made, dict) or made.get("name") != identity.get("name"):
+        return
+    if made.get("sha256") != identity.get("sha256"):
+        raise DataError(
+            f"{preds}: made against split '{identity.get('name')}' assignment "
+            f"{str(made.get('sha256'))[:12]} (see {side.name}), but the dataset now holds "
+            f"assignment {str(identity.get('sha256'))[:12]} of that name; choose another --out"
+        )

@@ -155,14 +155,14 @@ def score_predictions(
     other = read_predictions(compare) if compare is not None else None
     known = set(references.frame["id"])
     for p in (predictions, other) if other is not None else (predictions,):
+        check_assignment(p.path, references)  # first: a re-split also changes the ids
+    for p in (predictions, other) if other is not None else (predictions,):
         extra = [i for i in p.rows if i not in known]
         if extra:
             raise DataError(
                 f"{p.path}: {len(extra)} ids are not in the '{references.split}' split: "
                 f"{first_few(extra)}; score against the split they came from (--split, --refs)"
             )
-    for p in (predictions, other) if other is not None else (predictions,):
-        check_assignment(p.path, references)
     tasks = _resolve_tasks(task, predictions, references)
     results = {}
     for t in tasks:

@@ -179,7 +179,8 @@ def load_references(
 
 
 def check_assignment(preds_path: Path, references: References) -> None:
-    """Refuse predictions whose sidecar (``PREDS.meta.json``, as ``indomer baseline`` writes)
+    """Refuse predictions whose sidecar (``PREDS.meta.json``, as ``indomer baseline`` and
+    ``indomer predict`` write)
     records another assignment of the refs' split name: the same split name over other clips
     would be scored as if it were the same benchmark."""
     ref = references.assignment
