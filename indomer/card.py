@@ -440,6 +440,49 @@ def _splits_section(build: dict, split_doc: dict | None) -> list[str]:
     return lines
 
 
+def _made_by(entry: dict) -> str:
+    """How a split was made, as the command that remakes it."""
+    if entry.get("method") == "official":
+        return "the release's own split"
+    if entry.get("method") != "speaker-disjoint":
+        return str(entry.get("method") or "unknown")
+    ratios = entry.get("ratios") or {}
+    shown = ",".join(f"{ratios[k]:g}" for k in SPLITS if k in ratios)
+    return (f"`indomer split --speaker-disjoint --seed {entry.get('seed')} --ratios {shown} "
+            f"--stratify {entry.get('stratify')}`")
+
+
+def _every_split(entries: list[dict]) -> list[str]:
+    """``### Every split``: each ``splits/NAME.json``, whether the shards follow it, its rows
+    per side on these shards, its assignment's sha256 (what predictions record), how it was
+    made and its expected people on two sides. Computed by the commit; laid out here."""
+    if not entries:
+        return []
+    lines = [
+        "### Every split\n",
+        ("Splits coexist in `splits/`; the shards follow the active one "
+         "(`indomer split . --activate NAME` switches). Predictions and scores record a "
+         "split's name and the sha256 of its assignment, and `indomer score` refuses predictions made "
+         "against another assignment of the same name.\n"),
+    ]
+    rows = []
+    for e in entries:
+        counts = e.get("rows")
+        if counts is None:
+            sides = [f"places {e.get('placed')} of {e.get('total')} clips"] + [""] * 2
+        else:
+            sides = [counts.get(s, "-") if s in counts else "-" for s in SPLITS]
+        expected = e.get("expected_people_on_two_sides")
+        rows.append([
+            f"`{e.get('name')}`", "yes" if e.get("active") else "no", *sides,
+            f"`{e.get('sha256', '')[:12]}`", _made_by(e),
+            "unknown" if expected is None else f"{expected:.2f}",
+        ])
+    lines += _table(["split", "active", *SPLITS, "assignment sha256", "made by",
+                     "expected people on two sides"], rows)
+    return lines
+
+
 def _linking_lines(split_doc: dict) -> list[str]:
     """How the split groups were formed, and the split's stated risk."""
     link = split_doc.get("linking") or {}
@@ -805,6 +848,7 @@ def render_card(
     split_doc: dict | None,
     figures: list[str],
     results: list[dict] | None = None,
+    splits: list[dict] | None = None,
 ) -> str:
     """The whole README.md: YAML header plus prose whose numbers all come from ``stats``.
 
@@ -829,6 +873,7 @@ def render_card(
     if build.get("sources"):
         parts += _sources_section(build)
     parts += _splits_section(build, split_doc)
+    parts += _every_split(splits or [])
     parts += _annotation_section(build, stats)
     parts += _known_issues(build, stats)
     lic = licence(build)

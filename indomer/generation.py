@@ -601,35 +601,87 @@ def shard_manifest(out: Path) -> dict:
     return {"splits": splits, "build_hash": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
 
 
-def current_split_file(out: Path, df) -> str | None:
-    """The ``splits/*.json`` whose assignment matches the shards now on disk (first by name)."""
+def _placement(doc, df) -> list | None:
+    """The split each row of ``df`` falls in under the split document ``doc`` (None for a
+    row whose group it does not place); None when ``doc`` is not a split document or groups
+    by a column the rows lack."""
     from indomer.groups import GROUP_KEY, group_column, with_groups
+
+    try:
+        key = doc["group_key"]
+        where = {str(g): s for s, groups in doc["assignment"].items() for g in groups}
+    except (KeyError, TypeError, AttributeError):
+        return None
+    if key == GROUP_KEY:
+        members = (doc.get("linking") or {}).get("members") or {}
+        groups = group_column(with_groups(df, {"groups": members}))[1].astype("string")
+    elif key not in df.columns:
+        return None
+    else:
+        groups = (
+            group_column(df)[1].astype("string")
+            if key == "speaker_id"
+            else df[key].astype("string")
+        )
+    return [where.get(g) for g in groups]
+
+
+def _split_docs(out: Path) -> list[tuple[Path, dict]]:
+    """Every readable ``splits/*.json`` document, by file name."""
     from indomer.readjson import read_json
 
     folder = Path(out) / "splits"
     if not folder.is_dir():
-        return None
+        return []
+    found = []
     for path in sorted(folder.glob("*.json")):
         try:
             doc = read_json(path)
-            key = doc["group_key"]
-            where = {str(g): s for s, groups in doc["assignment"].items() for g in groups}
-        except (IndomerError, KeyError, TypeError, AttributeError):
+        except IndomerError:
             continue
-        if key == GROUP_KEY:
-            members = (doc.get("linking") or {}).get("members") or {}
-            groups = group_column(with_groups(df, {"groups": members}))[1].astype("string")
-        elif key not in df.columns:
-            continue
-        else:
-            groups = (
-                group_column(df)[1].astype("string")
-                if key == "speaker_id"
-                else df[key].astype("string")
-            )
-        if all(where.get(g) == s for g, s in zip(groups, df["split"])):
+        found.append((path, doc))
+    return found
+
+
+def current_split_file(out: Path, df) -> str | None:
+    """The ``splits/*.json`` whose assignment matches the shards now on disk (first by name)."""
+    for path, doc in _split_docs(out):
+        placed = _placement(doc, df)
+        if placed is not None and placed == list(df["split"]):
             return path.relative_to(out).as_posix()
     return None
+
+
+def split_catalogue(out: Path, df, active: str | None) -> list[dict]:
+    """Every split of the dataset for the card: its name, whether the shards follow it, the
+    rows it puts on each side of these shards (None where it does not place every clip:
+    it was made for other clips), the sha256 of its assignment, how it was made and its
+    expected people on two sides."""
+    from indomer.dataset import assignment_sha256
+
+    rows = []
+    for path, doc in _split_docs(out):
+        if not isinstance(doc, dict) or "assignment" not in doc:
+            continue
+        placed = _placement(doc, df) or [None] * len(df)
+        counts = None
+        if all(p is not None for p in placed):
+            counts = {s: placed.count(s) for s in doc["assignment"]}
+        rows.append({
+            "name": doc.get("name", path.stem),
+            "file": path.relative_to(out).as_posix(),
+            "active": path.relative_to(out).as_posix() == active,
+            "rows": counts,
+            "placed": sum(p is not None for p in placed),
+            "total": len(df),
+            "sha256": assignment_sha256(doc["assignment"]),
+            "method": doc.get("method"),
+            "seed": doc.get("seed"),
+            "ratios": doc.get("ratios"),
+            "stratify": doc.get("stratify"),
+            "expected_people_on_two_sides": doc.get("expected_people_on_two_sides"),
+        })
+    return rows
 
 
 def finalize(root: Path, build: dict) -> dict:
@@ -667,8 +719,10 @@ def finalize(root: Path, build: dict) -> dict:
             if p.is_file():
                 p.unlink()
     write_json_atomic(root / "build.json", build)
+    catalogue = split_catalogue(root, data.df, split_file)
     write_text_atomic(
-        root / "README.md", card.render_card(build, stats, manifest, split_doc, figures)
+        root / "README.md",
+        card.render_card(build, stats, manifest, split_doc, figures, splits=catalogue),
     )
     write_croissant(root, card.croissant_for(build, stats, manifest))
     return build

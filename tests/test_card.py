@@ -194,6 +194,43 @@ def test_release_card_prose_split_annotation_and_known_issues(built):
     assert "Sources and processing" not in card
 
 
+def test_the_card_lists_every_split_with_its_sides_and_assignment(built, tmp_path):
+    """official and two user splits: each listed with active or not, its rows per side on
+    these shards, its assignment's sha256 and how to remake it."""
+    from indomer.dataset import assignment_sha256, read_split
+
+    out = tmp_path / "ds"
+    shutil.copytree(built, out, symlinks=True)
+    official = json.loads((out / "splits" / "official.json").read_text())
+    for extra in (["--name", "mine", "--seed", "3", "--ratios", "0.7,0.3"], ["--seed", "4"]):
+        res = CliRunner().invoke(main, ["split", str(out), "--speaker-disjoint", *extra])
+        assert res.exit_code == 0, res.output
+    card = _card(out)
+    assert "### Every split" in card
+    rows = {}
+    for line in card.split("### Every split", 1)[1].splitlines():
+        if line.startswith("| `"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[cells[0].strip("`")] = cells
+    assert set(rows) == {"official", "mine", "speaker-disjoint"}
+    docs = {n: json.loads((out / "splits" / f"{n}.json").read_text()) for n in rows}
+    # active: the one the shards follow, whose sides are the shards' row counts
+    assert [n for n, c in rows.items() if c[1] == "yes"] == ["speaker-disjoint"]
+    assert rows["speaker-disjoint"][2:5] == [
+        str(len(read_split(out, s))) for s in ("train", "validation", "test")
+    ]
+    assert rows["mine"][2:5] == [str(docs["mine"]["report"]["sizes"]["train"]),
+                                 str(docs["mine"]["report"]["sizes"]["validation"]), "-"]
+    assert rows["official"][2:5] == [str(official["report"]["sizes"]["train"]),
+                                     str(official["report"]["sizes"]["validation"]), "-"]
+    for n, cells in rows.items():
+        assert cells[5] == f"`{assignment_sha256(docs[n]['assignment'])[:12]}`"
+        assert cells[7] == "unknown"  # no speaker ids in the release: not known
+    assert rows["mine"][6] == ("`indomer split --speaker-disjoint --seed 3 --ratios 0.7,0.3 "
+                               "--stratify emotion`")
+    assert rows["official"][6] == "the release's own split"
+
+
 def test_resplit_rewrites_the_card_with_the_new_split(built, tmp_path):
     out = tmp_path / "ds"
     shutil.copytree(built, out, symlinks=True)
