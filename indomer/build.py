@@ -47,6 +47,38 @@ def _user_splits(out: Path) -> tuple[dict[str, dict], dict | None]:
     return kept, kept.get(name) if isinstance(name, str) else None
 
 
+def _user_figures(out: Path) -> dict[str, bytes]:
+    """The files under ``figures/`` of the dataset already at ``out`` (``stats --plots``
+    drew them): a rebuild carries them over, and the commit keeps them only while they were
+    drawn from the very shards it writes (:func:`indomer.card.fresh_figures`)."""
+    from indomer.generation import current_generation
+
+    prev = current_generation(Path(out))
+    if prev is None or not (prev / "figures").is_dir():
+        return {}
+    return {p.name: p.read_bytes() for p in sorted((prev / "figures").iterdir()) if p.is_file()}
+
+
+def _figures_lines(before: dict[str, bytes], out: Path) -> list[str]:
+    """What became of the figures a rebuild found: kept (drawn from these same shards) or
+    dropped as stale, named, with the command that draws them again."""
+    drawn = sorted(n for n in before if n != "figures.json")
+    if not drawn:
+        return []
+    kept = [n for n in drawn if (Path(out) / "figures" / n).is_file()]
+    stale = [n for n in drawn if n not in kept]
+    lines = []
+    if kept:
+        lines.append(f"kept {len(kept)} figure(s) drawn from these same shards: {', '.join(kept)}")
+    if stale:
+        lines.append(
+            f"warning: dropped {len(stale)} stale figure(s) drawn from other shards: "
+            f"{', '.join(stale)}; draw them again with: indomer stats {out} --plots "
+            f"{Path(out) / 'figures'}"
+        )
+    return lines
+
+
 def _follow(doc: dict, splits: dict, out: Path, warnings: list[str]) -> dict:
     """The release's rows split as the user's active split ``doc`` says, so a rebuild does not
     silently switch the dataset back to ``official``; the official split when ``doc`` no longer
@@ -182,15 +214,19 @@ def build_release(
             repaired_texts=result.repaired_texts,
         )
         kept, active = _user_splits(out)
+        figures = _user_figures(out)
         shards = dict(result.splits)
         if active is not None:
             shards = _follow(active, result.splits, out, warnings)
-        # the user's own splits stay beside official
+        # the user's own splits stay beside official; their figures while still fresh
         build = tail.commit_generation(
-            out, shards, {OFFICIAL_SPLIT: official, **kept}, result.rejected, provenance, meta
+            out, shards, {OFFICIAL_SPLIT: official, **kept}, result.rejected, provenance, meta,
+            files={f"figures/{name}": data for name, data in figures.items()},
         )
     for w in warnings:
         log(f"warning: {w}")
+    for line in _figures_lines(figures, out):
+        log(line)
     for r in result.rejected[:10]:
         log(f"rejected: {r['where']}: {r['id']}: {r['reason']}; {r['fix']}")
     if len(result.rejected) > 10:

@@ -295,7 +295,9 @@ def write_split(out: Path, split: str, df: pd.DataFrame, meta: dict | None = Non
     df = df.sort_values("id", kind="stable").reset_index(drop=True)
     n = _n_shards(df)
     per = math.ceil(len(df) / n) if len(df) else 0
-    has_media = any(c in df.columns for c in ("audio", "video"))
+    # clip bytes, not the columns: a re-split reads back null media columns of a release
+    # build, and must lay its rows out as the build does (same rows, same bytes)
+    has_media = any(c in df.columns and df[c].notna().any() for c in ("audio", "video"))
     written = []
     group = 64 if has_media else 10_000
     for i in range(n):

@@ -165,10 +165,13 @@ def commit_generation(
     meta: dict,
     *,
     keep_new: bool = False,
+    files: dict[str, bytes] | None = None,
 ) -> dict:
     """Write one dataset generation and switch to it (:mod:`indomer.generation`): the shards
     of each split (``meta`` in their key-value metadata), the split documents, one
     ``rejected.jsonl`` line per entry and ``build.json`` with the card and Croissant.
+    ``files`` (relative path -> bytes) are carried over from the previous generation, such
+    as its figures, which the commit keeps only while they match the new shards.
     Returns the build.json written. Both build modes end here."""
     from indomer.dataset import SPLITS, write_split
     from indomer.generation import writing
@@ -182,6 +185,8 @@ def commit_generation(
         for name, doc in split_docs.items():
             gen.write_json(f"splits/{name}.json", doc)
         gen.write_text("rejected.jsonl", "".join(dumps_row(e) + "\n" for e in rejected))
+        for rel, data in (files or {}).items():
+            (gen.path / rel).write_bytes(data)
         return gen.commit(build)
 
 
