@@ -97,16 +97,25 @@ def _follow(doc: dict, splits: dict, out: Path, warnings: list[str]) -> dict:
     return {s: whole[where == s].reset_index(drop=True) for s in SPLITS if (where == s).any()}
 
 
+#: What a release build says about a clip held back for the expert (DESIGN §1).
+EXPERT_FIX = "add an expert row (role=expert) for each to the sheets and build again"
+
+
 def apply_annotations(
     splits: dict[str, pd.DataFrame], sheets: list[Path]
-) -> tuple[dict, list, list, list, dict]:
+) -> tuple[dict, list, list, list, dict, list[str]]:
     """Replace release labels by the merged annotator sheets where they cover a segment.
 
-    Returns (agreement, rejected, warnings, rule violations, sheet input hashes); the sheets
-    are merged and their bad rows rejected as a raw build's merge does
+    Returns (agreement, rejected, warnings, rule violations, sheet input hashes, unresolved
+    ids); the sheets are merged and their bad rows rejected as a raw build's merge does
     (:func:`indomer.tail.merge_sheets`). Segments the sheets do not cover keep the release
-    labels; sheet ids unknown to the release are rejected, never silently dropped.
+    labels; sheet ids unknown to the release are rejected, never silently dropped. A clip
+    with a field whose annotators reached no majority and no expert settled is taken out of
+    ``splits`` (DESIGN §1: it waits for the expert, as in a raw build), never left with the
+    release's label.
     """
+    from indomer.merge import contested_ids
+
     known = {i for df in splits.values() for i in df["id"]}
     result, rejected = merge_sheets(sheets, known, "id not in the release",
                                     "check the id in the sheet")
@@ -131,8 +140,13 @@ def apply_annotations(
         df["emotion_intensity"] = intensity
         df["annotations"] = votes
         df["adjudicated"] = adjudicated
+    held = sorted(set(contested_ids(result.unresolved)) & known)
+    for s, df in list(splits.items()):
+        if len(df):
+            splits[s] = df[~df["id"].isin(held)].reset_index(drop=True)
     inputs = {f"annotations/{Path(p).name}": v for p, v in result.inputs.items()}
-    return result.agreement, rejected, list(result.warnings), list(result.rule_violations), inputs
+    return (result.agreement, rejected, list(result.warnings), list(result.rule_violations),
+            inputs, held)
 
 
 def build_release(
@@ -158,8 +172,15 @@ def build_release(
             stack.callback(result.close)
         warnings = list(result.warnings)
         agreement = None
+        # the release's own split places every source, those of clips held back included
+        assignment: dict[str, list[str]] = {}
+        for s, df in result.splits.items():
+            assignment[s] = (
+                sorted(set(df["source_id"]), key=lambda g: (len(g), g)) if len(df) else []
+            )
+        held: list[str] = []
         if annotations:
-            agreement, rej, warn, violations, sheet_inputs = apply_annotations(
+            agreement, rej, warn, violations, sheet_inputs, held = apply_annotations(
                 result.splits, annotations
             )
             result.rejected.extend(rej)
@@ -176,11 +197,6 @@ def build_release(
             [df.assign(split=s) for s, df in result.splits.items() if len(df)], ignore_index=True
         )
         report = leakage_report(whole, split_col="split", group_key="source_id")
-        assignment: dict[str, list[str]] = {}
-        for s, df in result.splits.items():
-            assignment[s] = (
-                sorted(set(df["source_id"]), key=lambda g: (len(g), g)) if len(df) else []
-            )
         official = {
             "name": OFFICIAL_SPLIT,
             "method": "official",
@@ -212,6 +228,8 @@ def build_release(
             agreement=agreement,
             rule_violations=result.rule_violations,
             repaired_texts=result.repaired_texts,
+            # clips kept out of the shards until the expert settles them
+            waiting={"unlabelled": [], "unresolved": held},
         )
         kept, active = _user_splits(out)
         figures = _user_figures(out)
@@ -227,6 +245,11 @@ def build_release(
         log(f"warning: {w}")
     for line in _figures_lines(figures, out):
         log(line)
+    if held:
+        from indomer.errors import first_few
+
+        log(f"{len(held)} clip(s) unresolved (no majority and no expert), kept out of the "
+            f"shards until adjudicated: {first_few(held)}; {EXPERT_FIX}")
     for r in result.rejected[:10]:
         log(f"rejected: {r['where']}: {r['id']}: {r['reason']}; {r['fix']}")
     if len(result.rejected) > 10:

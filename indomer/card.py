@@ -667,6 +667,14 @@ def _known_issues(build: dict, stats: dict) -> list[str]:
             "- No speaker ids are released, so splits are grouped by source video; the same "
             "person may appear in two videos."
         )
+        unresolved = (stats.get("waiting") or {}).get("unresolved")
+        if unresolved:
+            lines.append(
+                f"- {unresolved} clip(s) are unresolved: the annotator sheets reached no "
+                "majority and no expert settled them, so they are not in the shards (not even "
+                "with the release's label) until an expert row for each joins the sheets; ids "
+                "in `build.json` under `waiting`."
+            )
     else:
         if ov.get("segments_without_text"):
             lines.append(f"- {ov['segments_without_text']} segments have no transcript.")

@@ -222,10 +222,15 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
             f"them with: indomer annotate export {out} --to DIR"
         )
     if waiting.get("unresolved"):
+        fix = (
+            "add an expert row (role=expert) for each to the sheets and build again"
+            if build.get("command") == "build --release"
+            else f"export them for an expert with: indomer annotate export {out} --to DIR "
+            "--only unresolved"
+        )
         warnings.append(
             f"{len(waiting['unresolved'])} clip(s) unresolved (no majority; not in the shards); "
-            f"export them for an expert with: indomer annotate export {out} --to DIR "
-            "--only unresolved"
+            + fix
         )
     duplicates, bad_ids, rule_breaks = ctx["duplicates"], ctx["bad_ids"], ctx["rule_breaks"]
     missing_speaker = ctx["missing_speaker"]
