@@ -226,6 +226,40 @@ def labels_summary(documents: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: At most this many of one stage's warnings among the build's closing lines.
+WARNINGS_SHOWN = 10
+
+
+def stage_warnings(out: Path, documents: dict[str, Any], ran: set[str]) -> list[str]:
+    """The stages' own warnings, repeated at the end of the build (for stderr, ``warning:``
+    lines): a stage runs with its output sent to ``OUT/work/log.txt``, so what it warned
+    about reaches the terminal from what it recorded: the align stage's clips kept without
+    word times (by reason, from its manifest, when this run reached it, ``ran``) and the
+    merge's warnings (fields without a majority, emotion->sentiment rule breaks, sheet
+    problems; its declared ``labels.json`` in ``documents``). The speakers and split
+    warnings: :func:`identity_summary`."""
+    from indomer.errors import first_few
+    from indomer.manifest import read_manifest
+
+    lines: list[str] = []
+    align = sorted(Path(out).glob("work/*_align/manifest.jsonl"))
+    if "align" in ran and align:
+        by_reason: dict[str, list[str]] = {}
+        for r in read_manifest(align[-1]):
+            reason = (r.get("align") or {}).get("warning") if isinstance(r, dict) else None
+            if reason:
+                by_reason.setdefault(str(reason), []).append(str(r.get("id")))
+        for reason, ids in sorted(by_reason.items()):
+            lines.append(f"align: {len(ids)} clip(s) kept without word times: {reason} "
+                         f"({first_few(sorted(ids))})")
+    said = [str(w) for w in (documents.get(LABELS) or {}).get("warnings") or []]
+    lines += [f"merge: {w}" for w in said[:WARNINGS_SHOWN]]
+    if len(said) > WARNINGS_SHOWN:
+        lines.append(f"merge: ... and {len(said) - WARNINGS_SHOWN} more (all in "
+                     f"{Path(out) / 'work'}/*_merge/labels.json)")
+    return [f"warning: {line}" for line in lines]
+
+
 def identity_summary(documents: dict[str, Any]) -> tuple[list[str], list[str]]:
     """The build's closing lines about identity, from the declared documents of the speakers
     and split stages (the run report's ``documents``): (warnings, for stderr: the speakers

@@ -144,17 +144,21 @@ def build(
         click.echo(f"stopped after {report['last_stage']} ({report['kept']} kept) in {out}; {tail}")
     for line in summary(report):  # a summary: on stdout, --quiet or not (DESIGN §4)
         click.echo(line)
-    from indomer.tail import identity_summary, labels_summary
+    from indomer.tail import identity_summary, labels_summary, stage_warnings
 
     # the declared documents of the stages this run reached (the merge's labels.json, ...)
     for line in labels_summary(report["documents"]):
         click.echo(line)
+    ran = {s["name"] for s in report["stages"] if s["status"] != "not run"}
+    # said inside the stages, whose output goes to work/log.txt
+    warned = stage_warnings(Path(out), report["documents"], ran)
     if finished:
-        warned, lines = identity_summary(report["documents"])
+        identity_warned, lines = identity_summary(report["documents"])
         for line in lines:
             click.echo(line)
-        for line in warned:
-            click.echo(line, err=True)
+        warned += identity_warned
+    for line in warned:
+        click.echo(line, err=True)
     if report.get("waiting"):
         for line in waiting_lines(report["waiting"], out):
             click.echo(line)

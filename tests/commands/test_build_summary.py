@@ -57,3 +57,60 @@ def test_build_ends_with_agreement_and_waiting_clips(tmp_path, monkeypatch):
     res = CliRunner().invoke(main, ["build", str(cfg), "--out", str(out), "--quiet", "--until", "cut"])
     assert res.exit_code == 0, res.output
     assert "agreement emotion" not in res.stdout and "unlabelled" not in res.stdout
+
+
+def _align_with_a_failure(item, state):
+    """The align stage as a stand-in: clip_3_Cooking_2 could not be aligned (a warning on
+    its row, as the real stage records one), said inside the stage as stages do."""
+    import dataclasses
+    import sys
+
+    from indomer.rows import Segment
+
+    rows = [item.video]
+    for seg in item.segments:
+        if isinstance(seg, Segment) and seg.id == "clip_3_Cooking_2":
+            print("aligner noise from a library", file=sys.stderr)
+            seg = dataclasses.replace(
+                seg, align={"mean_score": None, "aligned_share": 0.0,
+                            "warning": "no speech found in the clip"})
+        rows.append(seg)
+    return rows
+
+
+def test_stage_warnings_reach_the_end_of_the_build(tmp_path, monkeypatch):
+    """What a stage warned about inside the stage (whose output goes to work/log.txt) is
+    repeated on stderr at the end of the build, once, after the stage table: the align
+    stage's clip without word times and the merge's field without a majority."""
+    from indomer.pipeline import Stage
+
+    def stages():
+        return tuple(Stage("align", _align_with_a_failure) if s.name == "align" else s
+                     for s in tp.fake_stages())
+
+    monkeypatch.setattr(pipeline, "default_stages", stages)
+    cfg = tp.make_project(tmp_path / "p")
+    sheet = tmp_path / "p" / "sheets" / "labels.csv"
+    lines = sheet.read_text().splitlines()
+    tie = lines.index(next(line for line in lines if line.startswith("clip_2_Cooking_1,budi,")))
+    fields = lines[tie].split(",")
+    lines[tie] = ",".join([*fields[:4], "sadness", *fields[5:]])
+    sheet.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["build", str(cfg), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    err = res.stderr.splitlines()
+    align = ("warning: align: 1 clip(s) kept without word times: no speech found in the clip "
+             "(clip_3_Cooking_2)")
+    assert err.count(align) == 1
+    merge = [ln for ln in err if ln.startswith("warning: merge: clip_2_Cooking_1: emotion "
+                                               "unresolved: no majority")]
+    assert len(merge) == 1
+    table = next(i for i, ln in enumerate(err) if ln.startswith("stage "))
+    assert err.index(align) > table and err.index(merge[0]) > table  # in the closing lines
+    assert "aligner noise from a library" not in res.output  # third-party talk: the log only
+    assert "aligner noise from a library" in (out / "work" / "log.txt").read_text()
+    # a rerun that stops before align repeats none of it
+    res = CliRunner().invoke(main, ["build", str(cfg), "--out", str(out), "--to", "cut"])
+    assert res.exit_code == 0, res.output
+    assert "warning: align:" not in res.stderr and "warning: merge:" not in res.stderr
