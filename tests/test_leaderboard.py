@@ -406,17 +406,20 @@ def test_card_renders_the_results_it_is_given(built, board_file):
     """render_card(results=...) and the splice push uses give the same card; without results
     the card is the one the build wrote, and a second splice replaces, never duplicates."""
     from indomer import card
-    from indomer.generation import shard_manifest
+    from indomer.generation import shard_manifest, split_catalogue
     from indomer.stats import compute_stats, load_data
 
     build = json.loads((built / "build.json").read_text())
     split_doc = json.loads((built / build["split"]["file"]).read_text())
-    stats = compute_stats(built, load_data(built))
+    data = load_data(built)
+    stats = compute_stats(built, data)
     manifest = shard_manifest(built)
+    splits = split_catalogue(built, data.df, build["split"]["file"])
     board = json.loads(board_file.read_text())
-    plain = card.render_card(build, stats, manifest, split_doc, [])
+    plain = card.render_card(build, stats, manifest, split_doc, [], splits=splits)
     assert plain == (built / "README.md").read_text()
-    with_board = card.render_card(build, stats, manifest, split_doc, [], results=[board])
+    with_board = card.render_card(build, stats, manifest, split_doc, [], results=[board],
+                                  splits=splits)
     assert with_board == card.with_results(plain, [board]) != plain
     other = dict(board, split="train")
     twice = card.with_results(with_board, [other])
