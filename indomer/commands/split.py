@@ -96,4 +96,9 @@ def split(
         ),
     )
     click.echo(lib.summary_table(doc))
-    click.echo(f"wrote {Path(out) / 'splits' / (doc['name'] + '.json')}")
+    from indomer.dataset import assignment_sha256
+
+    click.echo(
+        f"wrote {Path(out) / 'splits' / (doc['name'] + '.json')} (active; assignment sha256 "
+        f"{assignment_sha256(doc['assignment'])[:12]})"
+    )

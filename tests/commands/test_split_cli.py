@@ -150,6 +150,7 @@ def test_a_split_of_the_same_name_is_never_replaced_silently(tmp_path):
     assert (f"replaced splits/speaker-disjoint.json: assignment sha256 {old_sha[:12]} -> "
             f"{new_sha[:12]}") in res.stderr
     assert split_identity(out) == {"name": "speaker-disjoint", "sha256": new_sha}
+    assert f"(active; assignment sha256 {new_sha[:12]})" in res.stdout
 
 
 @pytest.mark.parametrize(
