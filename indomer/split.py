@@ -841,6 +841,11 @@ def resplit(
                 )
             if replaced is not None:
                 replaced(old, new)
+        elif old is not None and warn is not None:
+            path = gen.path / "splits" / f"{name}.json"
+            if path.read_text(encoding="utf-8") != dumps(doc):
+                warn(f"rewrote splits/{name}.json with other settings but the same assignment "
+                     f"(sha256 {new[:12]}): predictions made against it still score")
         meta = read_meta(gen.path)
         for s in available_splits(gen.path):
             remove_split(gen.path, s)

@@ -151,6 +151,14 @@ def test_a_split_of_the_same_name_is_never_replaced_silently(tmp_path):
             f"{new_sha[:12]}") in res.stderr
     assert split_identity(out) == {"name": "speaker-disjoint", "sha256": new_sha}
     assert f"(active; assignment sha256 {new_sha[:12]})" in res.stdout
+    # other settings, other assignment: refused; other settings, same assignment: said
+    res = _run(out, "--speaker-disjoint", "--seed", 4, "--stratify", "none")
+    assert res.exit_code == 2 and "--force" in res.stderr
+    res = _run(out, "--speaker-disjoint", "--seed", 4, "--ratios", "0.8,0.1,0.1000000001")
+    assert res.exit_code == 0, res.output
+    assert (f"warning: rewrote splits/speaker-disjoint.json with other settings but the same "
+            f"assignment (sha256 {new_sha[:12]})") in res.stderr
+    assert split_identity(out) == {"name": "speaker-disjoint", "sha256": new_sha}
 
 
 @pytest.mark.parametrize(
