@@ -56,7 +56,8 @@ def _user_figures(out: Path) -> dict[str, bytes]:
     prev = current_generation(Path(out))
     if prev is None or not (prev / "figures").is_dir():
         return {}
-    return {p.name: p.read_bytes() for p in sorted((prev / "figures").iterdir()) if p.is_file()}
+    return {p.name: p.read_bytes() for p in sorted((prev / "figures").iterdir())
+            if p.is_file() and not p.is_symlink()}
 
 
 def _figures_lines(before: dict[str, bytes], out: Path) -> list[str]:
