@@ -836,7 +836,7 @@ def resplit(
                 raise UsageError(
                     f"{out}/splits/{name}.json exists with another assignment (sha256 "
                     f"{old[:12]}; this one {new[:12]}); predictions made against it would no "
-                    f"longer score: choose another --name, or pass --force to replace it; "
+                    f"longer score: choose another --name, or pass --replace to replace it; "
                     "nothing was written"
                 )
             if replaced is not None:

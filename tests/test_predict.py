@@ -663,7 +663,7 @@ def test_predictions_name_the_assignment_and_score_refuses_another(built, tmp_pa
         assert result["emotion"]["n"] == len(rows)
         assert result["emotion"]["assignment"] == identity
         # re-split under the same name: refused, naming both assignments
-        res = run("split", ds, "--speaker-disjoint", "--seed", 2, "--force")
+        res = run("split", ds, "--speaker-disjoint", "--seed", 2, "--replace")
         assert res.exit_code == 0, res.output
         now = split_identity(ds)
         assert now["name"] == identity["name"] and now["sha256"] != identity["sha256"]

@@ -39,7 +39,7 @@ from indomer.errors import UsageError
     "[default: speaker-disjoint]",
 )
 @click.option(
-    "--force",
+    "--replace",
     is_flag=True,
     help="Replace an existing splits/NAME.json that holds another assignment (refused "
     "without it: predictions made against the old one would no longer score).",
@@ -59,7 +59,7 @@ def split(
     seed: int,
     stratify: str,
     name: str | None,
-    force: bool,
+    replace: bool,
     activate: str | None,
 ) -> None:
     """Re-split the dataset at OUT, rewrite its shards and write OUT/splits/NAME.json.
@@ -87,7 +87,7 @@ def split(
         stratify,
         name,
         warn=lambda message: click.echo(f"warning: {message}", err=True),
-        force=force,
+        force=replace,
         replaced=lambda old, new: click.echo(
             f"warning: replaced splits/{name or lib.DEFAULT_NAME}.json: assignment sha256 "
             f"{old[:12]} -> {new[:12]}; 'indomer score' refuses predictions made against "

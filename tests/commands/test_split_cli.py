@@ -127,7 +127,7 @@ def test_same_seed_gives_identical_bytes_and_another_seed_another_split(tmp_path
 
 def test_a_split_of_the_same_name_is_never_replaced_silently(tmp_path):
     """Another assignment under an existing name is refused (naming both sha256) unless
-    --force, which replaces it and says so; official and other names stay beside it."""
+    --replace, which replaces it and says so; official and other names stay beside it."""
     from indomer.dataset import assignment_sha256, split_identity
 
     out = tmp_path / "ds"
@@ -140,9 +140,9 @@ def test_a_split_of_the_same_name_is_never_replaced_silently(tmp_path):
     assert res.exit_code == 2
     (line,) = res.stderr.strip().splitlines()
     assert line.startswith("error: ") and "splits/speaker-disjoint.json exists" in line
-    assert old_sha[:12] in line and "--force" in line and "--name" in line
+    assert old_sha[:12] in line and "--replace" in line and "--name" in line
     assert _bytes(out) == before  # nothing written
-    res = _run(out, "--speaker-disjoint", "--seed", 4, "--force")
+    res = _run(out, "--speaker-disjoint", "--seed", 4, "--replace")
     assert res.exit_code == 0, res.output
     new = json.loads((out / "splits" / "speaker-disjoint.json").read_text())
     new_sha = assignment_sha256(new["assignment"])
@@ -153,7 +153,7 @@ def test_a_split_of_the_same_name_is_never_replaced_silently(tmp_path):
     assert f"(active; assignment sha256 {new_sha[:12]})" in res.stdout
     # other settings, other assignment: refused; other settings, same assignment: said
     res = _run(out, "--speaker-disjoint", "--seed", 4, "--stratify", "none")
-    assert res.exit_code == 2 and "--force" in res.stderr
+    assert res.exit_code == 2 and "--replace" in res.stderr
     res = _run(out, "--speaker-disjoint", "--seed", 4, "--ratios", "0.8,0.1,0.1000000001")
     assert res.exit_code == 0, res.output
     assert (f"warning: rewrote splits/speaker-disjoint.json with other settings but the same "
