@@ -53,9 +53,10 @@ def _on_two_sides(out: Path, person_of: dict[str, str]) -> list[str]:
 
 
 def _split(out: Path, ratios: str, seed: int) -> dict:
+    name = f"seed{seed}-ratios{ratios.replace(',', '_')}"  # one split file each
     _cli("split", str(out), "--speaker-disjoint", "--ratios", ratios, "--seed", str(seed),
-         "--stratify", "none")
-    return json.loads((out / "splits" / f"speaker-disjoint-seed{seed}.json").read_text())
+         "--stratify", "none", "--name", name)
+    return json.loads((out / "splits" / f"{name}.json").read_text())
 
 
 def _cpu_seconds() -> float:
@@ -93,7 +94,7 @@ def test_off_screen_synthetic_build_has_the_true_partition_and_a_leak_free_split
     for seed in (None, 1, 2):
         if seed is not None:
             _cli("split", str(out), "--speaker-disjoint", "--ratios", "0.6,0.2,0.2", "--seed",
-                 str(seed))
+                 str(seed), "--name", f"seed{seed}")
         sides = _sides(out, person_of)
         assert all(len(s) == 1 for s in sides.values()), (seed, sides)
         assert available_splits(out) == ["train", "validation", "test"], seed
