@@ -82,10 +82,10 @@ def test_stage_warnings_reach_the_end_of_the_build(tmp_path, monkeypatch):
     """What a stage warned about inside the stage (whose output goes to work/log.txt) is
     repeated on stderr at the end of the build, once, after the stage table: the align
     stage's clip without word times and the merge's field without a majority."""
-    from indomer.pipeline import Stage
+    from indomer.stage import ItemStage
 
     def stages():
-        return tuple(Stage("align", _align_with_a_failure) if s.name == "align" else s
+        return tuple(ItemStage("align", _align_with_a_failure) if s.name == "align" else s
                      for s in tp.fake_stages())
 
     monkeypatch.setattr(pipeline, "default_stages", stages)
