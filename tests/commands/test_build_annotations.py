@@ -60,7 +60,7 @@ def test_a_clip_without_majority_waits_for_the_expert(release_dir, tmp_path):
 
     sheets = tmp_path / "sheets"
     sheets.mkdir()
-    contested = HEADER + (
+    contested = truth.SHEET_HEADER + (
         "clip_2_Cooking_3,A1,annotator,-0.5,sedih,1,negatif,negatif,negatif\n"
         "clip_2_Cooking_3,A2,annotator,-0.7,marah,2,negatif,negatif,negatif\n"
     )
