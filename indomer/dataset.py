@@ -13,14 +13,17 @@ import math
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from indomer.errors import DataError, UsageError
+from indomer.faults import fault
 from indomer.labels import TASKS, label_set
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
@@ -379,3 +382,244 @@ def assignment_sha256(assignment: object) -> str:
 
     text = json.dumps(assignment, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- one reader
+
+#: Where a dataset made by indomer keeps its generations (``OUT/.indomer/current`` links to
+#: the committed one; :mod:`indomer.generation` writes them, this layer only reads).
+STATE_DIR = ".indomer"
+
+
+def current_generation(out: Path) -> Path | None:
+    """The folder of the committed generation (a consistent snapshot to read), else None."""
+    link = Path(out) / STATE_DIR / "current"
+    if not link.is_symlink():
+        return None
+    target = link.parent / os.readlink(link)
+    return target if target.is_dir() else None
+
+
+def _assignment_sha(doc: object, path: Path) -> str:
+    try:
+        assignment = doc["assignment"]  # type: ignore[index]
+    except (KeyError, TypeError) as exc:
+        raise DataError(f"{path}: not a split document ({exc}); run 'indomer validate'") from None
+    return assignment_sha256(assignment)
+
+
+class _Changed(Exception):
+    """The generation being opened was replaced meanwhile: resolve the new one."""
+
+
+class Snapshot:
+    """One generation of a dataset, pinned for the whole command (DESIGN §1).
+
+    Resolved once per command with :func:`snapshot`: every shard of the generation is
+    opened here and held open, and ``build.json`` and the active split document are read
+    here, so a ``split`` or ``build`` that commits (and collects this generation) while the
+    command runs changes nothing it reads: it reads the old dataset or, if it started
+    after the commit, the new one, never a mix and never a vanished file. The price: the
+    old generation's disk space is freed only when the command ends.
+
+    Every command reads shards through :meth:`iter_rows` / :meth:`read` (one loop, one
+    error: a damaged shard is one line naming the file, exit 1).
+    """
+
+    def __init__(self, out: Path, root: Path) -> None:
+        self.out = Path(out)
+        self.root = Path(root)
+        self.build: dict = {}
+        self.split_doc: dict | None = None
+        self.split_identity: dict | None = None
+        self._files: dict[str, list[tuple[Path, pa.NativeFile]]] = {}
+        self._open()
+
+    # ------------------------------------------------------------------ opening
+
+    def _open(self) -> None:
+        from indomer.readjson import read_json
+
+        try:
+            path = self.root / "build.json"
+            if path.is_file():
+                doc = read_json(path, shown=self.out / "build.json")
+                if not isinstance(doc, dict):
+                    raise DataError(
+                        f"{self.out / 'build.json'}: expected a JSON object, found "
+                        f"{type(doc).__name__}; rebuild"
+                    )
+                self.build = doc
+            elif self.root != self.out:
+                raise _Changed  # collected between resolving and reading
+            split = self.build.get("split")
+            if isinstance(split, dict) and isinstance(split.get("file"), str):
+                spath = self.root / split["file"]
+                if spath.is_file():
+                    self.split_doc = read_json(spath, shown=self.out / split["file"])
+                    self.split_identity = {
+                        "name": split.get("name"),
+                        "sha256": _assignment_sha(self.split_doc, self.out / split["file"]),
+                    }
+            for name in available_splits(self.root):
+                opened: list[tuple[Path, pa.NativeFile]] = []
+                self._files[name] = opened
+                for p in shard_paths(self.root, name):
+                    try:
+                        opened.append((p, pa.OSFile(str(p), "r")))
+                    except FileNotFoundError:
+                        raise _Changed from None
+                    except (pa.ArrowException, OSError) as exc:
+                        with shard_errors(p):
+                            raise exc from None
+            self._check_whole()
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_whole(self) -> None:
+        """The shards opened are those build.json lists; if not, and the generation is no
+        longer the current one, it was being collected while it was listed: resolve again.
+        (A generation that lists other shards than it holds is ``validate``'s to report.)"""
+        outputs = self.build.get("outputs")
+        if self.root == self.out or not isinstance(outputs, dict):
+            return
+        want = {
+            f.get("path")
+            for s in (outputs.get("splits") or {}).values()
+            if isinstance(s, dict)
+            for f in s.get("files") or []
+            if isinstance(f, dict)
+        }
+        have = {p.relative_to(self.root).as_posix() for fs in self._files.values() for p, _ in fs}
+        if want != have and current_generation(self.out) != self.root:
+            raise _Changed
+
+    def close(self) -> None:
+        for files in self._files.values():
+            for _, fh in files:
+                fh.close()
+        self._files = {}
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ what is there
+
+    def splits(self) -> list[str]:
+        """Splits with at least one shard, in SPLITS order."""
+        return [s for s in SPLITS if self._files.get(s)]
+
+    def shard_paths(self, split: str) -> list[Path]:
+        """The shard files of ``split`` in this generation, in order."""
+        return [p for p, _ in self._files.get(split, [])]
+
+    def require(self, split: str) -> None:
+        """A missing split is one usage line naming those there."""
+        if not self._files.get(split):
+            have = self.splits()
+            raise UsageError(
+                f"{self.out}: no '{split}' split (found: "
+                f"{', '.join(have) or 'no shards under data/'}); pick one of those with "
+                "--split, or run 'indomer split' first"
+            )
+
+    def parquet(self, path: Path):
+        """The open ``ParquetFile`` of one of this generation's shards (by its path)."""
+        for files in self._files.values():
+            for p, fh in files:
+                if p == path:
+                    with shard_errors(p):
+                        return pq.ParquetFile(fh)
+        raise KeyError(path)
+
+    def sha256(self, path: Path) -> str:
+        """The sha256 of one of this generation's shards, read from the file held open."""
+        import hashlib
+
+        for files in self._files.values():
+            for p, fh in files:
+                if p == path:
+                    digest = hashlib.sha256()
+                    size, pos = fh.size(), 0
+                    with shard_errors(p):
+                        while pos < size:
+                            chunk = fh.read_at(min(1 << 20, size - pos), pos)
+                            digest.update(chunk)
+                            pos += len(chunk)
+                    return digest.hexdigest()
+        raise KeyError(path)
+
+    def columns(self, split: str) -> list[str]:
+        """The columns the split's first shard holds (older datasets lack newer ones)."""
+        self.require(split)
+        return list(self.parquet(self.shard_paths(split)[0]).schema_arrow.names)
+
+    # ------------------------------------------------------------------ rows
+
+    def iter_batches(
+        self, split: str, columns: list[str] | None = None, batch_size: int = 64
+    ) -> Iterator[tuple[Path, pa.Table]]:
+        """The split's rows as Arrow tables of up to ``batch_size`` rows, in dataset order,
+        with the shard each came from. The one shard-reading loop: a damaged shard is one
+        DataError line naming it. Columns the shards lack are left out."""
+        self.require(split)
+        for path in self.shard_paths(split):
+            with shard_errors(path):
+                pf = self.parquet(path)
+                names = pf.schema_arrow.names
+                use = None if columns is None else [c for c in columns if c in names]
+                for batch in pf.iter_batches(batch_size=batch_size, columns=use):
+                    fault("read")
+                    yield path, pa.Table.from_batches([batch])
+
+    def iter_rows(
+        self, split: str, columns: list[str] | None = None, batch_size: int = 64
+    ) -> Iterator[dict]:
+        """The split's rows as dicts, label columns as names, a few rows in memory at a
+        time; a column asked for that the shards lack (an older dataset) is None."""
+        for _path, table in self.iter_batches(split, columns, batch_size):
+            df = from_table(table)
+            for row in df.to_dict("records"):
+                for c in columns or ():
+                    row.setdefault(c, None)
+                yield row
+
+    def read(self, split: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """The whole split in the in-memory form (label names); missing columns are None."""
+        tables = [t for _p, t in self.iter_batches(split, columns, batch_size=65_536)]
+        df = from_table(pa.concat_tables(tables, promote_options="default"))
+        for c in columns or ():
+            if c not in df.columns:
+                df[c] = None
+        return df[list(columns)] if columns else df
+
+    def read_clip_audio(self, row: dict):
+        """The clip's audio (``row["audio"]``) decoded: (float32 samples, one column per
+        channel; sampling rate), or None when the row carries none."""
+        from indomer.media import read_wav
+
+        audio = row.get("audio") or {}
+        data = audio.get("bytes") if isinstance(audio, dict) else None
+        if not data:
+            return None
+        return read_wav(data, name=f"{self.out}: clip {row.get('id')}: audio")
+
+
+def snapshot(out: Path) -> Snapshot:
+    """Open one consistent generation of ``out`` for reading (``out`` itself if not ours).
+
+    Resolve it once per command and read everything through it (DESIGN §1)."""
+    out = Path(out)
+    for _ in range(20):
+        root = current_generation(out) or out
+        try:
+            snap = Snapshot(out, root)
+        except _Changed:
+            continue
+        fault("snapshot")
+        return snap
+    raise DataError(f"{out}: the dataset kept changing while it was opened; try again")

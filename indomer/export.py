@@ -33,10 +33,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from indomer import __version__
 from indomer.errors import DataError, UsageError, first_few
 from indomer.labels import label_set, labels_sha256
+
+if TYPE_CHECKING:
+    from indomer.dataset import Snapshot
 
 FORMATS: tuple[str, ...] = ("ms-swift", "llamafactory")
 EXPORT_TASKS: tuple[str, ...] = ("emotion", "sentiment", "keywords", "face", "prosody")
@@ -157,58 +161,51 @@ NO_AUDIO = "no audio in the dataset (release builds carry no media; build with -
 
 
 def _media_pass(
-    dataset: Path, split: str, fmt: str, tasks: Sequence[str], tmp: Path, clips: dict[str, _Clip]
+    snap: Snapshot, split: str, fmt: str, tasks: Sequence[str], tmp: Path, clips: dict[str, _Clip]
 ) -> int:
     """Write each clip's media under tmp/media and compute its face and prosody targets,
-    one Parquet row group at a time (a split's media never sit in memory all at once)."""
-    import pyarrow.parquet as pq
-
-    from indomer.dataset import shard_paths
-
+    a few rows at a time (a split's media never sit in memory all at once)."""
     want_face, want_prosody = "face" in tasks, "prosody" in tasks
     face_model = None
     written = 0
     media = tmp / MEDIA_DIR
     cols = ["id", "audio", "video", "words", "face"]
-    for shard in shard_paths(dataset, split):
-        pf = pq.ParquetFile(shard)
-        present = [c for c in cols if c in pf.schema_arrow.names]
-        for batch in pf.iter_batches(batch_size=16, columns=present):
-            for row in batch.to_pylist():
-                clip = clips[row["id"]]
-                video = (row.get("video") or {}).get("bytes")
-                audio = (row.get("audio") or {}).get("bytes")
-                if video or audio:
-                    media.mkdir(parents=True, exist_ok=True)
-                if video:
-                    clip.video = f"{MEDIA_DIR}/{clip.id}.mp4"
-                    (tmp / clip.video).write_bytes(video)
-                    written += 1
-                if audio and (fmt == "llamafactory" or not video):
-                    clip.audio = f"{MEDIA_DIR}/{clip.id}.wav"
-                    (tmp / clip.audio).write_bytes(audio)
-                    written += 1
-                if want_face:
-                    box = (row.get("face") or {}).get("box")
-                    if not video:
-                        clip.face_reason = NO_VIDEO
-                    elif not box or len(box) != 4:
-                        clip.face_reason = "no tracked face in the clip (face column)"
-                    else:
-                        if face_model is None:
-                            from indomer.auxtargets import FaceExpression
+    # one generation, read once more (the ids read before are this generation's ids)
+    for row in snap.iter_rows(split, cols, batch_size=16):
+        clip = clips[row["id"]]
+        video = (row.get("video") or {}).get("bytes")
+        audio = (row.get("audio") or {}).get("bytes")
+        if video or audio:
+            media.mkdir(parents=True, exist_ok=True)
+        if video:
+            clip.video = f"{MEDIA_DIR}/{clip.id}.mp4"
+            (tmp / clip.video).write_bytes(video)
+            written += 1
+        if audio and (fmt == "llamafactory" or not video):
+            clip.audio = f"{MEDIA_DIR}/{clip.id}.wav"
+            (tmp / clip.audio).write_bytes(audio)
+            written += 1
+        if want_face:
+            box = (row.get("face") or {}).get("box")
+            if not video:
+                clip.face_reason = NO_VIDEO
+            elif not box or len(box) != 4:
+                clip.face_reason = "no tracked face in the clip (face column)"
+            else:
+                if face_model is None:
+                    from indomer.auxtargets import FaceExpression
 
-                            face_model = FaceExpression()
-                        clip.face = face_model.probabilities(tmp / clip.video, box)
-                        if clip.face is None:
-                            clip.face_reason = "no frame of the face could be read"
-                if want_prosody:
-                    if not audio:
-                        clip.prosody_reason = NO_AUDIO
-                    else:
-                        from indomer.auxtargets import prosody_features
+                    face_model = FaceExpression()
+                clip.face = face_model.probabilities(tmp / clip.video, box)
+                if clip.face is None:
+                    clip.face_reason = "no frame of the face could be read"
+        if want_prosody:
+            if not audio:
+                clip.prosody_reason = NO_AUDIO
+            else:
+                from indomer.auxtargets import prosody_features
 
-                        clip.prosody = prosody_features(audio, row.get("words"))
+                clip.prosody = prosody_features(audio, row.get("words"))
     return written
 
 
@@ -312,6 +309,26 @@ def _export(
 ) -> ExportResult:
     """The export itself, under the lock (options and DIR already checked by :func:`export`);
     ``folder`` is the guard's folder output, ``shown`` DIR as the user wrote it."""
+    from indomer.dataset import snapshot
+
+    prompts = load_prompts()
+    with snapshot(dataset) as snap:
+        return _export_from(snap, fmt, split, tasks, folder, log, shown=shown, prompts=prompts)
+
+
+def _export_from(
+    snap: Snapshot,
+    fmt: str,
+    split: str,
+    tasks: Sequence[str],
+    folder,
+    log: Callable[[str], None] | None,
+    *,
+    shown: Path,
+    prompts: dict,
+) -> ExportResult:
+    """The export of one pinned generation: the ids, the media and the shard hashes all
+    come from the same one, even if a ``split`` commits meanwhile."""
     from indomer.auxtargets import (
         FER_MODEL,
         PROSODY_KEYS,
@@ -320,12 +337,11 @@ def _export(
         log_odds_keywords,
         tercile_edges,
     )
-    from indomer.dataset import read_split, shard_paths
     from indomer.fsutil import dumps, sha256_file
     from indomer.rows import SAFE_ID
 
-    prompts = load_prompts()
-    df = read_split(dataset, split, columns=["id", "text", "emotion", "sentiment"])
+    dataset = snap.out
+    df = snap.read(split, columns=["id", "text", "emotion", "sentiment"])
     clips: dict[str, _Clip] = {}
     for row in df.sort_values("id", kind="stable").itertuples(index=False):
         if not isinstance(row.id, str) or not SAFE_ID.match(row.id):
@@ -343,7 +359,7 @@ def _export(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        n_media = _media_pass(dataset, split, fmt, tasks, tmp, clips)
+        n_media = _media_pass(snap, split, fmt, tasks, tmp, clips)
         order = sorted(clips)
         keywords = None
         if "keywords" in tasks:
@@ -412,7 +428,7 @@ def _export(
             },
             "labels_sha256": labels_sha256(),
             "source_shards": [
-                {"file": p.name, "sha256": sha256_file(p)} for p in shard_paths(dataset, split)
+                {"file": p.name, "sha256": snap.sha256(p)} for p in snap.shard_paths(split)
             ],
             "skipped": skipped,
         }

@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Self
 
+from indomer.dataset import current_generation
 from indomer.errors import DataError, IndomerError, UsageError
 from indomer.faults import fault
 from indomer.fsutil import dumps, write_bytes_atomic, write_json_atomic, write_text_atomic
@@ -199,15 +200,6 @@ def check_work_dirs(out: Path) -> None:
                 f"{p}: a symbolic link leading outside {out} ({os.readlink(p)}); nothing is "
                 "written through it; remove the link and re-run"
             )
-
-
-def current_generation(out: Path) -> Path | None:
-    """The folder of the committed generation (a consistent snapshot to read), else None."""
-    link = state_dir(out) / "current"
-    if not link.is_symlink():
-        return None
-    target = state_dir(out) / os.readlink(link)
-    return target if target.is_dir() else None
 
 
 def snapshot(out: Path) -> Path:

@@ -403,3 +403,72 @@ def test_keywords_come_from_the_exported_split_only(tmp_path: Path) -> None:
     records = (tmp_path / "train" / "train.jsonl").read_text()
     assert "marah" not in records
     assert records.count('"videos"') == 0  # no media in this dataset: text-only records
+
+
+def _resplit_once(out: Path):
+    """An action for a fault point: commit a re-split of ``out`` (its first call only), which
+    moves clips between train and validation and collects the generation read before."""
+    from indomer.split import resplit
+
+    done: list[bool] = []
+
+    def action() -> None:
+        if not done:
+            done.append(True)
+            resplit(out, ratios=(0.5, 0.5), seed=7, name="moved", warn=lambda m: None)
+
+    return action, done
+
+
+@pytest.mark.parametrize("point", ["snapshot", "read"])
+def test_export_during_a_concurrent_split_reads_the_old_generation(
+    built: Path, tmp_path: Path, point: str
+) -> None:
+    """Issue 22: a split committed while export reads (after it pinned its generation, or
+    between its reads of the ids and of the rows) gives the old dataset whole, never a
+    KeyError; the collected generation's files stay readable through the snapshot."""
+    import shutil
+
+    from indomer.dataset import read_split
+    from indomer.faults import at
+
+    out = tmp_path / "ds"
+    shutil.copytree(built, out, symlinks=True)
+    old_train = sorted(read_split(out, "train", columns=["id"])["id"])
+    old_build = json.loads((out / "build.json").read_text())
+    action, done = _resplit_once(out)
+    with at(point, action):
+        res = run(out, "--format", "ms-swift", "--split", "train", "--tasks", "emotion",
+                  "--to", tmp_path / "x")  # fmt: skip
+    assert done, "the split was not committed during the export"
+    assert res.exit_code == 0, res.output
+    new_train = sorted(read_split(out, "train", columns=["id"])["id"])
+    assert new_train != old_train  # the split did change the dataset under the export
+    records = (tmp_path / "x" / "train.jsonl").read_text().splitlines()
+    manifest = json.loads((tmp_path / "x" / "export.json").read_text())
+    assert len(records) + len(manifest["skipped"]) == len(old_train) != len(new_train)
+    assert {s["id"] for s in manifest["skipped"]} <= set(old_train)
+    assert [s["sha256"] for s in manifest["source_shards"]] == [
+        f["sha256"] for f in old_build["outputs"]["splits"]["train"]["files"]
+    ]
+
+
+def test_export_after_a_split_committed_reads_the_new_generation(
+    built: Path, tmp_path: Path
+) -> None:
+    """The other half of old-or-new: a split committed before export pins its generation
+    gives the new assignment (the test above can tell the two apart)."""
+    import shutil
+
+    out = tmp_path / "ds"
+    shutil.copytree(built, out, symlinks=True)
+    _resplit_once(out)[0]()
+    new_build = json.loads((out / "build.json").read_text())
+    res = run(out, "--format", "ms-swift", "--split", "train", "--tasks", "emotion",
+              "--to", tmp_path / "x")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((tmp_path / "x" / "export.json").read_text())
+    assert [s["sha256"] for s in manifest["source_shards"]] == [
+        f["sha256"] for f in new_build["outputs"]["splits"]["train"]["files"]
+    ]
+    assert manifest["records"]["emotion"] == new_build["rows"]["train"]
