@@ -675,3 +675,35 @@ def test_predictions_name_the_assignment_and_score_refuses_another(built, tmp_pa
         line = one_error_line(run(*predict_args(ds, srv, preds)))
         assert "choose another --out" in line and identity["sha256"][:12] in line
         assert preds.read_bytes() == before
+
+
+def test_a_split_committed_during_the_long_read_changes_nothing_it_reads(
+    built, small_rows, tmp_path
+):
+    """Issue 22: predict streams the split for hours; a ``split`` committed after it read the
+    ids (here between the ids and the first batch of clips, at the reader's ``read`` fault
+    point) leaves it asking exactly the clips of the generation it started on."""
+    import shutil
+
+    from indomer.faults import at
+    from indomer.split import resplit
+
+    out = tmp_path / "ds"
+    shutil.copytree(built, out, symlinks=True)
+    old = read_split(out, "validation", columns=["id"])["id"].tolist()
+    reads: list[int] = []
+
+    def commit_on_second_read() -> None:
+        reads.append(1)
+        if len(reads) == 2:  # the first batch of the clips, after the ids were read
+            resplit(out, ratios=(0.5, 0.5), seed=7, name="moved", warn=lambda m: None)
+
+    preds = tmp_path / "preds.jsonl"
+    with FakeOpenAI(model=MODEL, api_key=KEY, answer=lambda req: "netral") as srv:
+        with at("read", commit_on_second_read):
+            res = run(*predict_args(out, srv, preds, "--concurrency", 4))
+    assert len(reads) >= 2
+    assert res.exit_code == 0, res.output
+    new = read_split(out, "validation", columns=["id"])["id"].tolist()
+    assert sorted(new) != sorted(old)  # the split did move clips under the run
+    assert [g["id"] for g in lines(preds)] == old

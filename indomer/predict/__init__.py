@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from indomer.errors import DataError, UsageError, first_few
 from indomer.predict.client import (
@@ -91,6 +92,9 @@ from indomer.predict.settings import (
     settings,
 )
 
+if TYPE_CHECKING:
+    from indomer.dataset import Snapshot
+
 #: The package's API: the driver below and what its parts (settings, prompts, client, journal)
 #: export, so that ``from indomer import predict`` keeps working.
 __all__ = [
@@ -141,38 +145,24 @@ __all__ = [
 # --------------------------------------------------------------------------- clips
 
 
-def iter_clips(out: Path, split: str, modalities: tuple[str, ...]) -> Iterator[Clip]:
-    """The split's clips in dataset order, read a few rows at a time: only a handful of clips'
-    media are ever in memory (shards are written in row groups of 64 clips)."""
-    import pyarrow.parquet as pq
-
-    from indomer.dataset import shard_paths
-
+def iter_clips(snap: Snapshot, split: str, modalities: tuple[str, ...]) -> Iterator[Clip]:
+    """The split's clips in dataset order, read a few rows at a time from the one pinned
+    generation: only a handful of clips' media are ever in memory, and a ``split`` committed
+    during an hours-long run changes nothing this run reads."""
     columns = ["id", "text"]
     if "video" in modalities:
         columns.append("video")  # with audio too, the audio is the mp4's own track
     elif "audio" in modalities:
         columns.append("audio")
-    for path in shard_paths(out, split):
-        try:
-            batches = pq.ParquetFile(path).iter_batches(batch_size=8, columns=columns)
-            for batch in batches:
-                for row in batch.to_pylist():
-                    yield Clip(
-                        id=row["id"],
-                        text=row.get("text"),
-                        audio=row.get("audio"),
-                        video=row.get("video"),
-                    )
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: not a readable Parquet shard ({exc}); rebuild") from exc
+    for row in snap.iter_rows(split, columns, batch_size=8):
+        yield Clip(
+            id=row["id"], text=row.get("text"), audio=row.get("audio"), video=row.get("video")
+        )
 
 
-def split_ids(out: Path, split: str) -> list[str]:
+def split_ids(snap: Snapshot, split: str) -> list[str]:
     """The split's ids in dataset order (a missing split is one line naming those there)."""
-    from indomer.dataset import read_split
-
-    return [str(i) for i in read_split(out, split, columns=["id"])["id"]]
+    return [str(i) for i in snap.read(split, columns=["id"])["id"]]
 
 
 # --------------------------------------------------------------------------- the run
@@ -299,8 +289,32 @@ def predict(
     env = os.environ if environ is None else environ
     api_key = env.get(s.api_key_env) or None
     prompt = prompt_for(s.task, s.modalities)
+    from indomer.dataset import snapshot
+
+    with snapshot(out) as snap:  # one generation for the whole run
+        return _predict(
+            snap, preds, s, prompt, api_key, dry_run=dry_run, progress=progress,
+            guard=guard, side=side, side_option=side_option,
+        )  # fmt: skip
+
+
+def _predict(
+    snap: Snapshot,
+    preds: Path,
+    s: Settings,
+    prompt,
+    api_key: str | None,
+    *,
+    dry_run: bool,
+    progress: Callable[[int, int], None] | None,
+    guard,
+    side: Path,
+    side_option: str,
+) -> Summary:
+    """The run itself, over one pinned generation (options and PREDS already checked); the
+    sidecar's assignment is that generation's, as the clips asked are."""
     sha = prompt.sha256
-    ids = split_ids(out, s.split)
+    ids = split_ids(snap, s.split)
     summary = Summary(total=len(ids), sha=sha)
     progress = progress or (lambda done, total: None)
 
@@ -312,7 +326,7 @@ def predict(
         return existing
 
     if dry_run:
-        pending = _pending(out, s, resume().answered, summary)
+        pending = _pending(snap, s, resume().answered, summary)
         first = next(pending, None)
         if first is not None:
             summary.dry_run = shown_request(build_request(first, s, prompt), s, bool(api_key))
@@ -320,9 +334,7 @@ def predict(
             pass
         return summary
 
-    from indomer.dataset import split_identity
-
-    identity = split_identity(out)
+    identity = snap.split_identity
     created = not preds.exists()
     side_created = not side.exists()
     appender = Appender(preds)  # locked before reading: no other run appends meanwhile
@@ -333,7 +345,7 @@ def predict(
         guard.write_text(side, dumps_sidecar(sidecar(s, sha, identity)), side_option)
         if existing.keep < existing.size:
             appender.truncate(existing.keep)
-        pending = _pending(out, s, existing.answered, summary)
+        pending = _pending(snap, s, existing.answered, summary)
         client = ChatClient(s, api_key)
         run = _Run(s, client, appender, prompt, progress, summary)
         try:
@@ -363,9 +375,12 @@ def predict(
     return summary
 
 
-def _pending(out: Path, s: Settings, answered: set[str], summary: Summary) -> Iterator[Clip]:
+def _pending(
+    snap: Snapshot, s: Settings, answered: set[str], summary: Summary
+) -> Iterator[Clip]:
     """Clips to ask, in dataset order; those lacking a modality asked for go to the summary."""
-    for clip in iter_clips(out, s.split, s.modalities):
+    out = snap.out
+    for clip in iter_clips(snap, s.split, s.modalities):
         if clip.id in answered:
             continue
         missing = lacking(clip, s.modalities)
