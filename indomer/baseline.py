@@ -27,9 +27,8 @@ from typing import Any
 import numpy as np
 
 from indomer import __version__
-from indomer.errors import DataError, IndomerError, MissingExtraError, UsageError
+from indomer.errors import DataError, MissingExtraError, UsageError
 from indomer.labels import TASKS, label_set, labels_sha256
-from indomer.readjson import read_json
 
 METHODS: tuple[str, ...] = ("majority", "tfidf-lr")
 #: The tfidf-lr settings, passed to scikit-learn explicitly. lowercase and lbfgs are
@@ -78,11 +77,10 @@ def check_options(method: str, task: str, split: str, train_split: str) -> None:
         )
 
 
-def _build_hash(out: Path) -> str | None:
+def _build_hash(build: dict) -> str | None:
     try:
-        doc = read_json(out / "build.json")
-        value = doc["outputs"]["build_hash"]
-    except (IndomerError, OSError, ValueError, KeyError, TypeError):
+        value = build["outputs"]["build_hash"]
+    except (KeyError, TypeError):
         return None
     return value if isinstance(value, str) else None
 
@@ -128,15 +126,17 @@ def run_baseline(
     :class:`~indomer.errors.UsageError` for bad options or a missing split and
     :class:`~indomer.errors.DataError` when the train split cannot teach anything.
     """
-    from indomer.dataset import read_split
+    from indomer.dataset import snapshot
 
     out = Path(out)
     check_options(method, task, split, train_split)
     if not out.is_dir():
         raise UsageError(f"{out}: no such dataset folder; build one with 'indomer build'")
     names = label_set(task).names
-    train = read_split(out, train_split, columns=["id", "text", task])
-    target = read_split(out, split, columns=["id", "text"])
+    with snapshot(out) as snap:  # both splits, the hash and the assignment of one generation
+        train = snap.read(train_split, columns=["id", "text", task])
+        target = snap.read(split, columns=["id", "text"])
+        build, identity = snap.build, snap.split_identity
     train = train[train[task].notna()]
     if train.empty:
         raise DataError(
@@ -175,12 +175,9 @@ def run_baseline(
         "n_train": len(train_labels),
         "train_counts": counts,
         "n_predicted": len(ids),
-        "dataset_build_hash": _build_hash(out),
+        "dataset_build_hash": _build_hash(build),
         "versions": versions,
     }
-    from indomer.dataset import split_identity
-
-    identity = split_identity(out)
     if identity is not None:  # score refuses these predictions against another assignment
         meta["assignment"] = identity
     return Baseline(ids=ids, labels=labels, meta=meta)

@@ -92,13 +92,16 @@ def _read_release_json(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _read_one_ref(path: Path, split: str | None) -> tuple[pd.DataFrame, str]:
-    from indomer.dataset import read_split
+def _read_one_ref(path: Path, split: str | None) -> tuple[pd.DataFrame, str, dict | None]:
+    """One reference: its rows, its split and (a dataset's) assignment identity."""
+    from indomer.dataset import snapshot
 
     if path.is_dir():
         use = split or DEFAULT_SPLIT
-        # a damaged shard stays a data error (exit 1), as in every other command
-        return read_split(path, use, columns=_REF_COLUMNS), use
+        # one generation: the rows and the assignment they are checked against agree; a
+        # damaged shard stays a data error (exit 1), as in every other command
+        with snapshot(path) as snap:
+            return snap.read(use, columns=_REF_COLUMNS), use, snap.split_identity
     if path.is_file() and path.suffix.lower() == ".json":
         named = _release_split(path)
         if split is not None and named is not None and split != named:
@@ -106,7 +109,7 @@ def _read_one_ref(path: Path, split: str | None) -> tuple[pd.DataFrame, str]:
                 f"{path}: this release file is the '{named}' split but --split is '{split}'; "
                 "drop --split or pass the file of that split"
             )
-        return _read_release_json(path), named or split or DEFAULT_SPLIT
+        return _read_release_json(path), named or split or DEFAULT_SPLIT, None
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory; pass a built dataset or release JSON")
     raise UsageError(
@@ -119,7 +122,7 @@ def load_references(
 ) -> References:
     """Read and combine references: built dataset directories and/or release JSON files.
 
-    A directory is read with :func:`indomer.dataset.read_split` (``split``, default
+    A directory is read through :func:`indomer.dataset.snapshot` (``split``, default
     validation). A release JSON file names its own split (``7_class_val.json`` is
     validation); ``split``, if given, must match. Several refs are merged by id: they must
     cover the same ids, agree on the split and agree on any task both carry.
@@ -128,8 +131,11 @@ def load_references(
     if not paths:
         raise UsageError("no references given; pass --refs with a built dataset or release JSON")
     frames = []
+    identities = []  # the first dataset's assignment is the one predictions are checked with
     for path in paths:
-        frame, this_split = _read_one_ref(path, split)
+        frame, this_split, identity = _read_one_ref(path, split)
+        if path.is_dir():
+            identities.append(identity)
         if frame.empty:
             raise DataError(f"{path}: the '{this_split}' split has no rows")
         dup = frame["id"][frame["id"].duplicated()].unique().tolist()
@@ -163,18 +169,11 @@ def load_references(
                 )
             merged[col] = merged[col].where(merged[col].notna(), frame[col])
     merged = merged.reset_index().sort_values("id", kind="stable").reset_index(drop=True)
-    assignment = None
-    for path in paths:
-        if path.is_dir():
-            from indomer.dataset import split_identity
-
-            assignment = split_identity(path)
-            break
     return References(
         split=merged_split,
         frame=merged,
         sources=tuple(str(p) for p in paths),
-        assignment=assignment,
+        assignment=identities[0] if identities else None,
     )
 
 
