@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import wave
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from indomer.dataset import COLUMNS, available_splits, read_split, shard_errors, shard_paths
+from indomer.dataset import COLUMNS, Snapshot, snapshot
 from indomer.labels import MODALITY_TASKS, TASKS, label_set
 
 WORD_RE = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
@@ -51,17 +53,25 @@ def wav_seconds(data: bytes) -> float | None:
         return None
 
 
-def load_light(out) -> pd.DataFrame:
+@contextlib.contextmanager
+def _opened(out: Path | Snapshot) -> Iterator[Snapshot]:
+    """The snapshot given, or one generation of the folder given, pinned while it is read."""
+    if isinstance(out, Snapshot):
+        yield out
+    else:
+        with snapshot(out) as snap:
+            yield snap
+
+
+def load_light(out: Path | Snapshot) -> pd.DataFrame:
     """All splits without media bytes, with a ``split`` column (cheap even for media builds)."""
     frames = []
-    for split in available_splits(out):
-        first = shard_paths(out, split)[0]
-        with shard_errors(first):
-            schema_names = pq.read_schema(first).names
-        cols = [c for c in LIGHT_COLUMNS if c in schema_names]
-        df = read_split(out, split, columns=cols)
-        df.insert(0, "split", split)
-        frames.append(df)
+    with _opened(out) as snap:
+        for split in snap.splits():
+            cols = [c for c in LIGHT_COLUMNS if c in snap.columns(split)]
+            df = snap.read(split, columns=cols)
+            df.insert(0, "split", split)
+            frames.append(df)
     return (
         pd.concat(frames, ignore_index=True)
         if frames
@@ -96,35 +106,33 @@ def scan_heavy(out) -> tuple[pd.Series | None, dict[str, int]]:
     """
     found: dict[str, float] = {}
     present = dict.fromkeys(HEAVY_COLUMNS, 0)
-    for split in available_splits(out):
-        for path in shard_paths(out, split):
-            with shard_errors(path):
-                pf = pq.ParquetFile(path)
-                names = pf.schema_arrow.names
-                for g in range(pf.num_row_groups):
-                    light = pf.read_row_group(g, columns=[c for c in ("id", "start", "end")
-                                                          if c in names]).to_pydict()
-                    for c in HEAVY_COLUMNS:
-                        if c in names:
-                            present[c] += _present(pf.read_row_group(g, columns=[c]).column(c), c)
-                            pa.default_memory_pool().release_unused()
-                    ids = light["id"]
-                    starts = light.get("start") or [None] * len(ids)
-                    ends = light.get("end") or [None] * len(ids)
-                    todo = []
-                    for i, (seg, a, b) in enumerate(zip(ids, starts, ends)):
-                        if a is not None and b is not None:
-                            found[seg] = b - a
-                        else:
-                            todo.append(i)
-                    if todo and "audio" in names:
-                        audio = pf.read_row_group(g, columns=["audio"]).column("audio")
-                        data = pc.struct_field(audio, "bytes")
-                        for i in todo:
-                            blob = data[i].as_py()
-                            secs = wav_seconds(blob) if blob else None
-                            if secs is not None:
-                                found[ids[i]] = secs
+    with _opened(out) as snap:
+        for split in snap.splits():
+            names = snap.columns(split)
+            light = snap.read(split, [c for c in ("id", "start", "end") if c in names])
+            spans = list(zip(
+                light["id"], light.get("start", [None] * len(light)),
+                light.get("end", [None] * len(light)),
+            ))  # fmt: skip
+            todo = {seg for seg, a, b in spans if not (pd.notna(a) and pd.notna(b))}
+            for c in HEAVY_COLUMNS:
+                if c in names:  # one column of a few rows at a time
+                    for _path, table in snap.iter_batches(split, [c]):
+                        present[c] += _present(table.column(c), c)
+                        pa.default_memory_pool().release_unused()
+            heard: dict[str, float] = {}
+            if todo and "audio" in names:
+                for _path, table in snap.iter_batches(split, ["id", "audio"]):
+                    data = pc.struct_field(table.column("audio"), "bytes")
+                    for seg, blob in zip(table.column("id").to_pylist(), data.to_pylist()):
+                        secs = wav_seconds(blob) if seg in todo and blob else None
+                        if secs is not None:
+                            heard[seg] = secs
+            for seg, a, b in spans:  # in row order, as before
+                if seg not in todo:
+                    found[seg] = b - a
+                elif seg in heard:
+                    found[seg] = heard[seg]
     return (pd.Series(found, dtype="float64") if found else None), present
 
 
@@ -227,8 +235,9 @@ class ShardData:
 
 def load_data(out) -> ShardData:
     """The light columns of every split plus one streaming pass over the heavy ones."""
-    dur, present = scan_heavy(out)
-    return ShardData(load_light(out), dur, present)
+    with _opened(out) as snap:  # both passes over one generation
+        dur, present = scan_heavy(snap)
+        return ShardData(load_light(snap), dur, present)
 
 
 def _column_presence(data: ShardData) -> dict[str, int]:
@@ -246,18 +255,6 @@ def _column_presence(data: ShardData) -> dict[str, int]:
     return counts
 
 
-def _read_build(out) -> dict:
-    """build.json beside the shards, or {} (its errors are ``indomer validate``'s to report)."""
-    import json
-    from pathlib import Path
-
-    try:
-        doc = json.loads((Path(out) / "build.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
 def waiting_counts(build: dict | None) -> dict[str, int]:
     """Clips the build kept out of the shards: waiting for labels (``unlabelled``) and
     waiting for the expert (``unresolved``: no majority, no expert), from build.json."""
@@ -271,12 +268,14 @@ def compute_stats(out, data: ShardData | None = None, build: dict | None = None)
 
     Every number the card and ``indomer stats`` print comes from here; deterministic.
     """
-    if build is None:
-        build = _read_build(out)
-    data = data or load_data(out)
+    with _opened(out) as snap:
+        if build is None:
+            build = snap.build
+        data = data or load_data(snap)
+        splits = snap.splits()
     df, dur = data.df, data.durations
     stats = {"overall": _summary(df, dur), "splits": {}, "waiting": waiting_counts(build)}
-    for split in available_splits(out):
+    for split in splits:
         stats["splits"][split] = _summary(df[df["split"] == split], dur)
     stats["topics"] = {k: int(v) for k, v in sorted(Counter(df["topic"]).items())}
     stats["columns"] = _column_presence(data)

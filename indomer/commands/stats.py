@@ -25,14 +25,19 @@ def stats(out: Path, json_path: Path | None, plots_dir: Path | None) -> None:
     """Segments, videos, speakers, words, durations, class counts per split, cross-modal
     agreement and, with --plots, the figures; --json writes them all, cross-modal agreement
     included."""
-    from indomer.dataset import available_splits
+    from indomer.dataset import snapshot
+
+    with snapshot(out) as snap:  # one generation, read once, for the table and the plots
+        _stats(snap, out, json_path, plots_dir)
+
+
+def _stats(snap, out: Path, json_path: Path | None, plots_dir: Path | None) -> None:
     from indomer.errors import UsageError
     from indomer.fsutil import dumps
-    from indomer.generation import snapshot
     from indomer.stats import compute_stats, format_table, load_data
 
-    root = snapshot(out)
-    if not available_splits(root):
+    root = snap
+    if not snap.splits():
         raise UsageError(f"{out}: no shards under data/; build the dataset first")
     into_dataset = plots_dir is not None and _inside(plots_dir, out / "figures")
     guard = outputs(out)
