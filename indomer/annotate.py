@@ -90,18 +90,13 @@ class Clip:
         return self.row["id"]
 
 
-def _stage_dir(out: Path, name: str) -> Path | None:
-    found = sorted((out / "work").glob(f"[0-9][0-9]_{name}"))
-    return found[-1] if found else None
-
-
 def read_clips(out: Path) -> list[Clip]:
     """Every clip of the build at ``out`` (merge manifest), sorted by id."""
-    from indomer.pipeline import read_manifest
+    from indomer.pipeline import finished_output, read_manifest
 
     out = Path(out)
-    d = _stage_dir(out, "merge")
-    if d is None or not (d / "fingerprint.json").is_file():
+    manifest = finished_output(out, "merge", "manifest.jsonl")
+    if manifest is None:
         raise UsageError(
             f"{out}: no finished merge stage under {out / 'work'}; run "
             "'indomer build CONFIG.yaml --out OUT' first (it runs without annotator sheets)"
@@ -109,11 +104,11 @@ def read_clips(out: Path) -> list[Clip]:
     from indomer.generation import check_layout
 
     check_layout(out)  # word times in source seconds would not match the task's player
-    labels_path = d / "labels.json"
-    labels = json.loads(labels_path.read_text("utf-8")) if labels_path.is_file() else {}
+    labels_path = finished_output(out, "merge", "labels.json")
+    labels = json.loads(labels_path.read_text("utf-8")) if labels_path is not None else {}
     unresolved = {u["id"] for u in labels.get("unresolved", [])}
     clips = []
-    for r in read_manifest(d / "manifest.jsonl"):
+    for r in read_manifest(manifest):
         # segment: waits for labels; example: labelled; unresolved: waits for the expert
         if r.get("kind") not in ("segment", "example", "unresolved"):
             continue
@@ -283,9 +278,10 @@ def unresolved_votes(out: Path) -> dict[str, str]:
     """Clip id -> the annotators' votes where they reached no majority, one line for the
     expert (``emotion: anger (kemarahan) 1, sadness (kesedihan) 1``), from the merge stage's
     ``labels.json``; counts, not names (the sheets are pseudonymous anyway)."""
-    d = _stage_dir(Path(out), "merge")
-    path = d / "labels.json" if d is not None else None
-    if path is None or not path.is_file():
+    from indomer.pipeline import finished_output
+
+    path = finished_output(Path(out), "merge", "labels.json")
+    if path is None:
         return {}
     doc = json.loads(path.read_text("utf-8"))
     parts: dict[str, list[str]] = {}

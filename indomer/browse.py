@@ -41,9 +41,9 @@ from urllib.parse import unquote, urlsplit
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from indomer.dataset import SPLITS, available_splits, shard_paths
+from indomer.dataset import SPLITS, Snapshot, snapshot
 from indomer.errors import DataError, IndomerError, UsageError, first_few
-from indomer.generation import check_layout, read_build, snapshot
+from indomer.generation import check_layout
 from indomer.labels import TASKS, label_set
 
 #: The columns the table shows, read from the shards (media columns are indexed, not read).
@@ -62,6 +62,7 @@ TEXT_COLUMNS: tuple[str, ...] = (
     "annotations",
     "adjudicated",
     "face",
+    "speaker_check",
 )
 MEDIA_KINDS: dict[str, str] = {"video": "video/mp4", "audio": "audio/wav"}
 #: The vote table's columns: the annotation fields in a fixed order, with the names the page
@@ -161,40 +162,15 @@ def _agreement(votes: list[dict], label: str | None) -> str | None:
     return f"{sum(n == label for n in names)}/{len(names)}"
 
 
-def _speaker_checks(out: Path) -> dict[str, dict]:
-    """Per clip, what the speaker check found (``flagged``, ``n_speakers``, ``primary_share``),
-    from the build's speakers manifest under ``OUT/work/`` (raw builds only; the shards do
-    not carry it). Absent or unreadable: no flags known, never an error."""
-    found: dict[str, dict] = {}
-    for path in sorted(Path(out).glob("work/*_speakers/manifest.jsonl")):
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError):
-            continue
-        for line in lines:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            sp = row.get("speaker") if isinstance(row, dict) else None
-            if isinstance(sp, dict) and isinstance(row.get("id"), str):
-                found[row["id"]] = {
-                    k: sp.get(k) for k in ("flagged", "n_speakers", "primary_share")
-                }
-    return found
-
-
-def _read_clips(
-    root: Path, build: dict, checks: dict[str, dict]
-) -> tuple[list[dict], dict[tuple[str, str], MediaRef]]:
+def _read_clips(snap: Snapshot) -> tuple[list[dict], dict[tuple[str, str], MediaRef]]:
     """Every clip's page row, in split then id order, and where its media lie."""
-    machine = set(build.get("machine_text") or [])
+    machine = set(snap.build.get("machine_text") or [])
     clips: list[dict] = []
     media: dict[tuple[str, str], MediaRef] = {}
-    for split in available_splits(root):
-        for shard in shard_paths(root, split):
+    for split in snap.splits():
+        for shard in snap.shard_paths(split):
             try:
-                pf = pq.ParquetFile(shard)
+                pf = snap.parquet(shard)
                 have = set(pf.schema_arrow.names)
                 cols = [c for c in TEXT_COLUMNS if c in have]
                 kinds = [k for k in MEDIA_KINDS if k in have]
@@ -206,7 +182,7 @@ def _read_clips(
                     for i in range(pf.metadata.row_group(g).num_rows)
                 ]
                 for rec, (g, i) in zip(records, where, strict=True):
-                    row = _clip_row(rec, split, machine, checks)
+                    row = _clip_row(rec, split, machine)
                     for k in kinds:
                         if rec.get(k) is not None:
                             media[(row["id"], k)] = MediaRef(shard, g, i)
@@ -221,7 +197,7 @@ def _read_clips(
     return clips, media
 
 
-def _clip_row(rec: dict, split: str, machine: set[str], checks: dict[str, dict]) -> dict:
+def _clip_row(rec: dict, split: str, machine: set[str]) -> dict:
     seg_id = rec["id"]
     row: dict[str, Any] = {
         "id": seg_id,
@@ -260,7 +236,10 @@ def _clip_row(rec: dict, split: str, machine: set[str], checks: dict[str, dict])
     row["agreement"] = _agreement(votes, row["emotion"])
     row["adjudicated"] = rec.get("adjudicated")
     row["draft"] = seg_id in machine
-    check = checks.get(seg_id)
+    # the speaker check travels in the shards (a copied or pushed dataset keeps it)
+    check = rec.get("speaker_check")
+    if check is not None:
+        check = {k: check.get(k) for k in ("flagged", "n_speakers", "primary_share")}
     row["speaker_flag"] = None if check is None else bool(check.get("flagged"))
     row["speaker_check"] = check
     face = rec.get("face")
@@ -394,6 +373,8 @@ class Browser:
     systems: list[System]
     problems: list[str]
     build: dict
+    #: the pinned generation the media are read from (held open while the page is served)
+    snap: Snapshot | None = None
     ids: frozenset[str] = field(init=False)
     _cache: OrderedDict = field(init=False, default_factory=OrderedDict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
@@ -440,7 +421,7 @@ class Browser:
             if column is not None:
                 self._cache.move_to_end(key)
         if column is None:
-            pf = pq.ParquetFile(ref.shard)
+            pf = self.snap.parquet(ref.shard) if self.snap else pq.ParquetFile(ref.shard)
             column = pf.read_row_group(ref.group, columns=[f"{kind}.bytes"]).column(kind)
             with self._lock:
                 self._cache[key] = column
@@ -507,14 +488,16 @@ def load(out: str | Path, preds: Sequence[str | Path] = (), warn: Warn = _stderr
     if not out.is_dir():
         raise UsageError(f"{out}: no such folder; give a dataset built by 'indomer build'")
     check_layout(out)  # word times in source seconds would light the wrong words
-    root = snapshot(out)
-    if not available_splits(root):
+    snap = snapshot(out)  # held for the server's life: its media stay this generation's
+    root = snap.root
+    if not snap.splits():
+        snap.close()
         raise UsageError(
             f"{out}: no shards under data/; give a dataset built by 'indomer build' "
             "(the folder named by --out)"
         )
-    build = read_build(root)
-    clips, media = _read_clips(root, build, _speaker_checks(out))
+    build = snap.build
+    clips, media = _read_clips(snap)
     ids = {c["id"] for c in clips}
     problems: list[str] = []
 
@@ -535,7 +518,7 @@ def load(out: str | Path, preds: Sequence[str | Path] = (), warn: Warn = _stderr
             names.add(system.name)
             system.scores = system_scores(system, root, clips, refs, record)
             systems.append(system)
-    return Browser(out, root, clips, media, systems, problems, build)
+    return Browser(out, root, clips, media, systems, problems, build, snap)
 
 
 def write_html(

@@ -80,6 +80,11 @@ COLUMN_MEANINGS: dict[str, str] = {
         "fractions of the frame, the share of consecutive samples on one track, and whether "
         "the clip does not show one face most of the time"
     ),
+    "speaker_check": (
+        "what the speaker check heard `{n_speakers, primary_share, overlap, flagged}`: voices "
+        "with enough speech in the clip, the main one's share of the speech, the share spoken "
+        "over, and whether the main speaker does not hold the clip (null: not checked)"
+    ),
 }
 
 

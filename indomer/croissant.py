@@ -214,6 +214,32 @@ def _segment_fields(splits: list[str]) -> list[dict]:
             ],
         }
     )
+    check = [
+        ("n_speakers", "sc:Integer"),
+        ("primary_share", "sc:Float"),
+        ("overlap", "sc:Float"),
+        ("flagged", "sc:Boolean"),
+    ]
+    fields.append(
+        {
+            "@type": "cr:Field",
+            "@id": f"{RECORDS}/speaker_check",
+            "name": "speaker_check",
+            "description": "What the speaker check heard: voices with enough speech, the main "
+            "one's share, the share spoken over, and whether the clip is flagged (null when "
+            "not checked).",
+            "subField": [
+                {
+                    "@type": "cr:Field",
+                    "@id": f"{RECORDS}/speaker_check/{sub}",
+                    "name": sub,
+                    "dataType": dtype,
+                    "source": _src("speaker_check", sub),
+                }
+                for sub, dtype in check
+            ],
+        }
+    )
     return fields
 
 

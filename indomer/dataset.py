@@ -57,6 +57,22 @@ FACE = pa.struct(
     ]
 )
 
+#: What the raw build's speaker check found in the clip's audio (DESIGN §3): n_speakers:
+#: diarization labels with enough speech in the clip; primary_share: the main speaker's
+#: share of the clip's speech; overlap: share of it spoken over; flagged: the clip's main
+#: speaker does not hold it (mixed or overlapping voices). Null in release builds.
+SPEAKER_CHECK = pa.struct(
+    [
+        ("n_speakers", pa.int32()),
+        ("primary_share", pa.float64()),
+        ("overlap", pa.float64()),
+        ("flagged", pa.bool_()),
+    ]
+)
+#: Columns added after the first datasets: shards without them still read (the readers
+#: give None) and validate; a rebuild adds them.
+NEWER_COLUMNS: tuple[str, ...] = ("speaker_check",)
+
 SCHEMA = pa.schema(
     [
         ("id", pa.string()),
@@ -79,6 +95,7 @@ SCHEMA = pa.schema(
         ("audio", MEDIA),
         ("video", MEDIA),
         ("face", FACE),
+        ("speaker_check", SPEAKER_CHECK),
     ]
 )
 COLUMNS: tuple[str, ...] = tuple(SCHEMA.names)
@@ -124,6 +141,12 @@ def hf_features() -> dict:
         "multiple": _value("int32"),
         "box": [_value("float64")],
         "continuity": _value("float64"),
+        "flagged": _value("bool"),
+    }
+    feats["speaker_check"] = {
+        "n_speakers": _value("int32"),
+        "primary_share": _value("float64"),
+        "overlap": _value("float64"),
         "flagged": _value("bool"),
     }
     return feats

@@ -92,6 +92,21 @@ INPUTS_DIR = "00_sources"
 WORDS_BASE = {"words": "clip"}
 
 
+def finished_output(out: Path, stage: str, name: str) -> Path | None:
+    """File ``name`` of ``stage``'s finished output in the raw build at ``out``, else None.
+
+    The one way other modules reach the runner's ``work/`` (its folder names are the
+    runner's own): ``annotate export`` lists the clips waiting for labels, which exist only
+    in the merge stage's output, never in the dataset."""
+    names = [s.name for s in default_stages()]
+    if stage not in names:
+        raise ValueError(f"no stage {stage!r}")
+    folder = Path(out) / WORK / f"{names.index(stage) + 1:02d}_{stage}"
+    if not (folder / "fingerprint.json").is_file() or not (folder / name).is_file():
+        return None
+    return folder / name
+
+
 def default_stages() -> tuple[Stage, ...]:
     """The real stages, in :data:`STAGES` order: the ``STAGE`` of each stage module."""
     import importlib

@@ -12,7 +12,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from indomer.dataset import SCHEMA, SHARD_RE, available_splits, hf_features, shard_paths
+from indomer.dataset import (
+    NEWER_COLUMNS,
+    SCHEMA,
+    SHARD_RE,
+    available_splits,
+    hf_features,
+    shard_paths,
+)
 from indomer.errors import DataError, first_few
 from indomer.labels import TASKS, emotion_to_sentiment, label_set
 from indomer.readjson import read_json
@@ -195,6 +202,7 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
         "bad_ids": [],
         "rule_breaks": [],
         "words_outside": [],
+        "older": [],
     }
     for split in splits:
         paths = shard_paths(root, split)
@@ -214,6 +222,11 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
             f"{len(ctx['words_outside'])} rows have word times outside their clip (word times "
             f"count from the clip's start, 0 to end - start): {first_few(ctx['words_outside'])}"
             "; rebuild the dataset"
+        )
+    if ctx["older"]:
+        warnings.append(
+            f"{len(ctx['older'])} shard(s) have no {', '.join(NEWER_COLUMNS)} column (made by "
+            f"an older indomer; read as null): {first_few(ctx['older'])}; rebuild to add it"
         )
     waiting = (build.get("waiting") or {}) if build else {}
     if waiting.get("unlabelled"):
@@ -275,16 +288,38 @@ def _word_outside(row: dict) -> str | None:
     return None
 
 
+def _speaker_check_problem(check: dict | None) -> str | None:
+    """What is wrong with a row's ``speaker_check`` (None: nothing, or not checked)."""
+    if check is None:
+        return None
+    n = check.get("n_speakers")
+    if n is not None and n < 0:
+        return f"n_speakers {n} is negative"
+    for key in ("primary_share", "overlap"):
+        v = check.get(key)
+        if v is not None and not 0.0 <= v <= 1.0:
+            return f"{key} {v} outside 0..1"
+    if check.get("flagged") is None:
+        return "without 'flagged'"
+    return None
+
+
 def _check_shard(path: Path, shown: Path, split: str, ctx: dict, problems: list[str]) -> None:
     """Schema, metadata, ids, labels and media of one shard; findings go to ``ctx``."""
     pf = pq.ParquetFile(path)
     schema = pf.schema_arrow
-    if schema.remove_metadata() != SCHEMA.remove_metadata():
+    want, features = SCHEMA.remove_metadata(), ctx["features"]
+    older = pa.schema([f for f in want if f.name not in NEWER_COLUMNS])
+    if schema.remove_metadata() == older:  # made before the newer columns: still readable
+        ctx["older"].append(str(shown))
+        want = older
+        features = {k: v for k, v in features.items() if k not in NEWER_COLUMNS}
+    if schema.remove_metadata() != want:
         problems.append(f"{shown}: columns/types differ from the indomer schema; rebuild")
         return
     meta = (schema.metadata or {}).get(b"huggingface")
     feats = json.loads(meta).get("info", {}).get("features") if meta else None
-    if feats != ctx["features"]:
+    if feats != features:
         problems.append(f"{shown}: Hugging Face feature metadata missing or out of date")
     for batch in pf.iter_batches(batch_size=256):
         for row in batch.to_pylist():
@@ -322,6 +357,9 @@ def _check_shard(path: Path, shown: Path, split: str, ctx: dict, problems: list[
                 and row["video"]["bytes"][4:8] != b"ftyp"
             ):
                 problems.append(f"{where}: video bytes are not an MP4 (no ftyp box)")
+            bad_check = _speaker_check_problem(row.get("speaker_check"))
+            if bad_check:
+                problems.append(f"{where}: speaker_check {bad_check}; rebuild the dataset")
             outside = _word_outside(row)
             if outside:
                 ctx["words_outside"].append(f"{rid} ({outside})")

@@ -461,33 +461,50 @@ def test_agreement_leaves_experts_out():
     assert browse._agreement(votes[3:4], "fear") is None
 
 
-def test_speaker_checks_come_from_the_build_manifest(dataset: Path, tmp_path: Path):
-    """Raw builds record the speaker check per clip in work/NN_speakers/manifest.jsonl."""
+def test_speaker_checks_travel_in_the_shards_to_a_copied_dataset(tmp_path: Path):
+    """Issue 22: the speaker check is a shard column (``speaker_check``), so a copy of the
+    dataset folder alone (no work/) keeps its flags; a clip not checked shows none."""
     import shutil
 
-    copy = tmp_path / "ds"
-    shutil.copytree(dataset, copy, symlinks=True)
-    work = copy / "work" / "08_speakers"
-    work.mkdir(parents=True)
-    rows = [
-        {"kind": "video", "source_id": "3"},
-        {
-            "id": "clip_3_Cooking_1",
-            "speaker": {"flagged": True, "n_speakers": 2, "primary_share": 0.55},
-        },
-        {"id": "clip_4_Cooking_1", "speaker": {"flagged": False}},
+    out = tmp_path / "built"
+    df = _rows([3, 4, 5], media=False)
+    df["speaker_check"] = [
+        {"flagged": True, "n_speakers": 2, "primary_share": 0.55, "overlap": 0.1},
+        {"flagged": False, "n_speakers": 1, "primary_share": 1.0, "overlap": 0.0},
+        None,
     ]
-    (work / "manifest.jsonl").write_text(
-        "".join(json.dumps(r) + "\n" for r in rows) + "{broken\n", "utf-8"
-    )
+    write_dataset(out, {"train": df}, {"command": "test"})
+    (out / "work").mkdir()  # a raw build's work folder, which the copy leaves behind
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, symlinks=True, ignore=shutil.ignore_patterns("work"))
+    assert not (copy / "work").exists()
     clips = {c["id"]: c for c in browse.load(copy, warn=lambda m: None).clips}
     assert clips["clip_3_Cooking_1"]["speaker_flag"] is True
-    assert clips["clip_3_Cooking_1"]["speaker_check"]["n_speakers"] == 2
+    assert clips["clip_3_Cooking_1"]["speaker_check"] == {
+        "flagged": True, "n_speakers": 2, "primary_share": 0.55,
+    }  # fmt: skip
     assert clips["clip_4_Cooking_1"]["speaker_flag"] is False
     assert clips["clip_5_Cooking_1"]["speaker_flag"] is None
 
 
-def test_a_collected_generation_is_503_not_a_traceback(dataset: Path, tmp_path: Path):
+def test_a_dataset_without_the_speaker_check_column_still_reads(dataset: Path, tmp_path: Path):
+    """Shards written before the column existed: browse shows no flags, never an error."""
+    import pyarrow.parquet as pq
+
+    copy = tmp_path / "old"
+    write_dataset(copy, {"train": _rows([3], media=False)}, {"command": "test"})
+    for shard in (copy / "data").glob("*.parquet"):
+        table = pq.read_table(shard)
+        target = shard.resolve()
+        target.unlink()
+        pq.write_table(table.drop_columns(["speaker_check"]), target)
+    clips = browse.load(copy, warn=lambda m: None).clips
+    assert [c["speaker_flag"] for c in clips] == [None]
+
+
+def test_a_collected_generation_keeps_serving_its_media(dataset: Path, tmp_path: Path):
+    """The page's generation is pinned (its shards held open): a writer that switches
+    generations and collects this one changes no byte the running page serves."""
     import shutil
 
     copy = tmp_path / "ds"
@@ -503,8 +520,8 @@ def test_a_collected_generation_is_503_not_a_traceback(dataset: Path, tmp_path: 
     finally:
         srv.shutdown()
         srv.server_close()
-    assert status == 503 and b"restart" in body
-    assert len(warnings) == 1 and "clip_7_Cooking_1: cannot read its video" in warnings[0]
+    assert status == 200 and body == _media(7, "video", 5007)["bytes"]
+    assert warnings == []
 
 
 # --------------------------------------------------------------------------- layout data (issue 20)
@@ -583,7 +600,7 @@ def test_votes_in_fixed_field_order_experts_last():
             {"annotator": "A", "field": "emotion", "value": "anger"},
         ],
     }
-    row = browse._clip_row(rec, "train", set(), {})
+    row = browse._clip_row(rec, "train", set())
     got = [(v["annotator"], v["field"]) for v in row["votes"]]
     assert got == [
         ("B", "role"),

@@ -31,6 +31,16 @@ from indomer.tail import (
 )
 
 _SEGMENT_KEYS = ("id", "source_id", "segment_index", "topic", "start", "end")
+#: The fields of the speakers stage's clip summary that the shards carry (``speaker_check``).
+SPEAKER_CHECK_KEYS = ("n_speakers", "primary_share", "overlap", "flagged")
+
+
+def speaker_check(summary: object) -> dict | None:
+    """The shard's ``speaker_check`` of a segment from the speakers stage's summary (None
+    when the speakers stage did not run): the flags travel with the dataset, not in work/."""
+    if not isinstance(summary, dict):
+        return None
+    return {k: summary.get(k) for k in SPEAKER_CHECK_KEYS}
 
 
 def merge_run(inputs: Inputs, state: BuildConfig) -> Produced:
@@ -90,6 +100,7 @@ def merge_run(inputs: Inputs, state: BuildConfig) -> Produced:
             ),
             words=seg.get("words"),
             face=seg.get("face"),
+            speaker_check=speaker_check(seg.get("speaker")),
             audio_path=seg.get("audio_path"),
             video_path=seg.get("video_path"),
             **merged.row(),
