@@ -72,3 +72,41 @@ def test_missing_build_json(built, tmp_path):
     (out / "build.json").unlink()
     problems, _ = validate(out)
     assert problems == [f"{out / 'build.json'}: missing; rebuild with 'indomer build'"]
+
+
+def _small(tmp_path, check) -> object:
+    from indomer.generation import write_dataset
+
+    df = pd.DataFrame(
+        {"id": ["clip_1_A_1"], "source_id": ["1"], "speaker_id": ["S1"], "text": ["kata"],
+         "emotion": ["neutral"], "sentiment": ["neutral"], "speaker_check": [check]}
+    )  # fmt: skip
+    out = tmp_path / "ds"
+    write_dataset(out, {"train": df}, {"command": "test"})
+    return out
+
+
+def test_speaker_check_values_are_checked(tmp_path):
+    good = {"n_speakers": 2, "primary_share": 0.6, "overlap": 0.1, "flagged": True}
+    assert not [p for p in validate(_small(tmp_path / "a", good))[0] if "speaker_check" in p]
+    bad = {**good, "primary_share": 1.5}
+    problems, _ = validate(_small(tmp_path / "b", bad))
+    assert any("clip_1_A_1: speaker_check primary_share 1.5 outside 0..1" in p for p in problems)
+
+
+def test_shards_without_the_newer_column_are_valid_with_a_warning(tmp_path):
+    import json
+
+    out = _small(tmp_path, None)
+    for shard in (out / "data").glob("*.parquet"):  # as an older indomer wrote them
+        table = pq.read_table(shard).drop_columns(["speaker_check"])
+        meta = dict(table.schema.metadata)
+        hf = json.loads(meta[b"huggingface"])
+        del hf["info"]["features"]["speaker_check"]
+        meta[b"huggingface"] = json.dumps(hf).encode()
+        target = shard.resolve()
+        target.unlink()
+        pq.write_table(table.replace_schema_metadata(meta), target)
+    problems, warnings = validate(out)
+    assert not [p for p in problems if "schema" in p or "feature" in p], problems
+    assert any("no speaker_check column" in w for w in warnings), warnings
