@@ -21,7 +21,6 @@ Heavy imports (Sastrawi, ai-edge-litert, PIL) happen inside the functions that n
 from __future__ import annotations
 
 import importlib.util
-import io
 import math
 import re
 from collections import Counter
@@ -286,10 +285,10 @@ PROSODY_KEYS: tuple[str, ...] = ("pitch", "range", "loudness", "rate")
 
 def decode_wav(data: bytes) -> tuple[np.ndarray, int]:
     """Mono float samples and rate of a WAV file's bytes."""
-    import soundfile
+    from indomer.media import read_wav
 
-    y, sr = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    return y.mean(axis=1), int(sr)
+    y, sr = read_wav(data, name="clip audio")
+    return y.mean(axis=1), sr
 
 
 def f0_track(y: np.ndarray, sr: int) -> np.ndarray:

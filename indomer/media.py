@@ -272,6 +272,47 @@ def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
     return buf.getvalue()
 
 
+def _sound_file():
+    import soundfile  # a base requirement (setup.cfg), imported when audio is read
+
+    return soundfile
+
+
+def wav_info(src: str | os.PathLike[str] | bytes) -> tuple[int, int, int, str] | None:
+    """``(rate, channels, frames, subtype)`` of a WAV file or WAV bytes from its header, or
+    None when it is not a readable WAV. The one WAV header reader (soundfile/libsndfile)."""
+    sf = _sound_file()
+    try:
+        info = sf.info(io.BytesIO(src) if isinstance(src, bytes) else os.fspath(src))
+    except (sf.SoundFileError, RuntimeError, OSError, EOFError):
+        return None
+    if info.format != "WAV" and info.format != "RF64" and info.format != "WAVEX":
+        return None
+    return int(info.samplerate), int(info.channels), int(info.frames), str(info.subtype)
+
+
+def read_wav(
+    src: str | os.PathLike[str] | bytes, *, name: str | None = None, fix: str = ""
+) -> tuple[np.ndarray, int]:
+    """A WAV file (or WAV bytes) as float32 samples in [-1, 1], one column per channel, and
+    its sampling rate: PCM 8/16/24/32-bit and IEEE float, through soundfile (libsndfile),
+    the one WAV reader of indomer. Anything else is one DataError line naming ``name``."""
+    sf = _sound_file()
+    shown = name or (os.fspath(src) if not isinstance(src, bytes) else "WAV bytes")
+    if wav_info(src) is None:
+        raise DataError(f"{shown}: not a WAV file (libsndfile cannot read it)" +
+                        (f"; {fix}" if fix else ""))
+    try:
+        samples, rate = sf.read(
+            io.BytesIO(src) if isinstance(src, bytes) else os.fspath(src),
+            dtype="float32",
+            always_2d=True,
+        )
+    except (sf.SoundFileError, RuntimeError, OSError) as exc:
+        raise DataError(f"{shown}: unreadable WAV ({exc})" + (f"; {fix}" if fix else "")) from None
+    return np.ascontiguousarray(samples, dtype=np.float32), int(rate)
+
+
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
     """:func:`wav_bytes`, written atomically (temp file, fsync, rename)."""
     tmp = temp_beside(path)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import re
-import wave
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,12 +43,11 @@ def _has_text(value) -> bool:
 
 
 def wav_seconds(data: bytes) -> float | None:
-    """Duration of a PCM WAV from its header; None when the bytes are not a readable WAV."""
-    try:
-        with wave.open(io.BytesIO(data)) as w:
-            return w.getnframes() / float(w.getframerate())
-    except (wave.Error, EOFError):
-        return None
+    """Duration of a WAV from its header; None when the bytes are not a readable WAV."""
+    from indomer.media import wav_info
+
+    info = wav_info(data)
+    return None if info is None or not info[0] else info[2] / float(info[0])
 
 
 @contextlib.contextmanager

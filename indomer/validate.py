@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import wave
 from collections import defaultdict
 from pathlib import Path
 
@@ -28,14 +26,14 @@ SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 
 def _check_wav(data: bytes) -> str | None:
-    try:
-        with wave.open(io.BytesIO(data)) as w:
-            if w.getframerate() != 16_000 or w.getnchannels() != 1:
-                return (
-                    f"{w.getframerate()} Hz, {w.getnchannels()} channel(s); expected 16000 Hz mono"
-                )
-    except (wave.Error, EOFError) as exc:
-        return f"not a PCM WAV ({exc})"
+    from indomer.media import wav_info
+
+    info = wav_info(data)
+    if info is None or not info[3].startswith("PCM"):
+        return "not a PCM WAV" + ("" if info is None else f" ({info[3]})")
+    rate, channels = info[0], info[1]
+    if rate != 16_000 or channels != 1:
+        return f"{rate} Hz, {channels} channel(s); expected 16000 Hz mono"
     return None
 
 

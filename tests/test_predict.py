@@ -699,9 +699,11 @@ def test_a_split_committed_during_the_long_read_changes_nothing_it_reads(
             resplit(out, ratios=(0.5, 0.5), seed=7, name="moved", warn=lambda m: None)
 
     preds = tmp_path / "preds.jsonl"
-    with FakeOpenAI(model=MODEL, api_key=KEY, answer=lambda req: "netral") as srv:
-        with at("read", commit_on_second_read):
-            res = run(*predict_args(out, srv, preds, "--concurrency", 4))
+    with (
+        FakeOpenAI(model=MODEL, api_key=KEY, answer=lambda req: "netral") as srv,
+        at("read", commit_on_second_read),
+    ):
+        res = run(*predict_args(out, srv, preds, "--concurrency", 4))
     assert len(reads) >= 2
     assert res.exit_code == 0, res.output
     new = read_split(out, "validation", columns=["id"])["id"].tolist()

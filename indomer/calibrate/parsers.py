@@ -192,58 +192,20 @@ def match_wavs(
 
 
 def read_wav(path: str | Path) -> np.ndarray:
-    """A WAV file as mono float32 in [-1, 1] (PCM 8/16/24/32-bit or IEEE float 32/64-bit,
-    channels averaged); it must be 16 kHz, the rate both voice encoders take."""
+    """A WAV file as mono float32 in [-1, 1] (PCM 8/16/24/32-bit or IEEE float, channels
+    averaged; read by :func:`indomer.media.read_wav`); it must be 16 kHz, the rate both
+    voice encoders take."""
+    from indomer.media import read_wav as read_audio
+
     path = Path(path)
     fix = f"convert it: ffmpeg -i {path} -ac 1 -ar {SAMPLE_RATE} OUT.wav"
-    data = path.read_bytes()
-    if len(data) < 12 or data[:4] not in (b"RIFF", b"RF64") or data[8:12] != b"WAVE":
-        raise DataError(f"{path}: not a WAV file (no RIFF/WAVE header); {fix}")
-    fmt: bytes | None = None
-    frames: bytes | None = None
-    pos = 12
-    while pos + 8 <= len(data):
-        chunk, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
-        body = data[pos + 8:pos + 8 + size]  # an oversized (streamed, RF64) size: the rest
-        if chunk == b"fmt ":
-            fmt = body
-        elif chunk == b"data":
-            frames = body
-            break
-        pos += 8 + size + (size & 1)
-    if fmt is None or len(fmt) < 16 or frames is None:
-        raise DataError(f"{path}: WAV file without a fmt and a data chunk; {fix}")
-    tag = int.from_bytes(fmt[0:2], "little")
-    channels = int.from_bytes(fmt[2:4], "little")
-    rate = int.from_bytes(fmt[4:8], "little")
-    bits = int.from_bytes(fmt[14:16], "little")
-    if tag == 0xFFFE and len(fmt) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the sub-format's tag
-        tag = int.from_bytes(fmt[24:26], "little")
+    x, rate = read_audio(path, fix=fix)
     if rate != SAMPLE_RATE:
         raise DataError(f"{path}: {rate} Hz audio; the voice encoders take {SAMPLE_RATE} Hz; "
                         f"{fix}")
-    width = bits // 8
-    if channels < 1 or width < 1 or bits % 8:
-        raise DataError(f"{path}: unreadable WAV format ({channels} channels, {bits} bits); "
-                        f"{fix}")
-    n = len(frames) // (width * channels) * channels
-    raw = frames[: n * width]
-    if tag == 1 and bits == 8:
-        x = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif tag == 1 and bits in (16, 32):
-        x = np.frombuffer(raw, dtype=f"<i{width}").astype(np.float32) / float(2 ** (bits - 1))
-    elif tag == 1 and bits == 24:
-        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        x = (np.where(v >= 1 << 23, v - (1 << 24), v) / float(1 << 23)).astype(np.float32)
-    elif tag == 3 and bits in (32, 64):
-        x = np.frombuffer(raw, dtype=f"<f{width}").astype(np.float32)
-    else:
-        raise DataError(f"{path}: WAV sample format {tag} with {bits} bits is not PCM or IEEE "
-                        f"float; {fix}")
-    if channels > 1:
-        x = x.reshape(-1, channels).mean(axis=1, dtype=np.float32)
-    return np.ascontiguousarray(x, dtype=np.float32)
+    if x.shape[1] > 1:
+        return np.ascontiguousarray(x.mean(axis=1, dtype=np.float32))
+    return np.ascontiguousarray(x[:, 0])
 
 
 # --------------------------------------------------------------------------- solo speech

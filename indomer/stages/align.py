@@ -28,7 +28,6 @@ A clip whose alignment fails keeps null times, ``aligned_share`` 0 and a warning
 from __future__ import annotations
 
 import dataclasses
-import wave
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from indomer.errors import RowRejected, UsageError
+from indomer.errors import DataError, RowRejected, UsageError
 from indomer.rows import Segment
 from indomer.stage import Context, Item, ItemStage, settings_of
 from indomer.textnorm import Normalized, normalize, token_times
@@ -187,19 +186,19 @@ def tool_versions(settings: Settings | None = None) -> dict[str, str]:
 
 def read_wav(path: str | Path, row_id: str) -> np.ndarray:
     """A clip's 16-bit PCM wav as float32 mono at 16 kHz (other rates are resampled)."""
+    from indomer.media import read_wav as read_audio
+    from indomer.media import wav_info
+
+    info = wav_info(path)
+    if info is not None and info[3] != "PCM_16":
+        raise RowRejected(row_id, f"{path} has {info[3]} samples, expected 16-bit PCM",
+                          "rerun the cut stage (build --from cut)")
     try:
-        with wave.open(str(path), "rb") as fh:
-            channels, width, rate = fh.getnchannels(), fh.getsampwidth(), fh.getframerate()
-            frames = fh.readframes(fh.getnframes())
-    except (OSError, EOFError, wave.Error) as exc:
+        samples, rate = read_audio(path)
+    except DataError as exc:
         raise RowRejected(row_id, f"cannot read the clip audio {path}: {exc}",
                           "rerun the cut stage (build --from cut)") from None
-    if width != 2:
-        raise RowRejected(row_id, f"{path} has {8 * width}-bit samples, expected 16-bit PCM",
-                          "rerun the cut stage (build --from cut)")
-    wav = np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
-    if channels > 1:
-        wav = wav.reshape(-1, channels).mean(axis=1)
+    wav = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
     if rate != SAMPLE_RATE:
         from math import gcd
 

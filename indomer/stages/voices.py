@@ -23,7 +23,6 @@ vector from ``speaker``, so it never reaches the shards.
 from __future__ import annotations
 
 import dataclasses
-import wave
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,16 +86,12 @@ def mixed_reason(summary: Mapping[str, Any] | None, settings: Settings) -> str |
 
 def _read_clip_wav(path: str | None) -> np.ndarray | None:
     """The cut stage's 16 kHz mono 16-bit clip, or None when absent or in another format."""
-    if not path:
+    from indomer.media import read_wav, wav_info
+
+    info = wav_info(path) if path else None
+    if info is None or (info[0], info[1], info[3]) != (SAMPLE_RATE, 1, "PCM_16"):
         return None
-    try:
-        with wave.open(str(path), "rb") as fh:
-            if (fh.getframerate(), fh.getnchannels(), fh.getsampwidth()) != (SAMPLE_RATE, 1, 2):
-                return None
-            data = fh.readframes(fh.getnframes())
-    except (OSError, EOFError, wave.Error):
-        return None
-    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+    return read_wav(path)[0][:, 0]
 
 
 class _Source:
