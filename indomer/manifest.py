@@ -41,6 +41,12 @@ def manifest_bytes(rows: Iterable[dict]) -> bytes:
     return "".join(dumps_row(r) + "\n" for r in rows).encode("utf-8")
 
 
+def rejected_bytes(entries: Iterable[dict]) -> bytes:
+    """The one writer of ``rejected.jsonl`` (a stage's, the build's and the dataset's): the
+    entries of :func:`indomer.config.reject`, one compact sorted-key line each, in order."""
+    return manifest_bytes(entries)
+
+
 def read_manifest(path: Path) -> list[dict]:
     """Rows of a JSONL file ([] when absent)."""
     try:

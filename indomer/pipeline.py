@@ -58,6 +58,7 @@ from indomer.manifest import (
     dumps_row,
     manifest_bytes,
     read_manifest,
+    rejected_bytes,
     relocate,
     row_id,
     sha,
@@ -440,7 +441,7 @@ class Runner:
             rejected += bad
             segs = [to_json(s) for src in sorted(given) for s in given[src]]
             _write_if_changed(d / "segments.jsonl", manifest_bytes(sort_rows(segs)))
-        _write_if_changed(d / "rejected.jsonl", manifest_bytes(rejected))
+        _write_if_changed(d / "rejected.jsonl", rejected_bytes(rejected))
         self._reject_strict("sources", rejected)
 
     # ------------------------------------------------------------------ fingerprints
@@ -523,7 +524,7 @@ class Runner:
         rows = sort_rows(rows)
         rejected = sorted(rejected, key=lambda e: (str(e.get("id")), e.get("where", "")))
         write_bytes_atomic(d / "manifest.jsonl", manifest_bytes(rows))
-        write_bytes_atomic(d / "rejected.jsonl", manifest_bytes(rejected))
+        write_bytes_atomic(d / "rejected.jsonl", rejected_bytes(rejected))
         record, _, fp = self.fingerprint(index, salt)
         report.kept = _count_kept(rows)
         report.rejected = len(rejected)
@@ -777,7 +778,7 @@ class Runner:
             reports[i : last + 1] = ran
             # The dataset's rejected.jsonl changes only with a new generation (shards stage).
             write_bytes_atomic(
-                self.out / WORK / "rejected.jsonl", manifest_bytes(self.rejected_all(last))
+                self.out / WORK / "rejected.jsonl", rejected_bytes(self.rejected_all(last))
             )
             halted = False
             for k in range(i, last + 1):

@@ -175,7 +175,7 @@ def commit_generation(
     Returns the build.json written. Both build modes end here."""
     from indomer.dataset import SPLITS, write_split
     from indomer.generation import writing
-    from indomer.manifest import dumps_row
+    from indomer.manifest import rejected_bytes
 
     with writing(out, base=False, keep_new=keep_new) as gen:
         for split in SPLITS:
@@ -184,7 +184,7 @@ def commit_generation(
                 write_split(gen.path, split, df, meta)
         for name, doc in split_docs.items():
             gen.write_json(f"splits/{name}.json", doc)
-        gen.write_text("rejected.jsonl", "".join(dumps_row(e) + "\n" for e in rejected))
+        gen.write_text("rejected.jsonl", rejected_bytes(rejected).decode("utf-8"))
         for rel, data in (files or {}).items():
             (gen.path / rel).write_bytes(data)
         return gen.commit(build)

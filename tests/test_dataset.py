@@ -117,3 +117,29 @@ def test_shards_carry_their_provenance_in_parquet_metadata(built, tmp_path):
     shutil.copytree(built, copy, symlinks=True)
     resplit(copy, ratios=(0.8, 0.2), seed=1, name="s1", warn=lambda m: None)
     assert read_meta(copy) == meta
+
+
+def test_rejected_jsonl_has_one_style(release_copy, tmp_path):
+    """Issue 22: one writer for rejected.jsonl: a release build's file is what
+    manifest.rejected_bytes writes for its entries (compact, sorted keys), as a raw build's
+    stages and dataset are."""
+    import csv
+
+    from indomer.build import build_release
+    from indomer.manifest import rejected_bytes
+
+    path = release_copy / "Annotations.csv"
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    rows[2]["sentiment"] = "bingung"  # an unknown label: one rejected row
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "ds"
+    build_release(str(release_copy), out, log=lambda m: None)
+    data = (out / "rejected.jsonl").read_bytes()
+    entries = [json.loads(line) for line in data.decode().splitlines()]
+    assert [e["reason"] for e in entries if "bingung" in e["reason"]], entries
+    assert data == rejected_bytes(entries)
+    assert b'", "' not in data and b'": ' not in data
