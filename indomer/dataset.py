@@ -256,19 +256,12 @@ def available_splits(out: Path) -> list[str]:
 
 
 def read_split(out: Path, split: str, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read one split of a built dataset into the in-memory form (label names)."""
-    paths = shard_paths(out, split)
-    if not paths:
-        have = available_splits(out)
-        raise UsageError(
-            f"{out}: no '{split}' split (found: {', '.join(have) or 'no shards under data/'}); "
-            "pick one of those with --split, or run 'indomer split' first"
-        )
-    tables = []
-    for p in paths:
-        with shard_errors(p):
-            tables.append(pq.read_table(p, columns=columns))
-    return from_table(pa.concat_tables(tables))
+    """Read one split of a built dataset into the in-memory form (label names).
+
+    A one-call reader for a single split; a command that reads more than once resolves one
+    :func:`snapshot` and reads everything through it."""
+    with snapshot(out) as snap:
+        return snap.read(split, columns)
 
 
 @dataclass(frozen=True)
