@@ -604,12 +604,16 @@ def push(
             "drop --create-pr to add to it"
         )
     check_repo_id(repo_id)
-    from indomer.generation import snapshot
+    from indomer.dataset import snapshot
     from indomer.validate import validate
 
     build = read_build(out)
-    # One committed generation, read as a whole even if a writer switches meanwhile.
-    root = snapshot(out)
+    # One committed generation, pinned (its shards held open) and read as a whole even if
+    # a writer switches meanwhile; its own build.json, should a commit come in between.
+    snap = snapshot(out)
+    root = snap.root
+    if snap.build.get("outputs") != build.get("outputs"):
+        build = read_build(root)
     problems, _ = validate(out)
     if problems:
         raise DataError(

@@ -106,7 +106,9 @@ def review(out: Path, limit: int, json_path: Path | None) -> None:
     guard = outputs(out)
     if json_path is not None:
         guard.file(json_path, "--json")
-    record = review_record(out)
+    from indomer.pipeline import finished_output
+
+    record = review_record(out, finished_output(out, "speakers", "identity.json"))
     if json_path is None or str(json_path) != "-":
         click.echo(format_review(record, limit))
     emit_json(json_path, dumps(record), guard=guard)

@@ -3,6 +3,7 @@ text, with the ``speakers.csv`` line that settles each uncertain pair."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,27 +12,28 @@ from indomer.errors import UsageError
 # --------------------------------------------------------------------------- review
 
 
-def review_record(out: Path) -> dict:
+def review_record(out: Path, unfinished: Path | None = None) -> dict:
     """The identity record of the dataset at ``out`` (``build.json["speakers"]``), with the
-    active split's assignment (``split``: name, group -> split) when there is one.
+    active split's assignment (``split``: name, group -> split) when there is one, both read
+    from one pinned generation.
 
-    A build that stopped before writing its dataset still has the speakers stage's record
-    under ``OUT/work/``: the review works on every build that has voices.
+    A build that stopped before writing its dataset still has the speakers stage's record:
+    ``unfinished``, the runner's declared output that the command passes in
+    (:func:`indomer.pipeline.finished_output`); the review works on every build that has
+    voices, and this module never looks into the runner's ``work/``.
     """
-    import json
-
-    from indomer.generation import read_build, snapshot
+    from indomer.dataset import snapshot
+    from indomer.readjson import read_json
 
     out = Path(out)
-    root = snapshot(out)
-    build = read_build(root)
+    with snapshot(out) as snap:
+        build, split_doc = snap.build, snap.split_doc
     record = build.get("speakers") if build else None
     if not build:
-        found = sorted(out.glob("work/*_speakers/identity.json"))
-        if not found:
+        if unfinished is None:
             raise UsageError(f"{out}: no build.json and no speakers record under work/; build "
                              "the dataset first (through the speakers stage)")
-        record = json.loads(found[-1].read_text(encoding="utf-8"))
+        record = read_json(unfinished)
     if not isinstance(record, dict):
         raise UsageError(
             f"{out}: no speaker linking in build.json (a release build has no speaker ids); "
@@ -40,10 +42,8 @@ def review_record(out: Path) -> dict:
     record = json.loads(json.dumps(record))  # plain JSON, and a copy
     split = (build or {}).get("split") or {}
     where = None
-    if split.get("file") and (root / split["file"]).is_file():
-        from indomer.readjson import read_json
-
-        doc = read_json(root / split["file"], shown=out / split["file"])
+    if isinstance(split_doc, dict):
+        doc = split_doc
         where = {str(g): s for s, gs in (doc.get("assignment") or {}).items() for g in gs}
         record["split"] = {"name": doc.get("name"), "file": split["file"],
                            "expected_people_on_two_sides":
