@@ -11,7 +11,7 @@ one row group column at a time, never a whole shard. ``--html`` inlines the same
 Safety: the server binds 127.0.0.1 unless told otherwise, knows three kinds of paths (the
 page, its data, a clip's media) and serves nothing else; a clip id in a URL is looked up in
 the dataset's own id set before anything else, so an unknown one is a 404 and never reaches
-a file name. The dataset is read from one generation (:func:`indomer.generation.snapshot`)
+a file name. The dataset is read from one generation (:func:`indomer.dataset.snapshot`)
 so that a writer switching generations meanwhile cannot mix two.
 """
 

@@ -543,14 +543,19 @@ class Snapshot:
                 "--split, or run 'indomer split' first"
             )
 
-    def parquet(self, path: Path):
-        """The open ``ParquetFile`` of one of this generation's shards (by its path)."""
+    def handle(self, path: Path) -> pa.NativeFile:
+        """The file held open for one of this generation's shards (by its path)."""
         for files in self._files.values():
             for p, fh in files:
                 if p == path:
-                    with shard_errors(p):
-                        return pq.ParquetFile(fh)
+                    return fh
         raise KeyError(path)
+
+    def parquet(self, path: Path):
+        """The open ``ParquetFile`` of one of this generation's shards (by its path)."""
+        fh = self.handle(path)
+        with shard_errors(path):
+            return pq.ParquetFile(fh)
 
     def sha256(self, path: Path) -> str:
         """The sha256 of one of this generation's shards, read from the file held open."""

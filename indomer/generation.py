@@ -202,12 +202,6 @@ def check_work_dirs(out: Path) -> None:
             )
 
 
-def snapshot(out: Path) -> Path:
-    """Where to read one consistent generation of ``out`` (``out`` itself if not ours)."""
-    gen = current_generation(out)
-    return gen if gen is not None else Path(out)
-
-
 # --------------------------------------------------------------------------- the lock
 
 
@@ -752,7 +746,6 @@ __all__ = [
     "current_generation",
     "finalize",
     "is_generational",
-    "snapshot",
     "write_dataset",
     "writing",
 ]

@@ -131,13 +131,13 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
 
     Never raises for a damaged dataset: every problem is one line naming the file.
     """
+    from indomer.dataset import current_generation, snapshot
     from indomer.errors import IndomerError
     from indomer.generation import (
         MANAGED,
         check_links,
         is_generational,
         layout_problem,
-        snapshot,
     )
 
     out = Path(out)
@@ -156,7 +156,11 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
                 problems.append(
                     f"{out / name}: missing (indomer's link into .indomer/current); rebuild"
                 )
-    root = snapshot(out)
+    try:  # one generation, pinned; a build.json it cannot read is reported below
+        snap = snapshot(out)
+    except IndomerError:
+        snap = None
+    root = snap.root if snap is not None else current_generation(out) or out
     build_path = out / "build.json"
     build: dict = {}
     if not (root / "build.json").is_file() or not build_path.exists():
@@ -185,6 +189,8 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
     splits = available_splits(root)
     if not splits:
         problems.append(f"{out}: no shards under data/")
+        if snap is not None:
+            snap.close()
         return problems, warnings
     bad, damaged = (
         _check_integrity(out, root, build, build_path, problems) if build else (set(), set())
@@ -211,7 +217,9 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
             if path.relative_to(root).as_posix() in bad:
                 continue  # already reported; its contents cannot be trusted
             try:
-                _check_shard(path, _show(out, root, path), split, ctx, problems)
+                pinned = snap is not None and path in snap.shard_paths(split)
+                pf = pq.ParquetFile(snap.handle(path) if pinned else path)
+                _check_shard(pf, _show(out, root, path), split, ctx, problems)
             except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as exc:
                 if path.relative_to(root).as_posix() not in damaged:  # else said already
                     problems.append(f"{_show(out, root, path)}: unreadable Parquet ({exc})")
@@ -262,6 +270,8 @@ def validate(out: Path) -> tuple[list[str], list[str]]:
     leaks = sorted(g for g, where in groups[key].items() if len(where) > 1)
     if leaks:
         problems.append(f"{key} in more than one split (leakage): {first_few(leaks)}")
+    if snap is not None:
+        snap.close()
     return problems, warnings
 
 
@@ -302,9 +312,9 @@ def _speaker_check_problem(check: dict | None) -> str | None:
     return None
 
 
-def _check_shard(path: Path, shown: Path, split: str, ctx: dict, problems: list[str]) -> None:
-    """Schema, metadata, ids, labels and media of one shard; findings go to ``ctx``."""
-    pf = pq.ParquetFile(path)
+def _check_shard(pf, shown: Path, split: str, ctx: dict, problems: list[str]) -> None:
+    """Schema, metadata, ids, labels and media of one shard (its open ``ParquetFile``);
+    findings go to ``ctx``."""
     schema = pf.schema_arrow
     want, features = SCHEMA.remove_metadata(), ctx["features"]
     older = pa.schema([f for f in want if f.name not in NEWER_COLUMNS])

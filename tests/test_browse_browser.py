@@ -25,8 +25,7 @@ from browser import Console, chromium
 from demo_build import demo_dataset
 
 from indomer import browse
-from indomer.dataset import available_splits, read_split
-from indomer.generation import snapshot
+from indomer.dataset import available_splits, read_split, snapshot
 from indomer.labels import label_set
 
 READY = "body[data-ready='1']"
@@ -36,7 +35,7 @@ pytestmark = pytest.mark.slow
 
 def _clips(out: Path) -> pd.DataFrame:
     """Every clip of the dataset (all splits), label names, as the shards hold them."""
-    root = snapshot(out)
+    root = snapshot(out).root
     frames = []
     for split in available_splits(root):
         df = read_split(
@@ -491,12 +490,12 @@ def test_scores_on_the_page_equal_indomer_score(page, url: str, demo: Path, syst
     name = build["split"]["name"]
     assert f"'{name}'" in page.inner_text("#scores caption")
     assert f"split '{name}'" in page.inner_text("#summary")
-    splits = available_splits(snapshot(demo))
+    splits = available_splits(snapshot(demo).root)
     assert sorted((r[0], r[1]) for r in rows) == sorted(
         (str(i), s) for i in range(len(systems["paths"])) for s in splits
     )
     for i, split, task, macro, acc, cells in rows:
-        ids = set(read_split(snapshot(demo), split, columns=["id"])["id"])
+        ids = set(read_split(snapshot(demo).root, split, columns=["id"])["id"])
         src = systems["paths"][int(i)]
         part = tmp_path / f"{i}-{split}.jsonl"
         part.write_text(

@@ -97,8 +97,14 @@ def test_review_ranks_pairs_with_evidence_and_both_answers(tmp_path, built):
 def test_review_works_on_a_build_that_wrote_no_dataset(tmp_path):
     _, record = identify(_rows(), settings=Settings())
     out = tmp_path / "ds"
-    (out / "work" / "09_speakers").mkdir(parents=True)
-    (out / "work" / "09_speakers" / "identity.json").write_text(json.dumps(record))
+    from indomer.pipeline import default_stages
+
+    # where the runner leaves a finished speakers stage (its folder name is the runner's)
+    n = [s.name for s in default_stages()].index("speakers") + 1
+    folder = out / "work" / f"{n:02d}_speakers"
+    folder.mkdir(parents=True)
+    (folder / "identity.json").write_text(json.dumps(record))
+    (folder / "fingerprint.json").write_text("{}")
     res = CliRunner().invoke(main, ["speakers", "review", str(out)])
     assert res.exit_code == 0, res.output
     assert "no split yet" in res.output and "|" in res.output
