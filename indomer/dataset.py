@@ -424,6 +424,22 @@ def _assignment_sha(doc: object, path: Path) -> str:
     return assignment_sha256(assignment)
 
 
+def _room_for(n_files: int) -> None:
+    """Let this process hold ``n_files`` more open files: a large dataset has thousands of
+    shards, and a pinned snapshot holds each open (the soft limit is raised toward the hard
+    one, as far as the system allows)."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = n_files + 256
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+
+
 class _Changed(Exception):
     """The generation being opened was replaced meanwhile: resolve the new one."""
 
@@ -477,6 +493,7 @@ class Snapshot:
                         "name": split.get("name"),
                         "sha256": _assignment_sha(self.split_doc, self.out / split["file"]),
                     }
+            _room_for(sum(len(shard_paths(self.root, n)) for n in SPLITS))
             for name in available_splits(self.root):
                 opened: list[tuple[Path, pa.NativeFile]] = []
                 self._files[name] = opened

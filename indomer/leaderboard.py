@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from indomer import __version__
-from indomer.errors import DataError, IndomerError, UsageError, first_few
+from indomer.errors import DataError, UsageError, first_few
 from indomer.labels import TASKS, label_set, labels_sha256
 from indomer.readjson import read_json
 from indomer.scoring import check_options as scoring_check_options
@@ -109,20 +109,6 @@ def _resolve_task(task: str | None, preds: list[Predictions]) -> str:
         carried = "; ".join(f"{p.path.name}: {', '.join(p.tasks())}" for p in preds)
         raise DataError(f"no task is predicted by every file ({carried}); rank files of one task")
     raise UsageError(f"every file predicts {', '.join(common)}; pick one with --task")
-
-
-def _refs_build_hash(refs: Sequence[Path]) -> str | None:
-    """The build hash of a built-dataset refs folder (None for release JSON files)."""
-    hashes = set()
-    for ref in refs:
-        if not ref.is_dir():
-            return None
-        try:
-            doc = read_json(ref / "build.json")
-            hashes.add(doc["outputs"]["build_hash"])
-        except (IndomerError, OSError, ValueError, KeyError, TypeError):
-            return None
-    return hashes.pop() if len(hashes) == 1 else None
 
 
 def leaderboard(
@@ -246,7 +232,7 @@ def leaderboard(
             "n_resamples_lacking_a_class": n_lacking,
         },
         "ci95_undefined": undefined,
-        "refs_build_hash": _refs_build_hash(ref_paths),
+        "refs_build_hash": references.build_hash,
         "versions": {"indomer": __version__, "labels": labels_sha256()},
     }
     if references.assignment is not None:

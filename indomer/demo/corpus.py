@@ -187,12 +187,13 @@ def make_corpus(folder: Path, log: Callable[[str], None] = lambda m: None, *,
 
 def baseline_predictions(dataset: Path, path: Path, split: str) -> str:
     """Majority-class baseline: the train split's most frequent label, for every segment."""
-    from indomer.dataset import read_split
+    from indomer.dataset import snapshot
 
-    train = read_split(dataset, "train", columns=["id", "emotion", "sentiment"])
+    with snapshot(dataset) as snap:  # both splits of one generation
+        train = snap.read("train", columns=["id", "emotion", "sentiment"])
+        ids = snap.read(split, columns=["id"])["id"]
     emotion = Counter(train["emotion"]).most_common(1)[0][0]
     sentiment = Counter(train["sentiment"]).most_common(1)[0][0]
-    ids = read_split(dataset, split, columns=["id"])["id"]
     lines = "".join(json.dumps({"id": i, "emotion": emotion, "sentiment": sentiment}) + "\n" for i in ids)
     write_text_atomic(path, lines)
     return emotion

@@ -52,6 +52,9 @@ class References:
     sources: tuple[str, ...] = field(default=())
     #: The active split's name and assignment sha256 of a built dataset's refs (else None).
     assignment: dict | None = None
+    #: The build hash of the built dataset(s) the refs were read from, when every ref is one
+    #: and they agree (read from the same pinned generation as the rows; else None).
+    build_hash: str | None = None
 
     def ids(self) -> list[str]:
         return self.frame["id"].tolist()
@@ -92,8 +95,11 @@ def _read_release_json(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _read_one_ref(path: Path, split: str | None) -> tuple[pd.DataFrame, str, dict | None]:
-    """One reference: its rows, its split and (a dataset's) assignment identity."""
+def _read_one_ref(
+    path: Path, split: str | None
+) -> tuple[pd.DataFrame, str, dict | None, str | None]:
+    """One reference: its rows, its split and (a dataset's) assignment identity and build
+    hash, all of one generation."""
     from indomer.dataset import snapshot
 
     if path.is_dir():
@@ -101,7 +107,14 @@ def _read_one_ref(path: Path, split: str | None) -> tuple[pd.DataFrame, str, dic
         # one generation: the rows and the assignment they are checked against agree; a
         # damaged shard stays a data error (exit 1), as in every other command
         with snapshot(path) as snap:
-            return snap.read(use, columns=_REF_COLUMNS), use, snap.split_identity
+            outputs = snap.build.get("outputs")
+            digest = outputs.get("build_hash") if isinstance(outputs, dict) else None
+            return (
+                snap.read(use, columns=_REF_COLUMNS),
+                use,
+                snap.split_identity,
+                digest if isinstance(digest, str) else None,
+            )
     if path.is_file() and path.suffix.lower() == ".json":
         named = _release_split(path)
         if split is not None and named is not None and split != named:
@@ -109,7 +122,7 @@ def _read_one_ref(path: Path, split: str | None) -> tuple[pd.DataFrame, str, dic
                 f"{path}: this release file is the '{named}' split but --split is '{split}'; "
                 "drop --split or pass the file of that split"
             )
-        return _read_release_json(path), named or split or DEFAULT_SPLIT, None
+        return _read_release_json(path), named or split or DEFAULT_SPLIT, None, None
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory; pass a built dataset or release JSON")
     raise UsageError(
@@ -132,8 +145,10 @@ def load_references(
         raise UsageError("no references given; pass --refs with a built dataset or release JSON")
     frames = []
     identities = []  # the first dataset's assignment is the one predictions are checked with
+    hashes: list[str | None] = []
     for path in paths:
-        frame, this_split, identity = _read_one_ref(path, split)
+        frame, this_split, identity, digest = _read_one_ref(path, split)
+        hashes.append(digest)
         if path.is_dir():
             identities.append(identity)
         if frame.empty:
@@ -174,6 +189,7 @@ def load_references(
         frame=merged,
         sources=tuple(str(p) for p in paths),
         assignment=identities[0] if identities else None,
+        build_hash=hashes[0] if None not in hashes and len(set(hashes)) == 1 else None,
     )
 
 
