@@ -143,3 +143,26 @@ def test_rejected_jsonl_has_one_style(release_copy, tmp_path):
     assert [e["reason"] for e in entries if "bingung" in e["reason"]], entries
     assert data == rejected_bytes(entries)
     assert b'", "' not in data and b'": ' not in data
+
+
+def test_snapshot_reads_rows_and_names_a_damaged_shard(tmp_path):
+    """The one reader: rows with label names, a column the shards lack is None, and a
+    damaged shard is one DataError line naming the file (exit 1 in every command)."""
+    from indomer.dataset import snapshot
+    from indomer.errors import DataError
+
+    write_split(tmp_path, "train", _df())
+    with snapshot(tmp_path) as snap:
+        rows = list(snap.iter_rows("train", ["id", "emotion", "speaker_check", "no_such"]))
+        assert [r["id"] for r in rows] == sorted(_df()["id"])
+        assert {r["emotion"] for r in rows} <= set(dataset.label_set("emotion").names)
+        assert all(r["no_such"] is None and r["speaker_check"] is None for r in rows)
+        with pytest.raises(UsageError, match="no 'test' split"):
+            list(snap.iter_rows("test"))
+    (shard,) = shard_paths(tmp_path, "train")
+    shard.write_bytes(shard.read_bytes()[:100])
+    with (
+        pytest.raises(DataError, match=rf"{shard.name}: not a readable Parquet shard"),
+        snapshot(tmp_path) as snap,
+    ):
+        list(snap.iter_rows("train"))
