@@ -94,14 +94,19 @@ WORDS_BASE = {"words": "clip"}
 
 
 def finished_output(out: Path, stage: str, name: str) -> Path | None:
-    """File ``name`` of ``stage``'s finished output in the raw build at ``out``, else None.
+    """File ``name`` (its manifest or a document it declares in ``outputs``) of ``stage``'s
+    finished output in the raw build at ``out``, else None.
 
     The one way other modules reach the runner's ``work/`` (its folder names are the
     runner's own): ``annotate export`` lists the clips waiting for labels, which exist only
     in the merge stage's output, never in the dataset."""
-    names = [s.name for s in default_stages()]
+    stages = default_stages()
+    names = [s.name for s in stages]
     if stage not in names:
         raise ValueError(f"no stage {stage!r}")
+    declared = ("manifest.jsonl", *getattr(stages[names.index(stage)], "outputs", ()))
+    if name not in declared:
+        raise ValueError(f"stage {stage!r} declares no output {name!r} ({', '.join(declared)})")
     folder = Path(out) / WORK / f"{names.index(stage) + 1:02d}_{stage}"
     if not (folder / "fingerprint.json").is_file() or not (folder / name).is_file():
         return None
