@@ -64,7 +64,7 @@ def ls_round(tmp_path_factory):
         assert res.exit_code == 0, res.output
         last = res.output.strip().splitlines()[-1]
         assert last == (
-            "20 clip(s) wait for labels (nothing to split or shard yet); export them with: "
+            "19 clip(s) wait for labels (nothing to split or shard yet); export them with: "
             f"indomer annotate export {out} --to DIR"
         ), res.output
         assert not (out / "build.json").exists()

@@ -181,7 +181,7 @@ def test_resplit_sends_only_what_changed_and_deletes_stale_shards(hf_env, hub, o
     assert "splits/official.json" not in sent and "rejected.jsonl" not in sent
     assert "data/test-00000-of-00001.parquet" in sent and "README.md" in sent
 
-    resplit(out, "--seed", "3", "--ratios", "0.9,0.1")  # no test split any more
+    resplit(out, "--seed", "3", "--ratios", "0.9,0.1", "--replace")  # no test split any more
     assert not (out / "data" / "test-00000-of-00001.parquet").exists()
     res = cli(str(out), REPO)
     assert res.exit_code == 0, res.output

@@ -189,7 +189,7 @@ def test_bad_transcripts_and_audio_keep_the_clip_with_counted_reasons(whisper_st
 def test_wav2vec2_method_runs_whisperx_align(models_root, clips):
     pytest.importorskip("whisperx")
     tiny = align_models.tiny_wav2vec2(models_root)
-    state = setup(Settings(model=str(tiny), device="cpu", asr=False))
+    state = setup(Settings(method="wav2vec2", model=str(tiny), device="cpu", asr=False))
     seg, _, _ = clips[0]
     [row] = process([seg], state)
     assert row.align["method"] == "wav2vec2"
