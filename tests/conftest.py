@@ -26,6 +26,26 @@ def pytest_configure(config) -> None:
     config.pluginmanager.register(ci_noskip, "indomer-ci-noskip")
 
 
+#: Test files that hold one worker for a minute or more. pytest-xdist hands out whole files
+#: in collection order (setup.cfg: ``--dist loadfile --no-loadscope-reorder``), so these go
+#: first: the small files then fill the other worker's time instead of one worker finishing a
+#: long file alone at the end.
+LONG_FILES = (
+    "test_ray_engine.py",
+    "test_annotate_labelstudio.py",
+    "test_identity_build.py",
+    "test_demo_resume.py",
+    "test_jobs_bytes.py",
+    "test_predict.py",
+    "test_generation.py",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FILES)))  # stable
+
+
 def _release_dir() -> Path:
     env = os.environ.get("INDOMER_RELEASE")
     return Path(env) if env else ROOT.parent / "shared" / "indomer-release"
