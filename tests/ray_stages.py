@@ -45,9 +45,29 @@ def _log(out: Path, line: str) -> None:
         fh.write(line + "\n")
 
 
+def _lines(out: Path) -> list[str]:
+    path = out.parent / "order.log"
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+#: How many items the streaming test runs through ``cpu_step``.
+CPU_ITEMS = 5
+
+
 def cpu_step(item: Item, out: Path) -> list:
+    """The last item of the CPU stage ends only once a GPU step has started (or after 120 s).
+
+    Streaming lets the GPU stage start on the first finished item while the CPU stage still
+    runs, so the wait ends at once, however slowly the GPU actor starts on a loaded machine; a
+    barrier between stages would hold every GPU start back, the wait would time out, and the
+    order the test reads would show it. Order, not time."""
     _log(out, f"cpu {item.key} start")
-    time.sleep(0.3)
+    ended = sum(line.startswith("cpu") and line.endswith("end") for line in _lines(out))
+    if ended == CPU_ITEMS - 1:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(
+                line.startswith("gpu") for line in _lines(out)):
+            time.sleep(0.05)
     _log(out, f"cpu {item.key} end")
     return [item.video, *item.segments]
 

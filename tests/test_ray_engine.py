@@ -110,7 +110,7 @@ def test_a_local_build_finishes_on_ray_redoing_nothing(cluster, tmp_path):
 def test_streaming_the_gpu_stage_starts_before_the_cpu_stage_ends(cluster, tmp_path):
     """Order, not time: with one CPU-stage worker and one 'GPU' worker (the custom
     accelerator resource), a barrier would log every cpu end before any gpu start."""
-    cfg = tp.make_project(tmp_path / "p", n_sources=5)
+    cfg = tp.make_project(tmp_path / "p", n_sources=ray_stages.CPU_ITEMS)
     doc = json.loads(cfg.read_text())
     doc["probe"] = {"resources": {"concurrency": 1}}
     doc["align"] = {"resources": {"custom": {"accelerator": 1}, "concurrency": 1}}
