@@ -150,7 +150,10 @@ def test_split_killed_at_random_instants(built, tmp_path):
     ids = _ids(out)
     for delay in (0.3, 0.9, 1.6, 2.4):
         proc = subprocess.Popen(
-            [*INDOMER, "split", str(out), "--speaker-disjoint", "--seed", str(int(delay * 10))],
+            # --replace: a kill that lands after the commit leaves a finished split under the
+            # default name; the next seed must still run its whole write, not be refused early
+            [*INDOMER, "split", str(out), "--speaker-disjoint", "--seed", str(int(delay * 10)),
+             "--replace"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=_env(),
@@ -159,7 +162,8 @@ def test_split_killed_at_random_instants(built, tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
         _assert_whole(out, ids)
-    assert _indomer("split", out, "--speaker-disjoint").returncode == 0
+    res = _indomer("split", out, "--speaker-disjoint", "--replace")
+    assert res.returncode == 0, res.stderr
     _assert_whole(out, ids)
     _no_leftovers(out)
 
