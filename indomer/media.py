@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import wave
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -278,17 +278,53 @@ def _sound_file():
     return soundfile
 
 
-def wav_info(src: str | os.PathLike[str] | bytes) -> tuple[int, int, int, str] | None:
-    """``(rate, channels, frames, subtype)`` of a WAV file or WAV bytes from its header, or
-    None when it is not a readable WAV. The one WAV header reader (soundfile/libsndfile)."""
+class WavHeader(NamedTuple):
+    """What a WAV's header says (:func:`wav_header`): ``frames`` is what the file holds,
+    ``announced`` what its data chunk claims (more when the file was cut short)."""
+
+    rate: int
+    channels: int
+    frames: int
+    subtype: str
+    announced: int
+
+
+#: libsndfile's log line of a WAV's data chunk: ``data : BYTES`` (``(should be N)`` after it
+#: when the file holds fewer bytes than the header announces).
+_DATA_LOG = re.compile(r"^data : (\d+)", re.MULTILINE)
+#: Bytes per sample of the PCM subtypes, to turn the announced data bytes into frames.
+_SUBTYPE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4,
+                  "FLOAT": 4, "DOUBLE": 8}
+
+
+def wav_header(src: str | os.PathLike[str] | bytes | BinaryIO) -> WavHeader | None:
+    """The header of a WAV file, WAV bytes or an open WAV file (read from its start), or None
+    when it is not a WAV libsndfile reads. The one WAV header reader (soundfile/libsndfile)."""
     sf = _sound_file()
+    if isinstance(src, bytes):
+        src = io.BytesIO(src)
+    elif hasattr(src, "seek"):
+        src.seek(0)
     try:
-        info = sf.info(io.BytesIO(src) if isinstance(src, bytes) else os.fspath(src))
+        info = sf.info(src if hasattr(src, "read") else os.fspath(src))
     except (sf.SoundFileError, RuntimeError, OSError, EOFError):
         return None
-    if info.format != "WAV" and info.format != "RF64" and info.format != "WAVEX":
+    if info.format not in ("WAV", "RF64", "WAVEX"):
         return None
-    return int(info.samplerate), int(info.channels), int(info.frames), str(info.subtype)
+    frames, channels = int(info.frames), int(info.channels)
+    announced = frames
+    found = _DATA_LOG.search(info.extra_info or "")
+    width = _SUBTYPE_BYTES.get(str(info.subtype))
+    if found and width and channels:
+        announced = max(frames, int(found.group(1)) // (width * channels))
+    return WavHeader(int(info.samplerate), channels, frames, str(info.subtype), announced)
+
+
+def wav_info(src: str | os.PathLike[str] | bytes) -> tuple[int, int, int, str] | None:
+    """``(rate, channels, frames, subtype)`` of a WAV file or WAV bytes from its header, or
+    None when it is not a readable WAV (:func:`wav_header`)."""
+    head = wav_header(src)
+    return None if head is None else (head.rate, head.channels, head.frames, head.subtype)
 
 
 def read_wav(

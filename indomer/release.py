@@ -19,7 +19,6 @@ import shutil
 import stat
 import tempfile
 import threading
-import wave
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -393,7 +392,7 @@ def import_release(
 # Clip media: only regular files, never through a link, and only what decodes.
 
 #: What a wav must be to be embedded as it is (DESIGN §3); anything else is converted.
-WAV_CHANNELS, WAV_SAMPLE_WIDTH = 1, 2
+WAV_CHANNELS, WAV_SUBTYPE = 1, "PCM_16"
 #: Open a clip without following a link, and without blocking on a FIFO swapped in.
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _FD_ARG = re.compile(r"file:/dev/fd/\d+")
@@ -488,23 +487,22 @@ def _need_tools(clip: str) -> None:
 
 
 def wav_status(fh: BinaryIO) -> tuple[str, str]:
-    """Pure-Python check of an open WAV: ("ok", "") for a complete 16 kHz mono 16-bit PCM
-    WAV, ("bad", why) for one whose header says so but whose data is short or empty, and
-    ("other", why) for anything else (which ffmpeg may still convert)."""
+    """Check an open WAV through the one WAV header reader (:func:`indomer.media.wav_header`,
+    libsndfile): ("ok", "") for a complete 16 kHz mono 16-bit PCM WAV, ("bad", why) for one
+    whose header says so but whose data is short or empty, and ("other", why) for anything
+    else (which ffmpeg may still convert)."""
+    head = media.wav_header(fh)
     fh.seek(0)
-    try:
-        with wave.open(fh, "rb") as w:
-            facts = (w.getnchannels(), w.getsampwidth(), w.getframerate())
-            if facts != (WAV_CHANNELS, WAV_SAMPLE_WIDTH, AUDIO_SAMPLING_RATE):
-                return "other", "{} ch, {} bytes/sample, {} Hz".format(*facts)
-            n = w.getnframes()
-            if n == 0:
-                return "bad", "a WAV without samples"
-            got = len(w.readframes(n)) // WAV_SAMPLE_WIDTH
-    except (wave.Error, EOFError, ValueError) as exc:
-        return "other", str(exc)
-    if got != n:
-        return "bad", f"truncated WAV (its header announces {n:,} samples, it holds {got:,})"
+    if head is None:
+        return "other", "not a WAV file libsndfile reads"
+    if (head.channels, head.subtype, head.rate) != (WAV_CHANNELS, WAV_SUBTYPE,
+                                                    AUDIO_SAMPLING_RATE):
+        return "other", f"{head.channels} ch, {head.subtype}, {head.rate} Hz"
+    if head.announced == 0:
+        return "bad", "a WAV without samples"
+    if head.frames != head.announced:
+        return "bad", (f"truncated WAV (its header announces {head.announced:,} samples, it "
+                       f"holds {head.frames:,})")
     return "ok", ""
 
 

@@ -185,3 +185,35 @@ def test_media_dir_embeds_present_clips_and_reports_missing(release_dir, tmp_pat
     assert val.loc["clip_2_Cooking_1", "video"] is None
     assert val.loc["clip_2_Cooking_3", "audio"] is None
     assert sum(len(d) for d in result.splits.values()) == 1944
+
+
+def _pcm_wav(frames: int, rate: int = 16_000, channels: int = 1) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(2 * frames * channels))
+    return buf.getvalue()
+
+
+def test_wav_status_reads_the_header_through_the_one_wav_reader():
+    """Issue 22: the release's clip check reads WAVs through media.wav_header (soundfile),
+    not the stdlib wave module; what it tells apart is unchanged."""
+    import inspect
+
+    from indomer import release
+    from indomer.release import wav_status
+
+    whole = _pcm_wav(16_000)
+    assert wav_status(io.BytesIO(whole)) == ("ok", "")
+    # cut short: the header still announces 16,000 samples; 44 header bytes + 15,956 bytes
+    assert wav_status(io.BytesIO(whole[:16_000])) == (
+        "bad", "truncated WAV (its header announces 16,000 samples, it holds 7,978)")
+    assert wav_status(io.BytesIO(_pcm_wav(0))) == ("bad", "a WAV without samples")
+    assert wav_status(io.BytesIO(_pcm_wav(10, 44_100, 2))) == ("other", "2 ch, PCM_16, 44100 Hz")
+    assert wav_status(io.BytesIO(b"not audio"))[0] == "other"
+    fh = io.BytesIO(whole)
+    wav_status(fh)
+    assert fh.tell() == 0  # the caller embeds or converts the file from its start
+    assert "import wave" not in inspect.getsource(release)
