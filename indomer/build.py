@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from indomer import __version__, tail
+from indomer import tail
 from indomer.dataset import SPLITS
 from indomer.labels import TASKS
 from indomer.release import import_release
@@ -162,7 +162,7 @@ def build_release(
     """Build the dataset from a release folder or ``github:OWNER/REPO@COMMIT``; return build.json."""
     from indomer.generation import check_target
     from indomer.remote import release_provenance, resolve_release
-    from indomer.split import leakage_report, validate_document
+    from indomer.split import OFFICIAL, leakage_report, split_document
 
     out = Path(out)
     check_target(out)  # before any download: a wrong --out costs nothing
@@ -188,25 +188,14 @@ def build_release(
             warnings.extend(warn)
             result.rule_violations = violations
             result.inputs.update(sheet_inputs)
-        meta = {
-            "indomer": __version__,
-            "command": "build --release",
-            "source": release_provenance(release),
-            "annotations": sorted(Path(p).name for p in annotations or []),
-        }
         whole = pd.concat(
             [df.assign(split=s) for s, df in result.splits.items() if len(df)], ignore_index=True
         )
         report = leakage_report(whole, split_col="split", group_key="source_id")
-        official = {
-            "name": OFFICIAL_SPLIT,
-            "method": "official",
-            "description": "the release's own train/val split (val -> validation)",
-            "group_key": "source_id",
-            "assignment": assignment,
-            "report": report,
-        }
-        validate_document(official)
+        official = split_document(
+            OFFICIAL_SPLIT, OFFICIAL, "source_id", assignment, report,
+            description="the release's own train/val split (val -> validation)",
+        )
         source = {
             "kind": "the public IndoMER annotation release",
             "spec": spec if spec.startswith("github:") else Path(spec).name,
@@ -239,7 +228,7 @@ def build_release(
             shards = _follow(active, result.splits, out, warnings)
         # the user's own splits stay beside official; their figures while still fresh
         build = tail.commit_generation(
-            out, shards, {OFFICIAL_SPLIT: official, **kept}, result.rejected, provenance, meta,
+            out, shards, {OFFICIAL_SPLIT: official, **kept}, result.rejected, provenance,
             files={f"figures/{name}": data for name, data in figures.items()},
         )
     for w in warnings:

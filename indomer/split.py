@@ -726,26 +726,69 @@ def plan_split(
              "OUT' and fix the pins, then rebuild")
     groups_of = group_column(checked)[1]
     where = {str(g): s for g, s in zip(groups_of, checked["split"])}
-    doc = {
-        "name": name,
-        "method": METHOD,
-        "seed": int(seed),
-        "ratios": dict(zip(names, ratios)),
-        "stratify": stratify,
-        "size_tolerance": size_tolerance,
-        "group_key": key,
-        "assignment": {
+    identity = {}
+    if key == GROUP_KEY and linking is not None:
+        identity = {"linking": linking_summary(linking, checked),
+                    **risk_summary(linking, where, report)}
+    doc = split_document(
+        name,
+        METHOD,
+        key,
+        {
             s: sorted(set(groups_of[checked["split"] == s].tolist()), key=natural_key)
             for s in names
         },
+        report,
+        description=f"drawn by 'indomer split --speaker-disjoint' (seed {int(seed)}): whole "
+        f"groups by {key}, stratified by {stratify}",
+        seed=int(seed),
+        ratios=dict(zip(names, ratios)),
+        stratify=stratify,
+        size_tolerance=size_tolerance,
+        identity=identity,
+    )
+    return checked, doc
+
+
+#: The method of a split given with the rows (the release's own), not drawn by a search.
+OFFICIAL = "official"
+
+
+def split_document(
+    name: str,
+    method: str,
+    group_key: str,
+    assignment: dict[str, list[str]],
+    report: dict,
+    *,
+    description: str,
+    seed: int | None = None,
+    ratios: dict[str, float] | None = None,
+    stratify: str | None = None,
+    size_tolerance: float | None = None,
+    identity: dict | None = None,
+) -> dict:
+    """The one ``splits/NAME.json`` document of both build modes and ``indomer split``,
+    checked against schemas/split.schema.json: the same keys whether the assignment was
+    drawn (:data:`METHOD`, with its seed, ratios, stratification and size tolerance) or
+    given with the rows (:data:`OFFICIAL`: those are null); ``identity`` adds the linking
+    summary and expected people on two sides when the speakers stage linked the groups."""
+    doc = {
+        "name": name,
+        "method": method,
+        "description": description,
+        "seed": seed,
+        "ratios": ratios,
+        "stratify": stratify,
+        "size_tolerance": size_tolerance,
+        "group_key": group_key,
+        "assignment": assignment,
         "report": report,
         "indomer_version": __version__,
+        **(identity or {}),
     }
-    if key == GROUP_KEY and linking is not None:
-        doc["linking"] = linking_summary(linking, checked)
-        doc.update(risk_summary(linking, where, report))
     validate_document(doc)
-    return checked, doc
+    return doc
 
 
 #: Pairs that contribute most to the expected people on two sides, listed in a split document.

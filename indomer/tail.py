@@ -150,10 +150,21 @@ def provenance(
         "waiting": waiting or {"unlabelled": [], "unresolved": []},
         "rule_violations": rule_violations,
         "repaired_texts": repaired_texts,
+        # the speakers stage's identity record; null where it did not run (a release build)
+        "speakers": speakers,
     }
-    if speakers is not None:
-        build["speakers"] = speakers
     return build
+
+
+#: The keys of every shard's ``indomer`` key-value metadata, in both build modes: a shard
+#: found alone still says which version, command, source and settings made it (DESIGN §7.6).
+SHARD_META_KEYS: tuple[str, ...] = ("indomer", "command", "source", "config")
+
+
+def shard_meta(build: dict) -> dict:
+    """The shards' ``indomer`` metadata: taken from the build's provenance
+    (:func:`provenance`), so both modes write the same keys."""
+    return {k: build.get(k) for k in SHARD_META_KEYS}
 
 
 def commit_generation(
@@ -162,13 +173,12 @@ def commit_generation(
     split_docs: dict[str, dict],
     rejected: list[dict],
     build: dict,
-    meta: dict,
     *,
     keep_new: bool = False,
     files: dict[str, bytes] | None = None,
 ) -> dict:
     """Write one dataset generation and switch to it (:mod:`indomer.generation`): the shards
-    of each split (``meta`` in their key-value metadata), the split documents, one
+    of each split (:func:`shard_meta` in their key-value metadata), the split documents, one
     ``rejected.jsonl`` line per entry and ``build.json`` with the card and Croissant.
     ``files`` (relative path -> bytes) are carried over from the previous generation, such
     as its figures, which the commit keeps only while they match the new shards.
@@ -177,6 +187,7 @@ def commit_generation(
     from indomer.generation import writing
     from indomer.manifest import rejected_bytes
 
+    meta = shard_meta(build)
     with writing(out, base=False, keep_new=keep_new) as gen:
         for split in SPLITS:
             df = shards.get(split)

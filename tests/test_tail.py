@@ -50,7 +50,7 @@ def test_provenance_has_one_shape_whatever_the_mode_fills():
                            waiting={"unlabelled": ["b"], "unresolved": []})
     assert set(bare) == set(full)
     assert bare["waiting"] == {"unlabelled": [], "unresolved": []} and bare["sources"] == {}
-    assert "speakers" not in bare  # only when the speakers stage ran
+    assert bare["speakers"] is None  # the key is there whether the speakers stage ran or not
     assert tail.provenance(**common, speakers={"n_speakers": 1})["speakers"]["n_speakers"] == 1
 
 
@@ -82,3 +82,36 @@ def test_closing_lines_come_from_the_declared_documents():
     warned, lines = tail.identity_summary({tail.IDENTITY: {"warnings": ["w1"]},
                                            tail.SPLIT: {"warning": "w2", "document": {}}})
     assert warned == ["warning: w1", "warning: w2"] and lines == []
+
+
+def test_release_and_raw_builds_write_the_same_keys(built, tmp_path_factory):
+    """Issue 22, one tail: a release build and a raw build (the demo) write the same
+    build.json keys, the same shard key-value metadata (and the same keys inside indomer's),
+    and split documents of one shape, made by one builder (the release's with method
+    official and nothing drawn)."""
+    import json
+
+    import pyarrow.parquet as pq
+    from demo_build import demo_dataset
+
+    from indomer.dataset import read_meta
+
+    demo = demo_dataset(tmp_path_factory)
+
+    def keys(out: Path) -> tuple:
+        build = json.loads((out / "build.json").read_text(encoding="utf-8"))
+        shard = min((out / "data").glob("*.parquet"))
+        return set(build), set(pq.read_metadata(shard).metadata), set(read_meta(out))
+
+    assert keys(built) == keys(demo)
+    assert set(read_meta(built)) == set(tail.SHARD_META_KEYS)
+    assert read_meta(built)["command"] == "build --release"
+    assert read_meta(demo)["command"] == "build CONFIG"
+    official = json.loads((built / "splits" / "official.json").read_text(encoding="utf-8"))
+    name = json.loads((demo / "build.json").read_text(encoding="utf-8"))["split"]["name"]
+    drawn = json.loads((demo / "splits" / f"{name}.json").read_text(encoding="utf-8"))
+    identity = {"linking", "expected_people_on_two_sides", "risk_pairs"}  # speakers linked
+    assert set(official) == set(drawn) - identity
+    assert official["method"] == "official" and drawn["method"] == "speaker-disjoint"
+    assert (official["seed"], official["ratios"], official["size_tolerance"]) == (None,) * 3
+    assert official["assignment"]["train"] and official["assignment"]["validation"]

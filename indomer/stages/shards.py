@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from indomer import __version__
 from indomer.config import BuildConfig
 from indomer.dataset import COLUMNS, SPLITS, MediaFile
 from indomer.fsutil import file_digest
@@ -178,8 +177,7 @@ def shards_run(inputs: Inputs, state: Context) -> Produced:
         if recs
     }
     build = commit_generation(
-        out, frames, {doc["name"]: doc}, ctx.rejected_before(), build,
-        {"indomer": __version__, "config": cfg.document}, keep_new=True,
+        out, frames, {doc["name"]: doc}, ctx.rejected_before(), build, keep_new=True,
     )
     listing = [
         {"id": f["path"], "sha256": f["sha256"], "bytes": f["bytes"]}
