@@ -24,9 +24,10 @@ from indomer.versions import library_versions
 OFFICIAL_SPLIT = "official"
 
 
-def _user_splits(out: Path) -> tuple[dict[str, dict], dict | None]:
+def _user_splits(out: Path) -> tuple[dict[str, dict], str | None]:
     """The split documents other than ``official`` in the dataset already at ``out`` (a
-    rebuild keeps them), and the one that was active there, if it was one of them."""
+    rebuild keeps them), by name, and the name of the one that was active there, if it was
+    one of them."""
     from indomer.generation import current_generation, read_build
 
     prev = current_generation(Path(out))
@@ -44,7 +45,7 @@ def _user_splits(out: Path) -> tuple[dict[str, dict], dict | None]:
             kept[path.stem] = doc
     split = read_build(prev).get("split")
     name = split.get("name") if isinstance(split, dict) else None
-    return kept, kept.get(name) if isinstance(name, str) else None
+    return kept, name if isinstance(name, str) and name in kept else None
 
 
 def _user_figures(out: Path) -> dict[str, bytes]:
@@ -80,22 +81,24 @@ def _figures_lines(before: dict[str, bytes], out: Path) -> list[str]:
     return lines
 
 
-def _follow(doc: dict, splits: dict, out: Path, warnings: list[str]) -> dict:
+def _follow(
+    name: str, doc: dict, splits: dict, out: Path, warnings: list[str]
+) -> tuple[dict, str]:
     """The release's rows split as the user's active split ``doc`` says, so a rebuild does not
     silently switch the dataset back to ``official``; the official split when ``doc`` no longer
-    places every row (then a warning says so)."""
+    places every row (then a warning says so). Returns (rows per split, the active name)."""
     from indomer.errors import DataError
     from indomer.split import assignment_of
 
     whole = pd.concat([df for df in splits.values() if len(df)], ignore_index=True)
     whole = whole.sort_values("id", kind="stable").reset_index(drop=True)  # as split writes
-    name = doc.get("name", "?")
     try:
         where = assignment_of(doc, whole, f"{out}/splits/{name}.json")
     except DataError as exc:
         warnings.append(f"{exc}; the active split is 'official' again")
-        return dict(splits)
-    return {s: whole[where == s].reset_index(drop=True) for s in SPLITS if (where == s).any()}
+        return dict(splits), OFFICIAL_SPLIT
+    return ({s: whole[where == s].reset_index(drop=True) for s in SPLITS if (where == s).any()},
+            name)
 
 
 #: What a release build says about a clip held back for the expert (DESIGN §1).
@@ -223,12 +226,13 @@ def build_release(
         )
         kept, active = _user_splits(out)
         figures = _user_figures(out)
-        shards = dict(result.splits)
+        shards, name = dict(result.splits), OFFICIAL_SPLIT
         if active is not None:
-            shards = _follow(active, result.splits, out, warnings)
+            shards, name = _follow(active, kept[active], result.splits, out, warnings)
         # the user's own splits stay beside official; their figures while still fresh
         build = tail.commit_generation(
             out, shards, {OFFICIAL_SPLIT: official, **kept}, result.rejected, provenance,
+            active=name,
             files={f"figures/{name}": data for name, data in figures.items()},
         )
     for w in warnings:

@@ -629,8 +629,32 @@ def _split_docs(out: Path) -> list[tuple[Path, dict]]:
     return found
 
 
-def current_split_file(out: Path, df) -> str | None:
-    """The ``splits/*.json`` whose assignment matches the shards now on disk (first by name)."""
+def active(build: dict, name: str) -> dict:
+    """``build`` naming ``splits/NAME.json`` as its active split: what a command that writes
+    shards hands to the commit, so the active split is recorded by name, never guessed."""
+    return {**build, "split": {"name": name, "file": f"splits/{name}.json"}}
+
+
+def current_split_file(out: Path, df, build: dict | None = None) -> str | None:
+    """The active split's file: the one ``build`` names (:func:`active`; two files may hold
+    one assignment, so content alone cannot tell which one the command made active), which
+    must place the shards' rows where they lie. A ``build`` naming none (a dataset from
+    before names were recorded, :func:`write_dataset`): the first file by name whose
+    assignment matches the shards now on disk."""
+    split = (build or {}).get("split")
+    name = split.get("name") if isinstance(split, dict) else None
+    if isinstance(name, str):
+        for path, doc in _split_docs(out):
+            if path.stem == name:
+                placed = _placement(doc, df)
+                if placed is not None and placed == list(df["split"]):
+                    return path.relative_to(out).as_posix()
+                break
+        raise DataError(
+            f"{Path(out) / 'splits' / f'{name}.json'}: the active split does not place the "
+            "shards' rows where they lie (or is missing); nothing was committed; make it active "
+            f"again with 'indomer split OUT --activate {name}'"
+        )
     for path, doc in _split_docs(out):
         placed = _placement(doc, df)
         if placed is not None and placed == list(df["split"]):
@@ -688,7 +712,7 @@ def finalize(root: Path, build: dict) -> dict:
     manifest = shard_manifest(root)
     data = load_data(root)
     stats = compute_stats(root, data, build)
-    split_file = current_split_file(root, data.df)
+    split_file = current_split_file(root, data.df, build)
     split_doc = None
     if split_file:
         from indomer.readjson import read_json

@@ -853,7 +853,7 @@ def resplit(
     the old one would be refused by ``score``); with it, ``replaced(old, new)`` is told.
     """
     from indomer.dataset import assignment_sha256
-    from indomer.generation import read_build, writing
+    from indomer.generation import active, read_build, writing
 
     out = Path(out)
     ratios = check_ratios(ratios)
@@ -895,7 +895,7 @@ def resplit(
         for s in split_names(len(ratios)):
             write_split(gen.path, s, checked[checked["split"] == s].drop(columns="split"), meta)
         gen.write_text(f"splits/{name}.json", dumps(doc))
-        gen.commit(build)
+        gen.commit(active(build, name))
     return doc
 
 
@@ -942,7 +942,7 @@ def assignment_of(doc: dict, df: pd.DataFrame, where: str) -> pd.Series:
 def activate(out: Path, name: str) -> dict:
     """Make ``splits/NAME.json`` the active split: the shards follow its assignment (one new
     generation; every split file, and ``official``, stays). Returns the document."""
-    from indomer.generation import read_build, writing
+    from indomer.generation import active, read_build, writing
 
     out = Path(out)
     if not _NAME_RE.match(name or ""):
@@ -967,7 +967,7 @@ def activate(out: Path, name: str) -> dict:
             remove_split(gen.path, s)
         for s in [s for s in SPLITS if (checked["split"] == s).any()]:
             write_split(gen.path, s, checked[checked["split"] == s].drop(columns="split"), meta)
-        gen.commit(read_build(gen.path))
+        gen.commit(active(read_build(gen.path), name))
     return doc
 
 

@@ -174,16 +174,19 @@ def commit_generation(
     rejected: list[dict],
     build: dict,
     *,
+    active: str,
     keep_new: bool = False,
     files: dict[str, bytes] | None = None,
 ) -> dict:
     """Write one dataset generation and switch to it (:mod:`indomer.generation`): the shards
     of each split (:func:`shard_meta` in their key-value metadata), the split documents, one
-    ``rejected.jsonl`` line per entry and ``build.json`` with the card and Croissant.
+    ``rejected.jsonl`` line per entry and ``build.json`` with the card and Croissant;
+    ``active`` names the split document the shards follow (recorded by name in build.json).
     ``files`` (relative path -> bytes) are carried over from the previous generation, such
     as its figures, which the commit keeps only while they match the new shards.
     Returns the build.json written. Both build modes end here."""
     from indomer.dataset import SPLITS, write_split
+    from indomer.generation import active as naming
     from indomer.generation import writing
     from indomer.manifest import rejected_bytes
 
@@ -198,7 +201,7 @@ def commit_generation(
         gen.write_text("rejected.jsonl", rejected_bytes(rejected).decode("utf-8"))
         for rel, data in (files or {}).items():
             (gen.path / rel).write_bytes(data)
-        return gen.commit(build)
+        return gen.commit(naming(build, active))
 
 
 # --------------------------------------------------------------------------- closing lines

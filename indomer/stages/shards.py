@@ -177,7 +177,8 @@ def shards_run(inputs: Inputs, state: Context) -> Produced:
         if recs
     }
     build = commit_generation(
-        out, frames, {doc["name"]: doc}, ctx.rejected_before(), build, keep_new=True,
+        out, frames, {doc["name"]: doc}, ctx.rejected_before(), build, active=doc["name"],
+        keep_new=True,
     )
     listing = [
         {"id": f["path"], "sha256": f["sha256"], "bytes": f["bytes"]}

@@ -418,3 +418,43 @@ def test_release_rebuild_keeps_fresh_figures_and_names_stale_ones(built, release
     (line,) = [ln for ln in lines if "stale figure" in ln]
     assert line.startswith(f"warning: dropped {len(drawn)} stale figure(s) drawn from other "
                            f"shards: {', '.join(drawn)}; draw them again with: indomer stats")
+
+
+def test_the_active_split_is_recorded_by_name_when_two_files_hold_one_assignment(tmp_path):
+    """Issue 22: two split files with the same assignment (same seed and settings, two
+    names): the one the last command made active is the one build.json and the card name,
+    never the first file whose content matches the shards."""
+    from indomer.generation import read_build
+
+    out = tmp_path / "ds"
+    make_dataset(out)
+    for name in ("b", "a"):
+        assert _run(out, "--speaker-disjoint", "--seed", 1, "--name", name).exit_code == 0
+    a, b = (json.loads((out / "splits" / f"{n}.json").read_text()) for n in "ab")
+    assert a["assignment"] == b["assignment"]
+    assert read_build(out)["split"] == {"name": "a", "file": "splits/a.json"}
+    card = (out / "README.md").read_text()
+    assert "Split `a` was made" in card and "Full report: `splits/a.json`" in card
+    assert _run(out, "--activate", "b").exit_code == 0
+    assert read_build(out)["split"] == {"name": "b", "file": "splits/b.json"}
+    # a later commit that names no new split (stats --plots) keeps the name it was given
+    res = CliRunner().invoke(main, ["stats", str(out), "--plots", str(out / "figures")])
+    assert res.exit_code == 0, res.output
+    assert read_build(out)["split"]["name"] == "b"
+
+
+def test_a_commit_naming_a_split_that_does_not_place_the_shards_is_refused(tmp_path):
+    """The commit checks the named active split against the shards it writes: a name whose
+    document puts the rows elsewhere is one DataError line, and nothing is committed."""
+    from indomer.errors import DataError
+    from indomer.generation import active, read_build, writing
+
+    out = tmp_path / "ds"
+    make_dataset(out)
+    assert _run(out, "--speaker-disjoint", "--seed", 1, "--name", "one").exit_code == 0
+    assert _run(out, "--speaker-disjoint", "--seed", 2, "--name", "two").exit_code == 0
+    before = _bytes(out)
+    refused = r"splits/one\.json: the active split does not place"
+    with pytest.raises(DataError, match=refused), writing(out, base=True, must_exist=True) as gen:
+        gen.commit(active(read_build(gen.path), "one"))  # the shards follow two
+    assert _bytes(out) == before and read_build(out)["split"]["name"] == "two"
