@@ -286,24 +286,63 @@ class Document(BaseModel):
     speakers: StageSection = None
 
 
-def json_schema() -> dict:
-    """The JSON Schema of the build config, emitted from :class:`Document` (what
-    ``schemas/build_config.schema.json`` holds, for editors and other tools)."""
-    doc = Document.model_json_schema()
+@cache
+def _resources_model() -> type[BaseModel]:
+    """``STAGE.resources`` as written in YAML (``custom`` a mapping; :func:`parse_resources`
+    turns it into the dataclass's pairs): :class:`Resources`' own model otherwise."""
+    model = create_model(
+        "ResourcesSection",
+        __base__=section_model(Resources),
+        custom=(dict[Annotated[str, Field(min_length=1)], NonNegative],
+                Field(default_factory=dict)),
+    )
+    model.__doc__ = "What the stage's workers hold with --engine ray; never changes the output."
+    return model
+
+
+def stage_section_model(section: str, cls: type | None) -> type[BaseModel]:
+    """The model of one stage section: the fields of its Settings dataclass
+    (:func:`section_model`: the model :func:`make_settings` validates with) plus
+    ``resources:``; a stage without settings (``cls`` None) takes only ``resources:``."""
+    base = section_model(cls) if cls is not None else BaseModel
+    extra = {} if cls is not None else {"__config__": _STRICT}
+    model = create_model(
+        f"{section.title()}Section",
+        __base__=base,
+        resources=(_resources_model() | None, None),
+        **extra,
+    )
+    model.__doc__ = (cls.__doc__ if cls is not None else None) or f"The {section}: section."
+    return model
+
+
+def json_schema(sections: Mapping[str, type | None]) -> dict:
+    """The JSON Schema of the build config (what ``schemas/build_config.schema.json`` holds,
+    for editors and other tools), emitted from :class:`Document` with each stage section
+    typed by its Settings dataclass (``sections``: section -> class, None for a stage that
+    takes only ``resources:``; the pipeline knows them, :func:`indomer.pipeline.config_schema`):
+    every type and bound the config is checked against is in it."""
+    typed = {
+        name: (stage_section_model(name, cls) | None, None) for name, cls in sections.items()
+    }
+    model = create_model("Document", __base__=Document, **typed)
+    model.__doc__ = Document.__doc__
+    doc = model.model_json_schema()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://github.com/indomer/indomer/schemas/build_config.schema.json",
         "description": "Relative paths resolve against the folder holding the config file. "
-        "Stage sections (fetch, probe, segment, cut, ...) are checked against each stage's "
-        "Settings dataclass.",
+        "Each stage section (fetch, probe, segment, cut, ...) holds the fields of that "
+        "stage's Settings dataclass, plus resources: for --engine ray.",
         **{k: v for k, v in doc.items() if k != "description"},
     }
 
 
-def schema_text() -> str:
-    """``schemas/build_config.schema.json`` as written: regenerate the file with
-    ``python -c "from indomer.config import schema_text; print(schema_text(), end='')"``."""
-    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+def schema_text(sections: Mapping[str, type | None]) -> str:
+    """``schemas/build_config.schema.json`` as written (:func:`json_schema`); regenerate the
+    file with ``python -c "from indomer.pipeline import config_schema_text as t;
+    print(t(), end='')" > schemas/build_config.schema.json``."""
+    return json.dumps(json_schema(sections), indent=2, ensure_ascii=False) + "\n"
 
 
 def _tuples(value: Any) -> Any:
@@ -367,6 +406,7 @@ def _message(err: dict, doc: Any, where, prefix: tuple = (), known: str = "") ->
         "less_than": lambda: f"is greater than or equal to the maximum of {ctx['lt']}",
         "too_short": lambda: f"is too short (at least {ctx['min_length']})",
         "too_long": lambda: f"is too long (at most {ctx['max_length']})",
+        "string_too_short": lambda: f"is too short (at least {ctx['min_length']} character(s))",
         "string_pattern_mismatch": lambda: f"does not match {ctx['pattern']!r}",
         "literal_error": lambda: f"is not one of {ctx['expected']}",
     }.get(kind)

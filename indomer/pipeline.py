@@ -37,6 +37,7 @@ from typing import Any
 
 from indomer import __version__
 from indomer.config import (
+    STAGE_SECTIONS,
     BuildConfig,
     fingerprint_settings,
     load_config,
@@ -118,6 +119,26 @@ def default_stages() -> tuple[Stage, ...]:
     import importlib
 
     return tuple(importlib.import_module(f"indomer.stages.{name}").STAGE for name in STAGES)
+
+
+def config_sections(stages: Sequence[Stage] | None = None) -> dict[str, type | None]:
+    """Each stage section of the build config and the Settings dataclass its keys are
+    checked against, from the stages' declared ``settings``; None for a stage that reads
+    another stage's section (its own takes only ``resources:``)."""
+    sections: dict[str, type | None] = {}
+    for stage in stages if stages is not None else default_stages():
+        if stage.name in STAGE_SECTIONS:  # the others (split: the config's own) have none
+            own = stage.section in (None, stage.name)
+            sections[stage.name] = stage.settings() if own else None
+    return sections
+
+
+def config_schema_text() -> str:
+    """``schemas/build_config.schema.json``: the config's models with every stage section
+    typed (:func:`indomer.config.schema_text`)."""
+    from indomer.config import schema_text
+
+    return schema_text(config_sections())
 
 
 # --------------------------------------------------------------------------- the runner
@@ -974,6 +995,8 @@ __all__ = [
     "Produced",
     "Runner",
     "Stage",
+    "config_schema_text",
+    "config_sections",
     "default_stages",
     "read_manifest",
     "run_pipeline",

@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from indomer.errors import UsageError
+from pydantic import Field
+
 from indomer.speakers import (
     FACE_DIFFERENT,
     FACE_SAME,
@@ -64,58 +65,37 @@ class Settings:
     models (off: cache only; not in the fingerprint).
     """
 
-    embedding: str = "resemblyzer"
+    # one field's bounds are checked by the config's pydantic model
+    # (indomer.config.section_model), and are in the published schema; __post_init__ checks
+    # what two fields say together
+    embedding: Annotated[str, Field(min_length=1)] = "resemblyzer"
     diarization: str | None = None
-    threshold: float | None = None
-    link_threshold: float | None = None
+    threshold: Annotated[float, Field(gt=0, le=1)] | None = None
+    link_threshold: Annotated[float, Field(gt=0, le=1)] | None = None
     calibration: str | None = None
-    prior: float | None = None
-    hard_p: float = 0.99
-    min_voice_seconds: float = 2.0
+    prior: Annotated[float, Field(gt=0, lt=1)] | None = None
+    hard_p: Annotated[float, Field(gt=0.5, le=1)] = 0.99
+    min_voice_seconds: Annotated[float, Field(ge=0)] = 2.0
     faces: bool = True
-    min_primary_share: float = 0.8
-    max_overlap: float = 0.2
-    min_speaker_time: float = 0.25
+    min_primary_share: Annotated[float, Field(ge=0, le=1)] = 0.8
+    max_overlap: Annotated[float, Field(ge=0, le=1)] = 0.2
+    min_speaker_time: Annotated[float, Field(ge=0)] = 0.25
     on_mixed: Literal["flag", "reject"] = "flag"
     overrides: str | None = None
     device: str = "cpu"
-    threads: int = 1
+    threads: Annotated[int, Field(ge=1)] = 1
     allow_download: bool = field(default=False, metadata={"fingerprint": False})
 
     def __post_init__(self) -> None:
-        if not self.embedding:
-            raise UsageError("speakers.embedding is empty; use resemblyzer or a pyannote model")
-        if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
-            raise UsageError(f"speakers.threshold must be in (0, 1], got {self.threshold}")
-        if self.link_threshold is not None and not 0.0 < self.link_threshold <= 1.0:
-            raise UsageError(f"speakers.link_threshold must be in (0, 1], got "
-                             f"{self.link_threshold}")
         if self.embedding != "resemblyzer" and (self.threshold is None
                                                 or self.link_threshold is None):
-            raise UsageError(f"speakers.threshold and speakers.link_threshold: required with "
-                             f"embedding {self.embedding!r} (the defaults are measured for "
-                             "resemblyzer only); measure both with 'indomer speakers calibrate'")
+            raise ValueError(f"threshold and link_threshold: required with embedding "
+                             f"{self.embedding!r} (the defaults are measured for resemblyzer "
+                             "only); measure both with 'indomer speakers calibrate'")
         if self.cluster_link_threshold > self.cluster_threshold:
-            raise UsageError(f"speakers.link_threshold ({self.cluster_link_threshold:g}) must "
-                             f"not exceed speakers.threshold ({self.cluster_threshold:g}): the "
-                             "split groups must be at least as coarse as the speaker ids")
-        if self.prior is not None and not 0.0 < self.prior < 1.0:
-            raise UsageError(f"speakers.prior must be in (0, 1), got {self.prior}")
-        if not 0.5 < self.hard_p <= 1.0:
-            raise UsageError(f"speakers.hard_p must be in (0.5, 1], got {self.hard_p}")
-        if self.min_voice_seconds < 0:
-            raise UsageError(f"speakers.min_voice_seconds must be >= 0 s, got "
-                             f"{self.min_voice_seconds}")
-        for name in ("min_primary_share", "max_overlap"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise UsageError(f"speakers.{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.min_speaker_time < 0:
-            raise UsageError(f"speakers.min_speaker_time must be >= 0 s, got "
-                             f"{self.min_speaker_time}")
-        if self.threads < 1:
-            raise UsageError(f"speakers.threads must be >= 1, got {self.threads}")
-        if self.on_mixed not in ("flag", "reject"):
-            raise UsageError(f"speakers.on_mixed must be flag or reject, got {self.on_mixed!r}")
+            raise ValueError(f"link_threshold ({self.cluster_link_threshold:g}) must not "
+                             f"exceed threshold ({self.cluster_threshold:g}): the split groups "
+                             "must be at least as coarse as the speaker ids")
 
     @property
     def cluster_threshold(self) -> float:

@@ -117,7 +117,8 @@ class _Common:
 
     - ``settings``: a zero-argument callable returning the Settings class (imported lazily)
       or None; the class is built once from the config section of the same name, unless
-      ``configure(cfg)`` builds the settings itself (the split stage reads ``split:``).
+      ``configure(cfg)`` builds the settings itself (the split stage reads ``split:``); the
+      config's published schema types the stage's section by it either way.
     - ``section``: the config section ``configure`` reads when it is not the stage's own
       (voices reads ``speakers:``): the stage's own section then takes no keys.
     - ``setup(settings, ctx) -> state``: once per worker (load models here).

@@ -207,20 +207,152 @@ def test_inputs_with_a_byte_order_mark_are_read(project):
 
 def test_the_published_schema_is_emitted_from_the_models_that_validate():
     """One layer validates: schemas/build_config.schema.json is what the pydantic models
-    emit, so the file and the check cannot drift apart."""
-    from indomer.config import schema_text
+    emit, stage sections included, so the file and the check cannot drift apart."""
+    from indomer.config import STAGE_SECTIONS
+    from indomer.pipeline import config_schema_text, config_sections
 
+    assert tuple(config_sections()) == STAGE_SECTIONS  # every stage section is typed
     root = Path(__file__).resolve().parents[1]
     published = (root / "schemas" / "build_config.schema.json").read_text(encoding="utf-8")
-    assert published == schema_text(), (
-        "regenerate: python -c \"from indomer.config import schema_text; "
-        "print(schema_text(), end='')\" > schemas/build_config.schema.json"
+    assert published == config_schema_text(), (
+        "regenerate: python -c \"from indomer.pipeline import config_schema_text as t; "
+        "print(t(), end='')\" > schemas/build_config.schema.json"
     )
     import json
 
     doc = json.loads(published)
     assert doc["required"] == ["sources"] and doc["additionalProperties"] is False
-    assert doc["$defs"]["SplitConfigSection"]["properties"]["seed"]["minimum"] == 0
+    defs = doc["$defs"]
+    assert defs["SplitConfigSection"]["properties"]["seed"]["minimum"] == 0
+    # every stage section is typed by its Settings dataclass, bounds included
+    crf = defs["CutSection"]["properties"]["crf"]
+    assert (crf["minimum"], crf["maximum"]) == (0, 51)
+    assert defs["SpeakersSection"]["properties"]["hard_p"]["exclusiveMinimum"] == 0.5
+    assert defs["FacesSection"]["additionalProperties"] is False
+    assert set(defs["VoicesSection"]["properties"]) == {"resources"}
+    assert "num_gpus" in defs["ResourcesSection"]["properties"]
+
+
+def test_the_published_schema_accepts_the_demo_config_and_refuses_a_bad_bound(tmp_path):
+    """An editor validating with the published schema sees what the build sees."""
+    import json
+
+    import jsonschema
+    import yaml
+
+    from indomer.demo.corpus import make_corpus
+    from indomer.pipeline import config_schema_text
+
+    validator = jsonschema.Draft202012Validator(json.loads(config_schema_text()))
+    doc = yaml.safe_load(make_corpus(tmp_path / "demo").read_text(encoding="utf-8"))
+    assert list(validator.iter_errors(doc)) == []
+    bad = {**doc, "cut": {"crf": 99, "resources": {"num_cpus": 1, "custom": {"acc": 1}}}}
+    (error,) = validator.iter_errors(bad)  # cut: neither a valid section nor null
+    assert [(list(e.absolute_path), e.validator) for e in error.context] == [
+        (["cut", "crf"], "maximum"), (["cut"], "type")]
+
+
+#: Every range a stage's Settings class once checked itself, now one pydantic bound each:
+#: (section, key, bad value, what the one line says after ``section.key: value``).
+BOUNDS = [
+    ("fetch", "max_height", 0, "is less than the minimum of 1"),
+    ("fetch", "retries", -1, "is less than the minimum of 0"),
+    ("fetch", "socket_timeout", 0, "is less than or equal to the minimum of 0.0"),
+    ("segment", "threshold", 1.0, "is greater than or equal to the maximum of 1.0"),
+    ("segment", "min_pause", -0.1, "is less than the minimum of 0.0"),
+    ("segment", "min_clip", -1, "is less than the minimum of 0.0"),
+    ("segment", "pad", -0.01, "is less than the minimum of 0.0"),
+    ("segment", "min_speech", -0.1, "is less than the minimum of 0.0"),
+    ("cut", "crf", 52, "is greater than the maximum of 51"),
+    ("cut", "preset", "fastest",
+     ("is not one of 'ultrafast', 'superfast', 'veryfast', 'faster', 'fast', "
+     "'medium', 'slow', 'slower', 'veryslow' or 'placebo'")),
+    ("cut", "audio_rate", 4000, "is less than the minimum of 8000"),
+    ("cut", "max_height", 8, "is less than the minimum of 16"),
+    ("cut", "clips_per_process", 0, "is less than the minimum of 1"),
+    ("align", "method", "mfa", "is not one of 'wav2vec2' or 'whisper'"),
+    ("align", "device", "tpu", "is not one of 'auto', 'cpu' or 'cuda'"),
+    ("align", "min_similarity", 0, "is less than or equal to the minimum of 0.0"),
+    ("align", "batch_size", 0, "is less than the minimum of 1"),
+    ("align", "threads", -1, "is less than the minimum of 0"),
+    ("align", "model", "", "is too short (at least 1 character(s))"),
+    ("align", "asr_model", "", "is too short (at least 1 character(s))"),
+    ("faces", "sample_fps", 0, "is less than or equal to the minimum of 0.0"),
+    ("faces", "detector", "dlib", "is not one of 'hog' or 'haar'"),
+    ("faces", "min_face", 1.0, "is greater than or equal to the maximum of 1.0"),
+    ("faces", "max_height", 23, "is less than the minimum of 24"),
+    ("faces", "scale_factor", 1.0, "is less than or equal to the minimum of 1.0"),
+    ("faces", "min_neighbors", -1, "is less than the minimum of 0"),
+    ("faces", "min_iou", 1.5, "is greater than the maximum of 1.0"),
+    ("faces", "min_single", -0.5, "is less than the minimum of 0.0"),
+    ("faces", "on_no_face", "drop", "is not one of 'flag' or 'reject'"),
+    ("faces", "threads", 0, "is less than the minimum of 1"),
+    ("faces", "identity_frames", 0, "is less than the minimum of 1"),
+    ("speakers", "embedding", "", "is too short (at least 1 character(s))"),
+    ("speakers", "threshold", 0, "is less than or equal to the minimum of 0.0"),
+    ("speakers", "link_threshold", 1.5, "is greater than the maximum of 1.0"),
+    ("speakers", "prior", 0, "is less than or equal to the minimum of 0.0"),
+    ("speakers", "hard_p", 0.5, "is less than or equal to the minimum of 0.5"),
+    ("speakers", "min_voice_seconds", -1, "is less than the minimum of 0.0"),
+    ("speakers", "min_primary_share", 1.5, "is greater than the maximum of 1.0"),
+    ("speakers", "max_overlap", -0.1, "is less than the minimum of 0.0"),
+    ("speakers", "min_speaker_time", -1, "is less than the minimum of 0.0"),
+    ("speakers", "threads", 0, "is less than the minimum of 1"),
+    ("speakers", "on_mixed", "drop", "is not one of 'flag' or 'reject'"),
+]
+
+
+@pytest.mark.parametrize("section, key, value, said", BOUNDS,
+                         ids=[f"{s}.{k}" for s, k, _, _ in BOUNDS])
+def test_a_stage_setting_out_of_range_is_one_line_naming_the_file_line_and_key(
+    project, section, key, value, said
+):
+    """Issue 22: the Settings classes no longer check their own ranges; the config's pydantic
+    model (the one validator, built from the Settings' bounds) refuses each bad value with
+    the config file, the line, the key and what was expected, as a usage error (exit 2)."""
+    from indomer.pipeline import config_sections
+
+    path = write(project, GOOD + f"{section}:\n  {key}: {value!r}\n")
+    cfg = load_config(path)
+    with pytest.raises(UsageError) as info:
+        cfg.settings(section, config_sections()[section])
+    assert str(info.value) == f"{path}:11: {section}.{key}: {value!r} {said}; fix the value"
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "section, text, said",
+    [
+        ("segment", "{min_clip: 5, max_clip: 4}",
+         "segment: max_clip (4) must be greater than min_clip (5)"),
+        ("speakers", "{embedding: x/y, threshold: 0.6}",
+         "speakers: threshold and link_threshold: required with embedding 'x/y'"),
+        ("speakers", "{threshold: 0.6, link_threshold: 0.7}",
+         "speakers: link_threshold (0.7) must not exceed threshold (0.6)"),
+    ],
+)
+def test_what_two_settings_say_together_is_one_line_naming_the_section(
+    project, section, text, said
+):
+    from indomer.pipeline import config_sections
+
+    path = write(project, GOOD + f"{section}: {text}\n")
+    with pytest.raises(UsageError) as info:
+        load_config(path).settings(section, config_sections()[section])
+    assert str(info.value).startswith(f"{path}:10: {said}")  # the section's line
+
+
+def test_a_build_with_a_bad_stage_setting_exits_2_before_any_work(project, tmp_path):
+    from click.testing import CliRunner
+
+    from indomer.cli import main
+
+    path = write(project, GOOD + "cut:\n  crf: 99\n")
+    res = CliRunner().invoke(main, ["build", str(path), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2
+    assert res.output.strip() == (
+        f"error: {path}:11: cut.crf: 99 is greater than the maximum of 51; fix the value")
+    assert not (tmp_path / "out" / "work").exists()
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,10 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from indomer.errors import DataError, RowRejected, UsageError
 from indomer.rows import Segment
@@ -67,32 +68,20 @@ class Settings:
     runs a worker per core and its bytes depend on the thread count; wav2vec2 up to 4).
     """
 
+    # the types and bounds are the whole check: the config's pydantic model is built from
+    # them (indomer.config.section_model), and so is the published schema
     method: Literal["wav2vec2", "whisper"] = "whisper"
-    model: str = DEFAULT_MODEL
-    asr_model: str = "whisper-base"
-    device: str = "auto"
+    model: Annotated[str, Field(min_length=1)] = DEFAULT_MODEL
+    asr_model: Annotated[str, Field(min_length=1)] = "whisper-base"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str = "auto"
-    batch_size: int = 8
+    batch_size: Annotated[int, Field(ge=1)] = 8
     asr: bool = True
-    min_similarity: float = field(default=0.7, metadata={"fingerprint": False})
+    min_similarity: Annotated[float, Field(gt=0, le=1)] = field(
+        default=0.7, metadata={"fingerprint": False})
     strict: bool = False
     allow_download: bool = field(default=False, metadata={"fingerprint": False})
-    threads: int = field(default=0, metadata={"fingerprint": False})
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise UsageError(f"align.method: {self.method!r} is not one of "
-                             f"{', '.join(METHODS)}; fix the value")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise UsageError(f"align.device: {self.device!r}; expected auto, cpu or cuda")
-        if not 0.0 < self.min_similarity <= 1.0:
-            raise UsageError(f"align.min_similarity must be in (0, 1], got {self.min_similarity}")
-        if self.batch_size < 1:
-            raise UsageError(f"align.batch_size must be >= 1, got {self.batch_size}")
-        if self.threads < 0:
-            raise UsageError(f"align.threads must be >= 0, got {self.threads}")
-        if not self.model or not self.asr_model:
-            raise UsageError("align.model and align.asr_model must not be empty")
+    threads: Annotated[int, Field(ge=0)] = field(default=0, metadata={"fingerprint": False})
 
 
 # --------------------------------------------------------------------------- state

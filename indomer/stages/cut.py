@@ -41,48 +41,39 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Annotated, Literal, get_args
 
 import numpy as np
+from pydantic import Field
 
 from indomer import media
-from indomer.errors import RowRejected, UsageError
+from indomer.errors import RowRejected
 from indomer.rows import SAFE_ID, Segment, Video
 from indomer.stage import Context, Item, ItemStage, ffmpeg_version, settings_of
 
 US = 1_000_000
-X264_PRESETS = (
+Preset = Literal[
     "ultrafast", "superfast", "veryfast", "faster", "fast",
     "medium", "slow", "slower", "veryslow", "placebo",
-)
+]
+X264_PRESETS: tuple[str, ...] = get_args(Preset)
 
 
 @dataclass(frozen=True)
 class Settings:
     """Cut options (recorded with the build config; they change the clips' bytes)."""
 
-    crf: int = 23
-    preset: str = "veryfast"
-    audio_rate: int = 16000  # the wav clips
+    # the bounds are checked by the config's pydantic model (indomer.config.section_model),
+    # with the setting's name, not as an ffmpeg error later
+    crf: Annotated[int, Field(ge=0, le=51)] = 23
+    preset: Preset = "veryfast"
+    audio_rate: Annotated[int, Field(ge=8000)] = 16000  # the wav clips
     audio_bitrate: str = "128k"  # AAC in the mp4 clips, at the source's rate and channels
-    max_height: int | None = None  # scale taller sources down, keeping the aspect ratio
-    clips_per_process: int = 8  # mp4 clips one ffmpeg encodes at once (bounds memory)
+    # scale taller sources down, keeping the aspect ratio
+    max_height: Annotated[int, Field(ge=16)] | None = None
+    # mp4 clips one ffmpeg encodes at once (bounds memory)
+    clips_per_process: Annotated[int, Field(ge=1)] = 8
     verify: bool = True  # check every mp4's length against its segment
-
-    def __post_init__(self) -> None:
-        """Refuse bad values here, with the setting's name, not as an ffmpeg error later."""
-        problems = []
-        if not 0 <= self.crf <= 51:
-            problems.append(f"crf={self.crf} (need 0..51)")
-        if self.preset not in X264_PRESETS:
-            problems.append(f"preset={self.preset!r} (one of {', '.join(X264_PRESETS)})")
-        if self.audio_rate < 8000:
-            problems.append(f"audio_rate={self.audio_rate} (need >= 8000)")
-        if self.max_height is not None and self.max_height < 16:
-            problems.append(f"max_height={self.max_height} (need >= 16, or null)")
-        if self.clips_per_process < 1:
-            problems.append(f"clips_per_process={self.clips_per_process} (need >= 1)")
-        if problems:
-            raise UsageError("cut settings: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,13 @@ import dataclasses
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
-from indomer.backends.faces import DEFAULT_CASCADE, DEFAULT_DETECTOR, DETECTORS
-from indomer.errors import DataError, RowRejected, UsageError
+from indomer.backends.faces import DEFAULT_CASCADE, DEFAULT_DETECTOR
+from indomer.errors import DataError, RowRejected
 from indomer.rows import Segment
 from indomer.stage import Item, ItemStage, settings_of
 
@@ -70,43 +71,21 @@ class Settings:
     single face gets ``face["embedding"]`` null, and with ``identity`` off the key is absent).
     """
 
-    sample_fps: float = 2.5
+    # the types and bounds are the whole check: the config's pydantic model is built from
+    # them (indomer.config.section_model), and so is the published schema
+    sample_fps: Annotated[float, Field(gt=0)] = 2.5
     detector: Literal["hog", "haar"] = DEFAULT_DETECTOR
-    min_face: float = 0.2
-    max_height: int | None = 480
+    min_face: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    max_height: Annotated[int, Field(ge=24)] | None = 480
     cascade: str = DEFAULT_CASCADE
-    scale_factor: float = 1.1
-    min_neighbors: int = 8
-    min_iou: float = 0.3
-    min_single: float = 0.5
+    scale_factor: Annotated[float, Field(gt=1)] = 1.1
+    min_neighbors: Annotated[int, Field(ge=0)] = 8
+    min_iou: Annotated[float, Field(ge=0, le=1)] = 0.3
+    min_single: Annotated[float, Field(ge=0, le=1)] = 0.5
     on_no_face: Literal["flag", "reject"] = "flag"
-    threads: int = field(default=1, metadata={"fingerprint": False})
+    threads: Annotated[int, Field(ge=1)] = field(default=1, metadata={"fingerprint": False})
     identity: bool = True
-    identity_frames: int = 2
-
-    def __post_init__(self) -> None:
-        if not self.sample_fps > 0:
-            raise UsageError(f"faces.sample_fps must be > 0, got {self.sample_fps}")
-        if self.detector not in DETECTORS:
-            raise UsageError(f"faces.detector must be one of {', '.join(DETECTORS)}, got "
-                             f"{self.detector!r}")
-        if not 0.0 < self.min_face < 1.0:
-            raise UsageError(f"faces.min_face must be in (0, 1), got {self.min_face}")
-        if self.max_height is not None and self.max_height < 24:
-            raise UsageError(f"faces.max_height must be >= 24 rows or null, got {self.max_height}")
-        if not self.scale_factor > 1.0:
-            raise UsageError(f"faces.scale_factor must be > 1, got {self.scale_factor}")
-        if self.min_neighbors < 0:
-            raise UsageError(f"faces.min_neighbors must be >= 0, got {self.min_neighbors}")
-        for name in ("min_iou", "min_single"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise UsageError(f"faces.{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.on_no_face not in ("flag", "reject"):
-            raise UsageError(f"faces.on_no_face must be flag or reject, got {self.on_no_face!r}")
-        if self.threads < 1:
-            raise UsageError(f"faces.threads must be >= 1, got {self.threads}")
-        if self.identity_frames < 1:
-            raise UsageError(f"faces.identity_frames must be >= 1, got {self.identity_frames}")
+    identity_frames: Annotated[int, Field(ge=1)] = 2
 
 
 # --------------------------------------------------------------------------- boxes -> summary

@@ -20,9 +20,12 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from indomer.errors import RowRejected, UsageError
+from pydantic import Field
+
+from indomer.errors import RowRejected
 from indomer.fsutil import sha256_file
 from indomer.rows import SAFE_ID, Video
 from indomer.stage import Context, Item, ItemStage, settings_of
@@ -40,17 +43,11 @@ _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}
 class Settings:
     """``fetch:`` in the build config; retries and timeouts do not change the output."""
 
-    max_height: int = 720
-    retries: int = field(default=3, metadata={"fingerprint": False})
-    socket_timeout: float = field(default=30.0, metadata={"fingerprint": False})
-
-    def __post_init__(self) -> None:
-        if self.max_height < 1:
-            raise UsageError(f"max_height {self.max_height}: expected a pixel height >= 1")
-        if self.retries < 0:
-            raise UsageError(f"retries {self.retries}: expected 0 or more")
-        if self.socket_timeout <= 0:
-            raise UsageError(f"socket_timeout {self.socket_timeout}: expected seconds > 0")
+    # the bounds are checked by the config's pydantic model (indomer.config.section_model)
+    max_height: Annotated[int, Field(ge=1)] = 720
+    retries: Annotated[int, Field(ge=0)] = field(default=3, metadata={"fingerprint": False})
+    socket_timeout: Annotated[float, Field(gt=0)] = field(
+        default=30.0, metadata={"fingerprint": False})
 
 
 def format_selector(max_height: int) -> str:

@@ -39,7 +39,7 @@ from indomer.speakers import (
     report_unused,
     score_model,
 )
-from indomer.stage import Context, DatasetStage, Inputs, Produced
+from indomer.stage import Context, DatasetStage, Inputs, Produced, settings_of
 
 #: The document this stage writes into its work folder (see :data:`STAGE`).
 IDENTITY = "identity.json"
@@ -221,6 +221,7 @@ def _speakers_run(inputs: Inputs, state: ClusterState) -> Produced:
 STAGE = DatasetStage(
     "speakers",
     _speakers_run,
+    settings=settings_of("speakers"),  # the speakers: section's class (the published schema)
     configure=from_config,
     setup=_setup,
     inputs=_overrides_file,

@@ -61,14 +61,13 @@ def test_settings_are_validated_with_one_line_errors():
         "whisper-base",
         "auto",
     )
-    with pytest.raises(UsageError, match="align.method"):
-        Settings(method="mfa")
-    with pytest.raises(UsageError, match="align.device"):
-        Settings(device="tpu")
-    with pytest.raises(UsageError, match="align.device"):
-        Settings(device="cuda:1")
-    with pytest.raises(UsageError, match="min_similarity"):
-        Settings(min_similarity=0.0)
+    for bad, match in (
+        ({"device": "tpu"}, "align.device: 'tpu' is not one of 'auto', 'cpu' or 'cuda'"),
+        ({"device": "cuda:1"}, "align.device: 'cuda:1' is not one of"),
+        ({"min_similarity": 0.0}, "align.min_similarity: 0.0 is less than or equal to"),
+    ):
+        with pytest.raises(UsageError, match=match):
+            make_settings(Settings, bad, "align")
     with pytest.raises(UsageError, match="align.method"):
         make_settings(Settings, {"method": "mfa"}, "align")
     got = make_settings(Settings, {"method": "whisper", "strict": True, "batch_size": 4}, "align")

@@ -248,10 +248,14 @@ def test_max_height_scales_down_keeping_the_aspect(src, tmp_path):
 
 
 def test_bad_settings_are_refused_by_name():
+    from indomer.config import make_settings
     from indomer.errors import UsageError
 
-    with pytest.raises(UsageError, match=r"crf=99.*preset='fastest'"):
-        cut.Settings(crf=99, preset="fastest")
+    with pytest.raises(UsageError, match=r"^config: cut.crf: 99 is greater than the maximum"):
+        make_settings(cut.Settings, {"crf": 99}, "cut")
+    with pytest.raises(UsageError, match=r"cut.preset: 'fastest' is not one of 'ultrafast',"):
+        make_settings(cut.Settings, {"preset": "fastest"}, "cut")
+    assert cut.X264_PRESETS[0] == "ultrafast" and len(cut.X264_PRESETS) == 10
 
 
 def test_odd_sizes_and_awkward_paths(tmp_path):

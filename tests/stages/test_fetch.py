@@ -98,8 +98,10 @@ def test_missing_local_file_is_rejected(tmp_path):
 
 
 def test_settings_are_checked():
-    with pytest.raises(UsageError, match="max_height 0"):
-        fetch.Settings(max_height=0)
+    from indomer.config import make_settings
+
+    with pytest.raises(UsageError, match="fetch.max_height: 0 is less than the minimum of 1"):
+        make_settings(fetch.Settings, {"max_height": 0}, "fetch")
     assert fetch.format_selector(480) == (
         "bv*[height<=480][ext=mp4]+ba[ext=m4a]/b[height<=480]/b[height<=?480]"
     )

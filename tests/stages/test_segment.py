@@ -105,10 +105,16 @@ def test_padding_is_clamped_by_the_ends_and_the_middle_of_the_pause():
 
 
 def test_settings_are_checked_and_read_from_config_shapes():
-    with pytest.raises(UsageError, match="max_clip"):
+    # what two fields say together: the dataclass; one field's bounds: the config's model
+    with pytest.raises(ValueError, match=r"max_clip \(4\) must be greater than min_clip \(5\)"):
         Settings(min_clip=5.0, max_clip=4.0)
-    with pytest.raises(UsageError, match="threshold"):
-        Settings(threshold=1.5)
+    with pytest.raises(UsageError, match=r"^config: segment: max_clip \(4\) must be greater"):
+        settings_from({"min_clip": 5.0, "max_clip": 4.0})
+    with pytest.raises(UsageError, match="segment.threshold: 1.5 is greater than or equal to"):
+        settings_from({"threshold": 1.5})
+    with pytest.raises(UsageError, match="segment.thresh: unknown setting"):
+        settings_from({"thresh": 0.5})
+    assert settings_from({"segment": {"pad": 0}}) == Settings(pad=0.0)
     assert settings_from(None) == Settings()
     assert settings_from({"segment": {"pad": 0.1}}) == Settings(pad=0.1)
     assert settings_from({"max_clip": 10.0}).max_clip == 10.0

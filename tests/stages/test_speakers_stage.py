@@ -89,23 +89,27 @@ def test_settings_defaults_and_checks():
     assert tuned.for_items() != Settings().for_items()
     other = {"embedding": "x/y", "threshold": 0.6, "link_threshold": 0.5}
     assert Settings(**other).for_items().embedding == "x/y"
-    with pytest.raises(UsageError, match="speakers.threshold and speakers.link_threshold: req"):
-        Settings(embedding="pyannote/wespeaker-voxceleb-resnet34-LM")
+    # what two fields say together: checked when the settings are made from the config
+    with pytest.raises(UsageError, match="speakers: threshold and link_threshold: required"):
+        make_settings(Settings, {"embedding": "pyannote/wespeaker-voxceleb-resnet34-LM"},
+                      "speakers")
     with pytest.raises(UsageError, match="required with embedding"):
-        Settings(embedding="x/y", threshold=0.6)  # a threshold alone is not a calibration
+        # a threshold alone is not a calibration
+        make_settings(Settings, {"embedding": "x/y", "threshold": 0.6}, "speakers")
     assert Settings(**other).cluster_threshold == 0.6
     assert Settings(**other).cluster_link_threshold == 0.5
-    with pytest.raises(UsageError, match="must not exceed speakers.threshold"):
-        Settings(threshold=0.6, link_threshold=0.7)
+    with pytest.raises(UsageError, match=r"link_threshold \(0.7\) must not exceed threshold"):
+        make_settings(Settings, {"threshold": 0.6, "link_threshold": 0.7}, "speakers")
+    # one field's bounds: the config's pydantic model (tests/test_config.py has every one)
     for bad, match in (
-        ({"threshold": 0.0}, "threshold"),
-        ({"min_primary_share": 1.5}, "min_"),
-        ({"max_overlap": -0.1}, "max_overlap"),
-        ({"on_mixed": "drop"}, "on_mix"),
-        ({"min_speaker_time": -1.0}, "min_speaker_time"),
+        ({"threshold": 0.0}, "speakers.threshold: 0.0 is less than or equal to the minimum"),
+        ({"min_primary_share": 1.5}, "speakers.min_primary_share: 1.5 is greater than"),
+        ({"max_overlap": -0.1}, "speakers.max_overlap: -0.1 is less than the minimum of 0"),
+        ({"on_mixed": "drop"}, "speakers.on_mixed: 'drop' is not one of"),
+        ({"min_speaker_time": -1.0}, "speakers.min_speaker_time: -1.0 is less than"),
     ):
         with pytest.raises(UsageError, match=match):
-            Settings(**bad)
+            make_settings(Settings, bad, "speakers")
     # the config loader's typed path: YAML values in, one-line errors out
     assert make_settings(
         Settings, {"on_mixed": "reject", "threshold": 0.95}, "speakers"
@@ -372,5 +376,5 @@ def test_a_known_prior_shifts_every_pair_by_the_same_odds():
     for k, p in after.items():
         q = before[k]
         assert p / (1 - p) == pytest.approx(q / (1 - q) * shift, rel=1e-3)
-    with pytest.raises(UsageError, match="speakers.prior must be in"):
-        Settings(prior=1.0)
+    with pytest.raises(UsageError, match="speakers.prior: 1.0 is greater than or equal to the "):
+        make_settings(Settings, {"prior": 1.0}, "speakers")
