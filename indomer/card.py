@@ -2,9 +2,9 @@
 
 :func:`indomer.generation.finalize` computes the shard manifest and statistics of every new
 generation and hands them here, so the card can never quote a number that the files do not
-support. Release builds
-(``indomer build --release``) and raw builds (``indomer build CONFIG``) get different prose:
-each says only what is true of how its rows were made (``build.json["command"]``).
+support. Both build modes hand it one build.json shape; the prose differs only by what that
+data says of the rows' origin (:func:`release_source`: the release it read, or the source
+videos a raw build names) and by the active split's ``method``.
 """
 
 from __future__ import annotations

@@ -6,8 +6,11 @@ One layer validates it: pydantic v2, strict. The document's shape is :class:`Doc
 frozen dataclasses (:class:`SplitConfig`, :class:`Resources`, the stage's ``Settings``), so a
 stage adds a setting by adding a field and nothing here changes; the dataclass's own
 ``__post_init__`` then checks what one field cannot say alone.
-``schemas/build_config.schema.json`` is emitted from the same models (:func:`json_schema`; a
-test holds the file to it), not a second validator. Every problem is one line that names the
+The Settings classes check no range of their own: a bound is an ``Annotated`` pydantic
+``Field`` on the field, so it is checked here with the file, line and key, and published.
+``schemas/build_config.schema.json`` is emitted from the same models, each stage section
+typed by its Settings (:func:`json_schema`; a test holds the file to it), not a second
+validator. Every problem is one line that names the
 config file, the line and the key, so the user knows what to edit. Relative paths resolve
 against the config file's folder, so a config and its tables can be moved together.
 
