@@ -41,29 +41,13 @@ from urllib.parse import unquote, urlsplit
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from indomer.dataset import SPLITS, Snapshot, snapshot
+from indomer.dataset import MEDIA_COLUMNS, SPLITS, Snapshot, columns_except, snapshot
 from indomer.errors import DataError, IndomerError, UsageError, first_few
 from indomer.generation import check_layout
 from indomer.labels import TASKS, label_set
 
 #: The columns the table shows, read from the shards (media columns are indexed, not read).
-TEXT_COLUMNS: tuple[str, ...] = (
-    "id",
-    "source_id",
-    "segment_index",
-    "topic",
-    "speaker_id",
-    "start",
-    "end",
-    "text",
-    "words",
-    *TASKS,
-    "emotion_intensity",
-    "annotations",
-    "adjudicated",
-    "face",
-    "speaker_check",
-)
+TEXT_COLUMNS: tuple[str, ...] = columns_except(*MEDIA_COLUMNS)
 MEDIA_KINDS: dict[str, str] = {"video": "video/mp4", "audio": "audio/wav"}
 #: The vote table's columns: the annotation fields in a fixed order, with the names the page
 #: shows (a field not listed here comes after them, in alphabetical order, under its own name).

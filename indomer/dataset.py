@@ -100,6 +100,17 @@ SCHEMA = pa.schema(
 )
 COLUMNS: tuple[str, ...] = tuple(SCHEMA.names)
 LABEL_COLUMNS: tuple[str, ...] = TASKS
+#: The columns that hold clip media (bytes): the ones a reader of text and labels skips.
+MEDIA_COLUMNS: tuple[str, ...] = ("audio", "video")
+
+
+def columns_except(*names: str) -> tuple[str, ...]:
+    """:data:`COLUMNS` in schema order without ``names``: what a reader that needs only
+    some columns asks for, so that its list follows the schema rather than copying it."""
+    unknown = [n for n in names if n not in COLUMNS]
+    if unknown:
+        raise ValueError(f"not dataset columns: {', '.join(unknown)}")
+    return tuple(c for c in COLUMNS if c not in names)
 
 
 def _value(dtype: str) -> dict:

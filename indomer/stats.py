@@ -13,22 +13,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from indomer.dataset import COLUMNS, Snapshot, snapshot
+from indomer.dataset import COLUMNS, MEDIA_COLUMNS, Snapshot, columns_except, snapshot
 from indomer.labels import MODALITY_TASKS, TASKS, label_set
 
 WORD_RE = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
+#: The columns the statistics read: no media, votes, words or per-clip checks, and the
+#: gender column a future build may add (:data:`GENDER_COLUMN`).
 LIGHT_COLUMNS = [
-    "id",
-    "source_id",
-    "segment_index",
-    "topic",
-    "speaker_id",
-    "start",
-    "end",
-    "text",
-    *TASKS,
-    "emotion_intensity",
-    "adjudicated",
+    *columns_except(*MEDIA_COLUMNS, "words", "annotations", "face", "speaker_check"),
     "gender",
 ]
 

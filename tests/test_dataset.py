@@ -166,3 +166,12 @@ def test_snapshot_reads_rows_and_names_a_damaged_shard(tmp_path):
         snapshot(tmp_path) as snap,
     ):
         list(snap.iter_rows("train"))
+
+
+def test_columns_except_follows_the_schema_order():
+    """Readers name the columns they skip, so a column added to the schema reaches them."""
+    kept = dataset.columns_except(*dataset.MEDIA_COLUMNS, "words")
+    assert kept == tuple(c for c in SCHEMA.names if c not in ("audio", "video", "words"))
+    assert kept[:3] == ("id", "source_id", "segment_index")
+    with pytest.raises(ValueError, match="not dataset columns: gender"):
+        dataset.columns_except("gender")
