@@ -6,17 +6,8 @@ from pathlib import Path
 
 import click
 
-from indomer.commands import (
-    allow_missing_option,
-    bootstrap_option,
-    bootstrap_unit_option,
-    emit_json,
-    guarded,
-    json_option,
-    outputs,
-    seed_option,
-)
-from indomer.commands.options import refs_option, split_option
+from indomer.commands import emit_json, guarded, json_option, outputs
+from indomer.commands.options import refs_option, scoring_options, split_option
 
 
 @click.command("leaderboard")
@@ -46,10 +37,7 @@ from indomer.commands.options import refs_option, split_option
     metavar="FILE",
     help="Also write the table as Markdown to FILE.",
 )
-@allow_missing_option()
-@bootstrap_option()
-@seed_option()
-@bootstrap_unit_option()
+@scoring_options()
 @guarded
 def leaderboard(
     preds: tuple[Path, ...],

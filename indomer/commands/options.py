@@ -225,6 +225,20 @@ def bootstrap_unit_option():
     )
 
 
+def scoring_options():
+    """The options score and leaderboard share, in this order: ``--allow-missing``,
+    ``--bootstrap``, ``--seed``, ``--bootstrap-unit`` (one list, so the two commands take
+    and show them alike)."""
+    options = (allow_missing_option(), bootstrap_option(), seed_option(), bootstrap_unit_option())
+
+    def decorate(fn):
+        for option in reversed(options):  # the first one listed shows first in --help
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
 # --------------------------------------------------------------------------- old spellings
 
 

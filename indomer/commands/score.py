@@ -6,17 +6,8 @@ from pathlib import Path
 
 import click
 
-from indomer.commands import (
-    allow_missing_option,
-    bootstrap_option,
-    bootstrap_unit_option,
-    emit_json,
-    guarded,
-    json_option,
-    outputs,
-    seed_option,
-)
-from indomer.commands.options import refs_option, split_option
+from indomer.commands import emit_json, guarded, json_option, outputs
+from indomer.commands.options import refs_option, scoring_options, split_option
 from indomer.labels import TASKS
 
 TASK_CHOICES = " | ".join([*TASKS, "all"])
@@ -40,10 +31,7 @@ TASK_CHOICES = " | ".join([*TASKS, "all"])
     default=None,
     help="Second predictions file: paired bootstrap of the macro-F1 difference (preds - other).",
 )
-@allow_missing_option()
-@bootstrap_option()
-@seed_option()
-@bootstrap_unit_option()
+@scoring_options()
 @guarded
 def score(
     preds: Path,
