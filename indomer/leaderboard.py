@@ -24,28 +24,7 @@ from indomer.errors import DataError, UsageError, first_few
 from indomer.labels import TASKS, label_set, labels_sha256
 from indomer.readjson import read_json
 from indomer.scoring import check_options as scoring_check_options
-from indomer.scoring.metrics import (
-    CI_METRICS,
-    HEADLINE,
-    INVALID,
-    MISSING,
-    bootstrap_counts,
-    confusion_matrix,
-    lacking_classes,
-    metrics_from_confusion,
-    paired_p_value,
-    percentile_ci,
-    resampled_confusions,
-    undefined_intervals,
-)
-from indomer.scoring.reader import (
-    Predictions,
-    check_assignment,
-    encode_predictions,
-    load_references,
-    read_predictions,
-    resampling_units,
-)
+from indomer.scoring import metrics, reader
 from indomer.scoring.report import lacking_line, undefined_lines
 
 #: Column heads of the text and Markdown tables, in order.
@@ -93,7 +72,7 @@ def _reference_index(reference: str | None, names: list[str], paths: Sequence[Pa
     )
 
 
-def _resolve_task(task: str | None, preds: list[Predictions]) -> str:
+def _resolve_task(task: str | None, preds: list[reader.Predictions]) -> str:
     if task is not None:
         for p in preds:
             if task not in p.tasks():
@@ -137,11 +116,11 @@ def leaderboard(
     names = _names(paths)
     ref_i = _reference_index(reference, names, paths)
     ref_paths = [Path(refs)] if isinstance(refs, (str, Path)) else [Path(r) for r in refs]
-    references = load_references(ref_paths, split)
-    systems = [read_predictions(p) for p in paths]
+    references = reader.load_references(ref_paths, split)
+    systems = [reader.read_predictions(p) for p in paths]
     known = set(references.frame["id"])
     for p in systems:
-        check_assignment(p.path, references)
+        reader.check_assignment(p.path, references)
         extra = [i for i in p.rows if i not in known]
         if extra:
             raise DataError(
@@ -160,37 +139,39 @@ def leaderboard(
         )
     ids = frame["id"].tolist()
     y_true = np.array([names_k.index(v) for v in frame[task]], dtype=np.int64)
-    units, unit_name = resampling_units(frame, unit)
+    units, unit_name = reader.resampling_units(frame, unit)
     # the very draws score_labels makes, so each row's interval equals `indomer score`'s
     _, unit_codes = np.unique(np.asarray(units, dtype=object).astype(str), return_inverse=True)
     n_units = int(unit_codes.max()) + 1
-    counts = bootstrap_counts(n_units, n_resamples, np.random.default_rng(seed))
+    counts = metrics.bootstrap_counts(n_units, n_resamples, np.random.default_rng(seed))
 
     # which intervals stand depends on the references and the draws only, as in score
     support = np.bincount(y_true, minlength=k)
     per_unit = np.zeros((n_units, k), dtype=np.int64)
     np.add.at(per_unit, (unit_codes, y_true), 1)
     boot_support = counts @ per_unit
-    lacking, n_lacking = lacking_classes(support, boot_support)
-    undefined = undefined_intervals(n_units, unit_name, n_resamples, n_lacking)
+    lacking, n_lacking = metrics.lacking_classes(support, boot_support)
+    undefined = metrics.undefined_intervals(n_units, unit_name, n_resamples, n_lacking)
 
     rows = []
     boot_macro = []
     for name, p in zip(names, systems):
-        y_pred = encode_predictions(p, ids, task, allow_missing, references.split)
-        m = metrics_from_confusion(confusion_matrix(y_true, y_pred, k))
-        boot = metrics_from_confusion(resampled_confusions(y_true, y_pred, unit_codes, counts, k))
+        y_pred = reader.encode_predictions(p, ids, task, allow_missing, references.split)
+        m = metrics.metrics_from_confusion(metrics.confusion_matrix(y_true, y_pred, k))
+        boot = metrics.metrics_from_confusion(
+            metrics.resampled_confusions(y_true, y_pred, unit_codes, counts, k)
+        )
         boot_macro.append(boot["macro_f1"])
-        n_invalid = int((y_pred == INVALID).sum())
-        n_missing = int((y_pred == MISSING).sum())
+        n_invalid = int((y_pred == metrics.INVALID).sum())
+        n_missing = int((y_pred == metrics.MISSING).sum())
         rows.append(
             {
                 "name": name,
                 "file": p.path.name,
-                "metrics": {key: float(m[key]) for key in HEADLINE},
+                "metrics": {key: float(m[key]) for key in metrics.HEADLINE},
                 "ci95": {
-                    key: None if key in undefined else percentile_ci(boot[key])
-                    for key in CI_METRICS
+                    key: None if key in undefined else metrics.percentile_ci(boot[key])
+                    for key in metrics.CI_METRICS
                 },
                 "n_invalid": n_invalid,
                 "n_missing": n_missing,
@@ -208,8 +189,8 @@ def leaderboard(
         row["compare"] = {
             "reference": names[ref_i],
             "delta": delta,
-            "ci95": percentile_ci(deltas) if defined else None,
-            "p_value": paired_p_value(delta, deltas) if defined else None,
+            "ci95": metrics.percentile_ci(deltas) if defined else None,
+            "p_value": metrics.paired_p_value(delta, deltas) if defined else None,
         }
     order = sorted(range(len(rows)), key=lambda i: -rows[i]["metrics"]["macro_f1"])  # stable
     ranked = []
