@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -838,11 +839,10 @@ def resplit(
     stratify: str = "emotion",
     name: str | None = None,
     *,
-    size_tolerance: float = SIZE_TOLERANCE,
     warn: Callable[[str], None] | None = None,
-    split_fn: Callable[..., pd.Series] | None = None,
     force: bool = False,
     replaced: Callable[[str, str], None] | None = None,
+    **plan_options: Any,
 ) -> dict:
     """Re-split the built dataset at ``out`` as one new generation; return the split document.
 
@@ -851,6 +851,7 @@ def resplit(
     A ``splits/NAME.json`` with another assignment is never replaced silently: without
     ``force`` it is a UsageError naming both assignments' sha256 (predictions made against
     the old one would be refused by ``score``); with it, ``replaced(old, new)`` is told.
+    ``plan_options`` (``size_tolerance``, ``split_fn``) reach :func:`plan_split` as given.
     """
     from indomer.dataset import assignment_sha256
     from indomer.generation import active, read_build, writing
@@ -868,10 +869,9 @@ def resplit(
             seed,
             stratify,
             name,
-            size_tolerance=size_tolerance,
             warn=warn,
-            split_fn=split_fn,
             linking=build.get("speakers") if isinstance(build.get("speakers"), dict) else None,
+            **plan_options,
         )
         new = assignment_sha256(doc["assignment"])
         if old is not None and old != new:
