@@ -81,6 +81,25 @@ def always_ok(ctx: Context, rows: list[dict]) -> bool:
 
 
 @dataclass(frozen=True)
+class FolderState:
+    """The state of a stage that writes its files into one folder of the build (fetch's
+    ``media``, cut's ``clips``): its settings and that folder."""
+
+    settings: Any
+    folder: Path
+
+
+def _folder_state(name: str, settings: Any, ctx: Context) -> FolderState:
+    return FolderState(settings, ctx.workdir / name)
+
+
+def folder_setup(name: str) -> Callable[[Any, Context], FolderState]:
+    """A ``setup`` giving :class:`FolderState` with the build's ``work/../NAME`` folder
+    (picklable, so it travels to pool and Ray workers)."""
+    return functools.partial(_folder_state, name)
+
+
+@dataclass(frozen=True)
 class Inputs:
     """What the runner hands a :class:`DatasetStage`: the rows of every manifest it reads
     (``inputs["merge"]``) and the side documents it declares in ``needs`` (``"stage/file"``

@@ -42,6 +42,19 @@ def test_a_context_travels_to_workers_by_pickle(tmp_path):
     assert pickle.loads(pickle.dumps(ctx)) == ctx
 
 
+def test_a_folder_setup_gives_the_stage_its_folder_and_travels_by_pickle(tmp_path):
+    """fetch and cut share one setup: the settings and one folder of the build's work dir."""
+    import pickle
+
+    from indomer.stages import cut, fetch
+
+    ctx = Context(name="cut", out=tmp_path, workdir=tmp_path / "w", config=None)
+    setup = pickle.loads(pickle.dumps(stage.folder_setup("clips")))
+    assert setup("S", ctx) == stage.FolderState("S", tmp_path / "w" / "clips")
+    assert cut.STAGE.setup("S", ctx).folder == tmp_path / "w" / "clips"
+    assert fetch.STAGE.setup("S", ctx).folder == tmp_path / "w" / "media"
+
+
 def test_settings_are_imported_only_when_asked():
     import subprocess
 

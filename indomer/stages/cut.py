@@ -49,7 +49,7 @@ from pydantic import Field
 from indomer import media
 from indomer.errors import RowRejected
 from indomer.rows import SAFE_ID, Segment, Video
-from indomer.stage import Context, Item, ItemStage, ffmpeg_version, settings_of
+from indomer.stage import FolderState, Item, ItemStage, ffmpeg_version, folder_setup, settings_of
 
 US = 1_000_000
 Preset = Literal[
@@ -372,20 +372,12 @@ def process(
 # --------------------------------------------------------------------------- the stage
 
 
-@dataclass(frozen=True)
-class State:
-    settings: Settings
-    clips_dir: Path
-
-
-def _setup(settings: Settings, ctx: Context) -> State:
-    return State(settings, ctx.workdir / "clips")
-
-
-def _run(item: Item, state: State) -> list:
+def _run(item: Item, state: FolderState) -> list:
     """All clips of one source in one go (the source is decoded once per group of clips);
     a segment that cannot be cut comes back as a RowRejected in its place."""
-    return [item.video, *process(item.video, item.segments, state.settings, state.clips_dir)]
+    return [item.video, *process(item.video, item.segments, state.settings, state.folder)]
 
 
-STAGE = ItemStage("cut", _run, settings=settings_of("cut"), setup=_setup, tools=ffmpeg_version)
+STAGE = ItemStage(
+    "cut", _run, settings=settings_of("cut"), setup=folder_setup("clips"), tools=ffmpeg_version
+)

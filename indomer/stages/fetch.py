@@ -28,7 +28,7 @@ from pydantic import Field
 from indomer.errors import RowRejected
 from indomer.fsutil import sha256_file
 from indomer.rows import SAFE_ID, Video
-from indomer.stage import Context, Item, ItemStage, settings_of
+from indomer.stage import FolderState, Item, ItemStage, folder_setup, settings_of
 
 #: Bump when the fetch output for the same input and settings changes.
 VERSION = "1"
@@ -253,18 +253,8 @@ __all__ = ["Settings", "download_url", "format_selector", "process", "ydl_option
 # --------------------------------------------------------------------------- the stage
 
 
-@dataclass(frozen=True)
-class State:
-    settings: Settings
-    media_dir: Path
-
-
-def _setup(settings: Settings, ctx: Context) -> State:
-    return State(settings, ctx.workdir / "media")
-
-
-def _run(item: Item, state: State) -> list:
-    return process(item.video, state.settings, state.media_dir)
+def _run(item: Item, state: FolderState) -> list:
+    return process(item.video, state.settings, state.folder)
 
 
 def _salt(item: Item) -> str:
@@ -282,5 +272,10 @@ def _salt(item: Item) -> str:
 
 
 STAGE = ItemStage(
-    "fetch", _run, settings=settings_of("fetch"), setup=_setup, salt=_salt, reads=("sources",)
+    "fetch",
+    _run,
+    settings=settings_of("fetch"),
+    setup=folder_setup("media"),
+    salt=_salt,
+    reads=("sources",),
 )

@@ -13,7 +13,7 @@ import pytest
 from indomer import media
 from indomer.errors import RowRejected
 from indomer.rows import Segment, Video
-from indomer.stage import Item
+from indomer.stage import FolderState, Item
 from indomer.stages import cut
 
 pytestmark = pytest.mark.slow
@@ -158,7 +158,7 @@ def test_cuts_are_byte_identical_across_runs_and_groupings(src):
 def _stage_cut(sources, clips_dir, settings=None):
     """Every source through the stage's contract (``STAGE.process(item, state)``), as the
     runner's executors run it: (cut segments, rejections), in input order."""
-    state = cut.State(settings or cut.Settings(), clips_dir)
+    state = FolderState(settings or cut.Settings(), clips_dir)
     rows = []
     for video, segs in sources:
         out = cut.STAGE.process(Item(video.source_id, video, tuple(segs)), state)
