@@ -29,6 +29,7 @@ import numpy as np
 from indomer import __version__
 from indomer.errors import DataError, MissingExtraError, UsageError
 from indomer.labels import TASKS, label_set, labels_sha256
+from indomer.sidecar import sidecar_path as meta_path
 
 METHODS: tuple[str, ...] = ("majority", "tfidf-lr")
 #: The tfidf-lr settings, passed to scikit-learn explicitly. lowercase and lbfgs are
@@ -51,8 +52,6 @@ TFIDF_LR: dict[str, dict[str, Any]] = {
         "tol": 1e-4,
     },
 }
-#: Suffix of the sidecar that records how a baseline's predictions were made.
-META_SUFFIX = ".meta.json"
 
 
 @dataclass(frozen=True)
@@ -191,12 +190,6 @@ def preds_text(result: Baseline) -> str:
         for i, label in zip(result.ids, result.labels)
     ]
     return "".join(line + "\n" for line in lines)
-
-
-def meta_path(preds: str | Path) -> Path:
-    """Where the sidecar of ``preds`` lies: ``PREDS.jsonl.meta.json``."""
-    preds = Path(preds)
-    return preds.with_name(preds.name + META_SUFFIX)
 
 
 def check_outputs(out: str | Path | None, preds: str | Path):

@@ -60,7 +60,6 @@ from indomer.predict.client import (
     retry_after_seconds,
 )
 from indomer.predict.journal import (
-    META_SUFFIX,
     Appender,
     Existing,
     check_sidecar,
@@ -91,6 +90,7 @@ from indomer.predict.settings import (
     parse_modalities,
     settings,
 )
+from indomer.sidecar import META_SUFFIX, sidecar_path
 
 if TYPE_CHECKING:
     from indomer.dataset import Snapshot
@@ -282,10 +282,10 @@ def predict(
     target = guard.file(preds, "--out")  # resumed in place: the guard's checks, then appended
     guard.file(preds.with_name(preds.name + ".skipped.jsonl"), "--out (its .skipped.jsonl)")
     side_option = f"--out (its {META_SUFFIX})"
-    guard.file(preds.with_name(preds.name + META_SUFFIX), side_option)
+    guard.file(sidecar_path(preds), side_option)
     if target != Path(os.path.abspath(preds)):  # a link inside its folder: write its target
         preds = target
-    side = preds.with_name(preds.name + META_SUFFIX)
+    side = sidecar_path(preds)
     env = os.environ if environ is None else environ
     api_key = env.get(s.api_key_env) or None
     prompt = prompt_for(s.task, s.modalities)

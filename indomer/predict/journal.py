@@ -13,6 +13,7 @@ from pathlib import Path
 
 from indomer.errors import DataError, UsageError
 from indomer.predict.settings import Settings
+from indomer.sidecar import other_assignment
 
 # --------------------------------------------------------------------------- the file
 
@@ -141,9 +142,6 @@ def rewrite_in_order(path: Path, order: list[str]) -> None:
 
 # --------------------------------------------------------------------------- the sidecar
 
-#: The sidecar beside the predictions (``PREDS.jsonl.meta.json``), as ``indomer baseline``
-#: writes one: what was asked, and against which split assignment.
-META_SUFFIX = ".meta.json"
 
 
 def sidecar(s: Settings, sha: str, identity: dict | None) -> dict:
@@ -174,17 +172,10 @@ def dumps_sidecar(meta: dict) -> str:
 def check_sidecar(side: Path, identity: dict | None, preds: Path) -> None:
     """Refuse to extend predictions made against another assignment of the dataset's split
     name: one file would hold answers about two different sets of clips."""
-    if identity is None or not side.is_file():
-        return
-    try:
-        made = json.loads(side.read_text(encoding="utf-8")).get("assignment")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return
-    if not isinstance(made, dict) or made.get("name") != identity.get("name"):
-        return
-    if made.get("sha256") != identity.get("sha256"):
+    made = other_assignment(side, identity)
+    if made is not None and identity is not None:
         raise DataError(
             f"{preds}: made against split '{identity.get('name')}' assignment "
-            f"{str(made.get('sha256'))[:12]} (see {side.name}), but the dataset now holds "
+            f"{made[:12]} (see {side.name}), but the dataset now holds "
             f"assignment {str(identity.get('sha256'))[:12]} of that name; choose another --out"
         )

@@ -21,6 +21,7 @@ from indomer.errors import DataError, UsageError, first_few
 from indomer.labels import TASKS, label_set
 from indomer.readjson import loads, read_json
 from indomer.scoring.metrics import INVALID, MISSING
+from indomer.sidecar import other_assignment, sidecar_path
 from indomer.textparse import parse_label
 
 DEFAULT_SPLIT = "validation"
@@ -199,19 +200,12 @@ def check_assignment(preds_path: Path, references: References) -> None:
     records another assignment of the refs' split name: the same split name over other clips
     would be scored as if it were the same benchmark."""
     ref = references.assignment
-    side = Path(preds_path).with_name(Path(preds_path).name + ".meta.json")
-    if ref is None or not side.is_file():
-        return
-    try:
-        made = json.loads(side.read_text(encoding="utf-8")).get("assignment")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return
-    if not isinstance(made, dict) or made.get("name") != ref.get("name"):
-        return
-    if made.get("sha256") != ref.get("sha256"):
+    side = sidecar_path(preds_path)
+    made = other_assignment(side, ref)
+    if made is not None and ref is not None:
         raise DataError(
             f"{preds_path}: made against split '{ref.get('name')}' assignment "
-            f"{str(made.get('sha256'))[:12]}, but {', '.join(references.sources)} holds "
+            f"{made[:12]}, but {', '.join(references.sources)} holds "
             f"assignment {str(ref.get('sha256'))[:12]} of that name (see {side.name}); predict "
             "again on this dataset, or score against the dataset the predictions came from"
         )
