@@ -65,24 +65,16 @@ def threshold_at_miss(same: Sequence[float], target: float) -> float:
 
 def components(vectors: np.ndarray, threshold: float) -> list[int]:
     """Single linkage at ``threshold``: the component index of each vector (0, 1, ... in order
-    of first member)."""
+    of first member), through the identity module's one union-find."""
+    from indomer.identity import union_find
+
     n = len(vectors)
-    parent = list(range(n))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    if n:
-        sim = vectors @ vectors.T
-        for i, j in zip(*np.nonzero(np.triu(sim >= threshold, k=1)), strict=True):
-            a, b = root(int(i)), root(int(j))
-            if a != b:
-                parent[max(a, b)] = min(a, b)
+    if not n:
+        return []
+    iu, ju = np.nonzero(np.triu(vectors @ vectors.T >= threshold, k=1))
+    roots = union_find(n, list(zip(iu.tolist(), ju.tolist(), strict=True)))
     labels: dict[int, int] = {}
-    return [labels.setdefault(root(i), len(labels)) for i in range(n)]
+    return [labels.setdefault(int(r), len(labels)) for r in roots]
 
 
 def _stats(x: np.ndarray) -> dict:
