@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -83,6 +84,16 @@ def unit(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     n = np.linalg.norm(x, axis=-1, keepdims=True)
     return np.divide(x, n, out=np.zeros_like(x), where=n > 0)
+
+
+def unit_vector(vector: Any) -> np.ndarray | None:
+    """One embedding scaled to unit L2 norm as float32, as the voice and face backends store
+    it (None when it is zero or not finite: no identity to compare)."""
+    x = np.asarray(vector, dtype=np.float64).ravel()
+    norm = float(np.linalg.norm(x))
+    if not np.isfinite(norm) or norm == 0.0:
+        return None
+    return (x / norm).astype(np.float32)
 
 
 def cohort_scores(

@@ -20,6 +20,7 @@ from indomer.identity import (
     hard_groups,
     review_queue,
     unit,
+    unit_vector,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -365,3 +366,14 @@ def test_simulated_risk_is_no_lower_than_what_happens_and_within_a_factor_of_it(
         assert s <= 4 * (o + 1), (stated, observed)
     ami, seen = _simulate(0, estimate=False)
     assert ami > 4 * (seen + 1), (ami, seen)
+
+
+def test_unit_vector_is_float32_of_norm_one_or_none_without_identity():
+    """The voice and face backends' one normaliser: a zero or non-finite embedding has no
+    direction, so it is None (never a zero vector that would compare as 0)."""
+    v = unit_vector([[3.0, 4.0]])
+    assert v.dtype == np.float32 and v.shape == (2,)
+    assert v.tolist() == [np.float32(0.6), np.float32(0.8)]
+    assert unit_vector([0.0, 0.0]) is None
+    assert unit_vector([1.0, float("nan")]) is None
+    assert unit_vector([float("inf"), 1.0]) is None

@@ -48,6 +48,7 @@ from typing import Any, Literal
 import numpy as np
 
 from indomer.errors import MissingExtraError, UsageError
+from indomer.identity import unit_vector as unit
 
 #: Length of a face descriptor.
 DIM = 128
@@ -129,15 +130,6 @@ def _box_iou(a: Sequence[float], b: Sequence[float]) -> float:
     inter = iw * ih
     union = aw * ah + bw * bh - inter
     return inter / union if union > 0 else 0.0
-
-
-def unit(vector: Any) -> np.ndarray | None:
-    """``vector`` scaled to unit L2 norm as float32 (None when it is zero or not finite)."""
-    x = np.asarray(vector, dtype=np.float64).ravel()
-    norm = float(np.linalg.norm(x))
-    if not np.isfinite(norm) or norm == 0.0:
-        return None
-    return (x / norm).astype(np.float32)
 
 
 def mean_embedding(vectors: Iterable[np.ndarray | None]) -> np.ndarray | None:

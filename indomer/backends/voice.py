@@ -23,12 +23,13 @@ import threading
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from indomer.backends.torchutil import torch_threads
 from indomer.errors import MissingExtraError, UsageError
+from indomer.identity import unit_vector
 
 SAMPLE_RATE = 16_000
 RESEMBLYZER = "resemblyzer"
@@ -53,14 +54,6 @@ def _mono(wav: np.ndarray) -> np.ndarray:
     if x.ndim != 1:
         raise UsageError(f"voice embedding: expected mono 1-D audio, got shape {x.shape}")
     return x
-
-
-def _unit(v: Any) -> np.ndarray | None:
-    x = np.asarray(v, dtype=np.float64).ravel()
-    norm = float(np.linalg.norm(x))
-    if not np.isfinite(norm) or norm == 0.0:
-        return None
-    return (x / norm).astype(np.float32)
 
 
 class ResemblyzerEncoder:
@@ -89,7 +82,7 @@ class ResemblyzerEncoder:
         if x.size < MIN_SECONDS * SAMPLE_RATE:
             return None
         with torch_threads(self.threads):
-            return _unit(self._encoder.embed_utterance(x))
+            return unit_vector(self._encoder.embed_utterance(x))
 
 
 class PyannoteEncoder:
@@ -117,7 +110,7 @@ class PyannoteEncoder:
         with torch_threads(self.threads), self._torch.inference_mode():
             out = self._inference({"waveform": self._torch.from_numpy(x)[None],
                                    "sample_rate": SAMPLE_RATE})
-        return _unit(out)
+        return unit_vector(out)
 
 
 _LOCK = threading.Lock()
