@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from indomer.backends.torchutil import auto_device
 from indomer.errors import MissingExtraError, UsageError
 from indomer.textnorm import WordTime
 
@@ -91,13 +92,7 @@ def install_punkt() -> None:
 
 def resolve_device(device: str) -> str:
     """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; others pass through."""
-    if device != "auto":
-        return device
-    try:
-        import torch
-    except ImportError:
-        raise MissingExtraError("torch", "align") from None
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return auto_device(device, "torch", lambda torch: torch.cuda.is_available(), "torch", "align")
 
 
 def _dir_signature(path: Path) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from indomer.backends.torchutil import auto_device
 from indomer.errors import MissingExtraError, UsageError
 from indomer.textnorm import Normalized, WordTime, match_words, normalize
 
@@ -226,13 +227,9 @@ def _model_version(name: str) -> str:
 
 def ct2_device(device: str) -> str:
     """``auto`` -> ``cuda`` when CTranslate2 sees a GPU, else ``cpu``."""
-    if device != "auto":
-        return device
-    try:
-        import ctranslate2
-    except ImportError:
-        raise MissingExtraError("faster-whisper", "align") from None
-    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    return auto_device(
+        device, "ctranslate2", lambda ct2: ct2.get_cuda_device_count() > 0, "faster-whisper", "align"
+    )
 
 
 def compute_type_for(device: str, compute_type: str = "auto") -> str:
@@ -391,22 +388,24 @@ _CACHE: dict[tuple, object] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def load_whisper_words(model: str = WHISPER_BASE, **kwargs) -> WhisperWords:
-    """The process's :class:`WhisperWords` for these arguments (loaded on first use)."""
-    key = ("words", model, tuple(sorted(kwargs.items())))
+def _cached(cls: type, model: str, kwargs: dict) -> Any:
+    """The process's one ``cls(model, **kwargs)``, built on first use (one model in memory
+    per set of arguments, however many stages ask for it)."""
+    key = (cls.__name__, model, tuple(sorted(kwargs.items())))
     with _CACHE_LOCK:
         if key not in _CACHE:
-            _CACHE[key] = WhisperWords(model, **kwargs)
-        return _CACHE[key]  # type: ignore[return-value]
+            _CACHE[key] = cls(model, **kwargs)
+        return _CACHE[key]
+
+
+def load_whisper_words(model: str = WHISPER_BASE, **kwargs) -> WhisperWords:
+    """The process's :class:`WhisperWords` for these arguments (loaded on first use)."""
+    return _cached(WhisperWords, model, kwargs)
 
 
 def load_asr(model: str = WHISPER_BASE, **kwargs) -> WhisperxASR:
     """The process's :class:`WhisperxASR` for these arguments (loaded on first use)."""
-    key = ("asr", model, tuple(sorted(kwargs.items())))
-    with _CACHE_LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = WhisperxASR(model, **kwargs)
-        return _CACHE[key]  # type: ignore[return-value]
+    return _cached(WhisperxASR, model, kwargs)
 
 
 __all__ = [
