@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 
-from indomer.sidecar import other_assignment, sidecar_path
+import pytest
+
+from indomer.errors import DataError
+from indomer.sidecar import other_assignment, refuse_other_assignment, sidecar_path
 
 IDENTITY = {"name": "official", "sha256": "a" * 64}
 
@@ -35,3 +38,16 @@ def test_nothing_to_compare_or_agreement_gives_none(tmp_path):
     for text in ("not json", "[1, 2]", json.dumps({"assignment": "x"}), "{}"):
         assert other_assignment(_side(tmp_path, text), IDENTITY) is None, text
     assert other_assignment(tmp_path / "missing.meta.json", IDENTITY) is None
+
+
+def test_the_refusal_is_one_line_naming_both_assignments_and_the_fix(tmp_path):
+    preds = tmp_path / "preds.jsonl"
+    _side(tmp_path, json.dumps({"assignment": {"name": "official", "sha256": "b" * 64}}))
+    with pytest.raises(DataError) as err:
+        refuse_other_assignment(preds, IDENTITY, holder="OUT", fix="choose another --out")
+    assert str(err.value) == (
+        f"{preds}: made against split 'official' assignment {'b' * 12} (see "
+        f"preds.jsonl.meta.json), but OUT holds assignment {'a' * 12} of that name; "
+        "choose another --out"
+    )
+    refuse_other_assignment(preds, None, holder="OUT", fix="x")  # nothing to compare

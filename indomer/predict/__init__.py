@@ -340,7 +340,7 @@ def _predict(
     appender = Appender(preds)  # locked before reading: no other run appends meanwhile
     try:
         if preds.stat().st_size:  # first: a re-split also changes the split's ids
-            check_sidecar(side, identity, preds)
+            check_sidecar(identity, preds)
         existing = resume()
         guard.write_text(side, dumps_sidecar(sidecar(s, sha, identity)), side_option)
         if existing.keep < existing.size:

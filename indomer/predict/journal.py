@@ -13,7 +13,7 @@ from pathlib import Path
 
 from indomer.errors import DataError, UsageError
 from indomer.predict.settings import Settings
-from indomer.sidecar import other_assignment
+from indomer.sidecar import refuse_other_assignment
 
 # --------------------------------------------------------------------------- the file
 
@@ -169,13 +169,7 @@ def dumps_sidecar(meta: dict) -> str:
     return json.dumps(meta, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-def check_sidecar(side: Path, identity: dict | None, preds: Path) -> None:
+def check_sidecar(identity: dict | None, preds: Path) -> None:
     """Refuse to extend predictions made against another assignment of the dataset's split
     name: one file would hold answers about two different sets of clips."""
-    made = other_assignment(side, identity)
-    if made is not None and identity is not None:
-        raise DataError(
-            f"{preds}: made against split '{identity.get('name')}' assignment "
-            f"{made[:12]} (see {side.name}), but the dataset now holds "
-            f"assignment {str(identity.get('sha256'))[:12]} of that name; choose another --out"
-        )
+    refuse_other_assignment(preds, identity, holder="the dataset now", fix="choose another --out")

@@ -21,7 +21,7 @@ from indomer.errors import DataError, UsageError, first_few
 from indomer.labels import TASKS, label_set
 from indomer.readjson import loads, read_json
 from indomer.scoring.metrics import INVALID, MISSING
-from indomer.sidecar import other_assignment, sidecar_path
+from indomer.sidecar import refuse_other_assignment
 from indomer.textparse import parse_label
 
 DEFAULT_SPLIT = "validation"
@@ -199,16 +199,13 @@ def check_assignment(preds_path: Path, references: References) -> None:
     ``indomer predict`` write)
     records another assignment of the refs' split name: the same split name over other clips
     would be scored as if it were the same benchmark."""
-    ref = references.assignment
-    side = sidecar_path(preds_path)
-    made = other_assignment(side, ref)
-    if made is not None and ref is not None:
-        raise DataError(
-            f"{preds_path}: made against split '{ref.get('name')}' assignment "
-            f"{made[:12]}, but {', '.join(references.sources)} holds "
-            f"assignment {str(ref.get('sha256'))[:12]} of that name (see {side.name}); predict "
-            "again on this dataset, or score against the dataset the predictions came from"
-        )
+    refuse_other_assignment(
+        Path(preds_path),
+        references.assignment,
+        holder=", ".join(references.sources),
+        fix="predict again on this dataset, or score against the dataset the predictions "
+        "came from",
+    )
 
 
 def _source_of(seg_id: str) -> str | None:
