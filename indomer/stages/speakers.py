@@ -50,19 +50,6 @@ DEFAULTS = Settings()
 # --------------------------------------------------------------------------- whole dataset
 
 
-def assign(
-    rows: Iterable[Video | Segment],
-    embeddings: Mapping[str, np.ndarray] | None = None,
-    settings: Settings = DEFAULTS,
-    *,
-    root: Path | None = None,
-    log: Callable[[str], None] | None = None,
-) -> list:
-    """``rows`` with every segment's ``speaker_id`` set (videos pass through); see
-    :func:`identify`, which also returns the identity record."""
-    return identify(rows, embeddings, settings, root=root, log=log)[0]
-
-
 def identify(
     rows: Iterable[Video | Segment],
     embeddings: Mapping[str, np.ndarray] | None = None,
@@ -233,7 +220,6 @@ __all__ = [
     "ITEM_FIELDS",
     "STAGE",
     "Settings",
-    "assign",
     "identify",
     "tool_versions",
 ]

@@ -1,5 +1,5 @@
 """The speakers stage: settings, per-source process (no diarization, a scripted pipeline with
-known turns, the random local pyannote pipeline) and the whole-dataset assign step."""
+known turns, the random local pyannote pipeline) and the whole-dataset identify step."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from indomer.errors import DataError, RowRejected, UsageError
 from indomer.rows import Segment, Video, from_json, to_json
 from indomer.speakers import decode_embedding, derived_id
 from indomer.stages import speakers, voices
-from indomer.stages.speakers import Settings, assign, identify
+from indomer.stages.speakers import Settings, identify
 from indomer.stages.voices import State, mixed_reason, process
 
 SR = 16_000
@@ -244,7 +244,7 @@ def test_process_with_the_random_local_pipeline(tmp_path):
     assert versions["diarization"].startswith("pipeline@sha256:")
 
 
-# --------------------------------------------------------------------------- assign
+# --------------------------------------------------------------------------- identify
 
 
 def seg_with(cid: str, source: str, vec, **speaker) -> Segment:
@@ -277,7 +277,7 @@ def test_assign_sets_ids_drops_vectors_and_applies_pins(tmp_path):
         seg_with("clip_3_T_1", "3", e(1)),
         seg_with("clip_4_T_1", "4", None),
     ]
-    out = assign(rows)
+    out = identify(rows)[0]
     assert out[0] is video
     ids = {r.id: r.speaker_id for r in out[1:]}
     assert ids == {
@@ -298,13 +298,15 @@ def test_assign_sets_ids_drops_vectors_and_applies_pins(tmp_path):
     # embeddings given separately win over the rows'
     ids2 = {
         r.id: r.speaker_id
-        for r in assign(rows, {"clip_1_T_1": e(0), "clip_2_T_1": e(1), "clip_3_T_1": e(1)})[1:]
+        for r in identify(rows, {"clip_1_T_1": e(0), "clip_2_T_1": e(1), "clip_3_T_1": e(1)})[0][1:]
     }
     assert ids2["clip_2_T_1"] == ids2["clip_3_T_1"] == derived_id("clip_2_T_1")
     # speakers.csv relative to the config folder; an unused pin is reported
     (tmp_path / "speakers.csv").write_text("source_id,speaker_id\n3,siti\n9,nobody\n")
     heard = []
-    out = assign(rows, settings=Settings(overrides="speakers.csv"), root=tmp_path, log=heard.append)
+    out = identify(
+        rows, settings=Settings(overrides="speakers.csv"), root=tmp_path, log=heard.append
+    )[0]
     assert {r.id: r.speaker_id for r in out[1:]}["clip_3_T_1"] == "siti"
     where = tmp_path / "speakers.csv"
     assert heard[0] == f"speakers.csv pin unused: {where}:3: source 9 is not in this build"
