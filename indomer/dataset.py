@@ -113,54 +113,34 @@ def columns_except(*names: str) -> tuple[str, ...]:
     return tuple(c for c in COLUMNS if c not in names)
 
 
-def _value(dtype: str) -> dict:
-    return {"dtype": dtype, "_type": "Value"}
+#: The ``datasets`` Value dtype of each Arrow type the schema uses.
+_HF_DTYPES: dict[pa.DataType, str] = {
+    pa.string(): "string",
+    pa.int8(): "int8",
+    pa.int32(): "int32",
+    pa.float64(): "float64",
+    pa.bool_(): "bool",
+}
+
+
+def _hf_feature(dtype: pa.DataType) -> dict | list:
+    """The ``datasets`` feature of an Arrow type: lists as ``[inner]``, structs field by field."""
+    if pa.types.is_list(dtype):
+        return [_hf_feature(dtype.value_type)]
+    if pa.types.is_struct(dtype):
+        return {f.name: _hf_feature(f.type) for f in dtype}
+    return {"dtype": _HF_DTYPES[dtype], "_type": "Value"}
 
 
 def hf_features() -> dict:
-    """The ``datasets.Features`` dict (as JSON) for :data:`SCHEMA`, ClassLabel names included."""
-    feats: dict = {
-        "id": _value("string"),
-        "source_id": _value("string"),
-        "segment_index": _value("int32"),
-        "topic": _value("string"),
-        "speaker_id": _value("string"),
-        "start": _value("float64"),
-        "end": _value("float64"),
-        "text": _value("string"),
-        "words": [
-            {
-                "word": _value("string"),
-                "start": _value("float64"),
-                "end": _value("float64"),
-                "score": _value("float64"),
-            }
-        ],
+    """The ``datasets.Features`` dict (as JSON) for :data:`SCHEMA`, in its order, derived from
+    it: label columns are ClassLabels with their names, the media columns Audio and Video."""
+    special: dict[str, dict] = {
+        task: {"names": list(label_set(task).names), "_type": "ClassLabel"} for task in TASKS
     }
-    for task in TASKS:
-        feats[task] = {"names": list(label_set(task).names), "_type": "ClassLabel"}
-    feats["emotion_intensity"] = _value("int8")
-    feats["annotations"] = [
-        {"annotator": _value("string"), "field": _value("string"), "value": _value("string")}
-    ]
-    feats["adjudicated"] = _value("bool")
-    feats["audio"] = {"sampling_rate": AUDIO_SAMPLING_RATE, "decode": True, "_type": "Audio"}
-    feats["video"] = {"decode": True, "_type": "Video"}
-    feats["face"] = {
-        "frames": _value("int32"),
-        "detected": _value("int32"),
-        "multiple": _value("int32"),
-        "box": [_value("float64")],
-        "continuity": _value("float64"),
-        "flagged": _value("bool"),
-    }
-    feats["speaker_check"] = {
-        "n_speakers": _value("int32"),
-        "primary_share": _value("float64"),
-        "overlap": _value("float64"),
-        "flagged": _value("bool"),
-    }
-    return feats
+    special["audio"] = {"sampling_rate": AUDIO_SAMPLING_RATE, "decode": True, "_type": "Audio"}
+    special["video"] = {"decode": True, "_type": "Video"}
+    return {f.name: special.get(f.name) or _hf_feature(f.type) for f in SCHEMA}
 
 
 def to_table(df: pd.DataFrame, meta: dict | None = None) -> pa.Table:

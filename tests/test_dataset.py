@@ -175,3 +175,21 @@ def test_columns_except_follows_the_schema_order():
     assert kept[:3] == ("id", "source_id", "segment_index")
     with pytest.raises(ValueError, match="not dataset columns: gender"):
         dataset.columns_except("gender")
+
+
+def test_hf_features_follow_the_schema_column_by_column():
+    """The features are derived from SCHEMA, so a new column cannot be left out of them."""
+    feats = dataset.hf_features()
+    assert tuple(feats) == dataset.COLUMNS
+    assert feats["segment_index"] == {"dtype": "int32", "_type": "Value"}
+    assert feats["start"] == {"dtype": "float64", "_type": "Value"}
+    assert feats["emotion"]["names"][:2] == ["anger", "disgust"]
+    assert feats["emotion"]["_type"] == "ClassLabel"
+    assert feats["words"] == [
+        {name: {"dtype": dt, "_type": "Value"} for name, dt in
+         (("word", "string"), ("start", "float64"), ("end", "float64"), ("score", "float64"))}
+    ]
+    assert feats["face"]["box"] == [{"dtype": "float64", "_type": "Value"}]
+    assert feats["audio"] == {"sampling_rate": 16_000, "decode": True, "_type": "Audio"}
+    assert feats["video"] == {"decode": True, "_type": "Video"}
+    assert feats["speaker_check"]["flagged"] == {"dtype": "bool", "_type": "Value"}
