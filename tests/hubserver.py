@@ -31,12 +31,13 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
+from quiet_server import QuietHTTPServer
 
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
 #: The Hub's default .gitattributes makes these LFS whatever their size.
@@ -131,7 +132,7 @@ class FakeHub:
         self._faults: dict[tuple[str, int], str] = {}
         self.held = threading.Event()
         self.release = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: QuietHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -149,7 +150,7 @@ class FakeHub:
             pass
 
         Handler.hub = hub
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

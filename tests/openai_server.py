@@ -32,8 +32,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
+
+from quiet_server import QuietHTTPServer
 
 #: Content-part kinds vLLM's chat endpoint accepts (vllm/entrypoints/chat_utils.py).
 PART_TYPES = frozenset(
@@ -121,20 +123,6 @@ def _b64(data: str, where: str) -> bytes:
         raise HttpError(400, f"{where}: invalid base64 data", "BadRequestError") from None
 
 
-class _Server(ThreadingHTTPServer):
-    """A client that stops reading once it has seen enough (an HTML page, a refused body)
-    resets the connection while a handler still writes: that is the client's right, not a
-    server fault, so it is not printed. socketserver prints it to ``sys.stderr``, which in a
-    test is the command's own captured stderr, and the one-line error checks would read it."""
-
-    def handle_error(self, request, client_address) -> None:
-        import sys
-
-        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
-            return
-        super().handle_error(request, client_address)
-
-
 class FakeOpenAI:
     """The server; use as a context manager (``with FakeOpenAI(model="m") as server``)."""
 
@@ -162,7 +150,7 @@ class FakeOpenAI:
         self._gate_open = False
         self.slow_seconds = 30.0
         self.always: str | None = None  # a fault for every request (e.g. "html")
-        self._httpd = _Server(("127.0.0.1", 0), self._handler())
+        self._httpd = QuietHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from quiet_server import QuietHTTPServer
 
 from indomer.errors import RowRejected, UsageError
 from indomer.rows import Video
@@ -132,7 +133,7 @@ def server(tmp_path):
         check=True,
     )  # fmt: skip
     handler = functools.partial(_Quiet, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd = QuietHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_port}", root
