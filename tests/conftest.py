@@ -35,7 +35,6 @@ LONG_FILES = (
     "test_annotate_labelstudio.py",
     "test_identity_build.py",
     "test_demo_resume.py",
-    "test_jobs_bytes.py",
     "test_predict.py",
     "test_generation.py",
 )
