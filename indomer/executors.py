@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import heapq
 import json
+import os
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -178,9 +180,31 @@ class InlineExecutor:
 
 _POOL: dict[str, Any] = {}
 
+#: How often a pool worker looks whether its driver is still there (seconds).
+PARENT_POLL_S = 0.5
+
+
+def exit_with_parent(parent: int | None = None) -> None:
+    """Pool initializer part: end this worker when the process that spawned it is gone.
+
+    A driver killed by SIGKILL (or the OOM killer) closes nothing: its spawned workers wait
+    on the call queue for ever, each holding the queue's write end and the
+    resource_tracker's pipe, so neither ever sees end-of-file. A daemon thread notices the
+    worker was re-parented and leaves at once (``os._exit``: nothing of the dead run is
+    worth finishing; the journal holds what was done)."""
+    parent = os.getppid() if parent is None else parent
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="indomer-parent-watch", daemon=True).start()
+
 
 def _init_pool(jobs: list[Job], token: str) -> None:
     """Pool initializer: the chain's jobs; states are set up lazily (:class:`StateCache`)."""
+    exit_with_parent()
     _POOL["jobs"] = jobs
     _POOL["token"] = token
     _POOL["cache"] = StateCache()
@@ -257,4 +281,7 @@ class PoolExecutor:
         self.close()
 
 
-__all__ = ["Executor", "Finished", "InlineExecutor", "Job", "PoolExecutor", "run_item"]
+__all__ = [
+    "Executor", "Finished", "InlineExecutor", "Job", "PoolExecutor", "exit_with_parent",
+    "run_item",
+]

@@ -52,3 +52,14 @@ def out_state(settings: object, ctx: Context) -> dict:
 def seg(source: str, index: int) -> Segment:
     return Segment(id=f"clip_{source}_Talk_{index}", source_id=source, segment_index=index,
                    topic="Talk", start=float(index), end=float(index) + 1.0, text="t")
+
+
+def pid_file_then_wait(item: Item, state: dict) -> list:
+    """Writes this worker's pid beside OUT, then waits far longer than any test: a worker
+    busy on an item when its driver dies (tests/test_executors.py)."""
+    out = Path(state["out"])
+    (out.parent / f"busy-{os.getpid()}.pid").write_text(str(os.getpid()), encoding="utf-8")
+    import time
+
+    time.sleep(600)
+    return [item.video]

@@ -137,3 +137,65 @@ def test_a_pool_raises_what_a_stage_raised(tmp_path):
             pool.next_finished()
     finally:
         pool.shutdown()
+
+
+_ORPHAN_DRIVER = """
+import os, signal, sys, time
+from pathlib import Path
+import executor_stages as st
+from indomer.executors import Job, PoolExecutor
+from indomer.rows import Video, to_json
+from indomer.stage import Context, ItemStage
+
+tmp = Path(sys.argv[1])
+out = tmp / "OUT"
+out.mkdir()
+ctx = Context(name="probe", out=out, workdir=out / "work", config=None)
+job = Job(slot=0, stage=ItemStage(name="probe", process=st.pid_file_then_wait,
+                                  setup=st.out_state), settings=None, ctx=ctx)
+pool = PoolExecutor(2)
+pool.open([job])
+for key in ("a", "b", "c"):  # two busy workers, one item still queued
+    pool.submit(0, key, [to_json(Video(source_id=key, topic="Talk"))])
+pool._fill()
+deadline = time.monotonic() + 120
+while len(list(tmp.glob("busy-*.pid"))) < 2 and time.monotonic() < deadline:
+    time.sleep(0.05)
+os.kill(os.getpid(), signal.SIGKILL)  # as a user's kill -9 or the OOM killer would
+"""
+
+
+def _alive(pid: int) -> bool:
+    """A process that still runs (a zombie waiting for a reaper has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_pool_workers_end_when_their_driver_is_killed(tmp_path):
+    """A SIGKILLed driver must not leave its workers (and their model memory) running for ever:
+    before, both busy workers and the resource tracker outlived it, orphaned to init."""
+    import subprocess
+    import sys
+    import time
+
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (tests_dir, os.environ.get("PYTHONPATH", "")) if p)}
+    # the driver's stderr goes to a file: orphans holding a pipe would keep run() waiting
+    err = tmp_path / "driver.err"
+    with err.open("wb") as fh:
+        res = subprocess.run([sys.executable, "-c", _ORPHAN_DRIVER, str(tmp_path)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=fh, timeout=180, check=False)
+    assert res.returncode == -9, err.read_text()
+    pids = [int(p.read_text()) for p in tmp_path.glob("busy-*.pid")]
+    assert len(pids) == 2, err.read_text()
+    deadline = time.monotonic() + 60  # the workers poll every 0.5 s; they sleep 600 s
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in pids if _alive(p)]
+    for p in left:  # do not leak them into the rest of the suite when the test fails
+        os.kill(p, 9)
+    assert left == [], f"workers {left} outlived their killed driver"
