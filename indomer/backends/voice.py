@@ -78,11 +78,54 @@ class ResemblyzerEncoder:
         x = _mono(wav)
         if x.size < MIN_SECONDS * SAMPLE_RATE or not np.any(np.abs(x) > SILENCE):
             return None
-        x = self._preprocess(x, source_sr=SAMPLE_RATE)
+        # the audio is at resemblyzer's own rate already: no source_sr, so no librosa.resample
+        # (a no-op here whose first call imports scipy.signal and numba's caches)
+        x = self._preprocess(x)
         if x.size < MIN_SECONDS * SAMPLE_RATE:
             return None
         with torch_threads(self.threads):
-            return unit_vector(self._encoder.embed_utterance(x))
+            return unit_vector(self._embed_utterance(x))
+
+    def _embed_utterance(self, wav: np.ndarray) -> np.ndarray:
+        """``VoiceEncoder.embed_utterance`` (same partials, same bytes) on
+        :func:`mel_spectrogram` instead of librosa's, which a worker would import for it."""
+        import torch
+
+        enc = self._encoder
+        wav_slices, mel_slices = enc.compute_partial_slices(len(wav), 1.3, 0.75)
+        longest = wav_slices[-1].stop
+        if longest >= len(wav):
+            wav = np.pad(wav, (0, longest - len(wav)), "constant")
+        mel = mel_spectrogram(wav)
+        mels = np.array([mel[s] for s in mel_slices])
+        with torch.no_grad():
+            partial = enc(torch.from_numpy(mels).to(enc.device)).cpu().numpy()
+        raw = np.mean(partial, axis=0)
+        return raw / np.linalg.norm(raw, 2)
+
+
+@functools.lru_cache(maxsize=1)
+def _mel_constants() -> tuple[np.ndarray, np.ndarray]:
+    """The filter bank and window librosa gives resemblyzer (tools/make_resemblyzer_mel.py)."""
+    with np.load(Path(__file__).resolve().parents[1] / "data" / "resemblyzer_mel.npz") as z:
+        return z["basis"], z["window"]
+
+
+def mel_spectrogram(wav: np.ndarray) -> np.ndarray:
+    """resemblyzer's ``wav_to_mel_spectrogram`` of 16 kHz float32 ``wav``, bit for bit, without
+    librosa: librosa's centred, zero-padded STFT (400-sample Hann windows, hop 160: float64
+    frames, stored as complex64), its power spectrogram and its filter-bank product, with the
+    same dtypes and memory layouts (the product goes through BLAS, whose summation order
+    follows the layout). Returns ``(frames, 40)`` float32."""
+    basis, window = _mel_constants()
+    n_fft, hop = window.size, SAMPLE_RATE // 100
+    y = np.pad(np.asarray(wav), (n_fft // 2, n_fft // 2), mode="constant")
+    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop]
+    # librosa: (bins, frames) complex64 in Fortran order = (frames, bins) in C order, transposed
+    stft = np.fft.rfft(window * frames, axis=-1).astype(np.complex64).T
+    power = np.abs(stft) ** 2.0
+    mel = np.einsum("...ft,mf->...mt", power, basis, optimize=True)
+    return mel.astype(np.float32).T
 
 
 class PyannoteEncoder:

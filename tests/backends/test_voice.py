@@ -10,10 +10,13 @@ from speaker_fixtures import demo_clips, random_pipeline_dir
 from indomer.backends.voice import (
     MIN_SECONDS,
     PyannoteEncoder,
+    _mel_constants,
     load_encoder,
+    mel_spectrogram,
     model_version,
 )
 from indomer.errors import UsageError
+from indomer.identity import unit_vector
 
 
 @pytest.mark.slow
@@ -31,6 +34,52 @@ def test_resemblyzer_embeds_clips_as_unit_vectors_that_tell_voices_apart():
     assert float(a @ b) > 0.9
     assert float(a @ c) < 0.7
     np.testing.assert_array_equal(enc.embed(m3[0][4]), a)  # repeatable
+
+
+def test_mel_constants_are_librosas():
+    """The shipped filter bank and window are what librosa and scipy give resemblyzer
+    (a stale file would change every voice vector)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+    from make_resemblyzer_mel import constants
+
+    basis, window = _mel_constants()
+    want = constants()
+    assert basis.dtype == want["basis"].dtype == np.float32 and basis.shape == (40, 201)
+    assert basis.tobytes() == want["basis"].tobytes()
+    assert window.tobytes() == want["window"].tobytes()
+
+
+def test_mel_spectrogram_is_resemblyzers_bit_for_bit():
+    from resemblyzer.audio import preprocess_wav, wav_to_mel_spectrogram
+
+    rng = np.random.default_rng(7)
+    t = np.arange(3 * 16_000) / 16_000
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    signals = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (400, 401, 1_999, 16_000)]
+    signals += [tone, preprocess_wav(tone), tone[:12_345]]
+    for x in signals:
+        want, got = wav_to_mel_spectrogram(x), mel_spectrogram(x)
+        assert got.shape == want.shape and got.dtype == want.dtype == np.float32
+        assert got.tobytes() == want.tobytes(), x.size
+
+
+@pytest.mark.slow
+def test_embed_equals_resemblyzers_own_path():
+    """Same vector as ``embed_utterance(preprocess_wav(x, source_sr=16000))``: the shortcut
+    past librosa (its resample is a no-op at 16 kHz, its spectrogram is rebuilt) moves no bit."""
+    from resemblyzer import preprocess_wav
+
+    from indomer.backends.torchutil import torch_threads
+
+    enc = load_encoder()
+    for clip in demo_clips()[:3]:
+        x = np.asarray(clip[4], dtype=np.float32)
+        with torch_threads(enc.threads):  # the thread count moves the last bits
+            want = unit_vector(enc._encoder.embed_utterance(preprocess_wav(x, source_sr=16_000)))
+        assert enc.embed(x).tobytes() == want.tobytes()
 
 
 @pytest.mark.slow
