@@ -47,6 +47,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from indomer.backends.faces import frontal_face_detector
 from indomer.errors import MissingExtraError, UsageError
 from indomer.identity import unit_vector as unit
 
@@ -206,7 +207,7 @@ class FaceEmbedder:
         self._dlib = dlib
         self._shape = dlib.shape_predictor(str(files["landmarks"]))
         self._net = dlib.face_recognition_model_v1(str(files["recognition"]))
-        self._hog = dlib.get_frontal_face_detector() if check else None
+        self._hog, self._hog_lock = frontal_face_detector() if check else (None, None)
         self.jitter = int(jitter)
         self.version = model_version()
         # dlib's objects are not documented as thread-safe: one call at a time
@@ -231,7 +232,9 @@ class FaceEmbedder:
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         crop = np.ascontiguousarray(cv2.resize(crop, size, interpolation=interp))
         target = ((x - x0) * scale, (y - y0) * scale, w * scale, h * scale)
-        for r in self._hog(crop, 0):
+        with self._hog_lock:
+            rects = list(self._hog(crop, 0))
+        for r in rects:
             found = (r.left(), r.top(), r.width(), r.height())
             if _box_iou(found, target) >= CHECK_IOU:
                 return True
