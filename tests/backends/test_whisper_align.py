@@ -165,3 +165,37 @@ def test_pack_fills_windows_in_order():
     jobs = [(10 * sec, True), (10 * sec, True), (9 * sec, True), (5 * sec, True),
             (30 * sec, True), (3 * sec, False), (2 * sec, True)]
     assert wa.pack(jobs) == [[0, 1, 2], [3], [4], [5], [6]]
+
+
+def test_encoder_frames_cover_the_audio_and_a_tail_of_silence():
+    sec = 16_000
+    assert (wa.TAIL_FRAMES, wa.FRAME_STEP) == (100, 500)
+    assert wa.encoder_frames(0) == 500
+    assert wa.encoder_frames(16 * sec) == 2000  # 1600 frames of audio, 100 of silence, step
+    assert wa.encoder_frames(19 * sec) == 2000
+    assert wa.encoder_frames(19 * sec + 160) == 2500  # one frame more: the next step
+    assert wa.encoder_frames(25 * sec) == wa.FRAMES  # never more than Whisper's window
+    assert wa.encoder_frames(30 * sec) == wa.FRAMES
+    for samples in range(0, 30 * sec, 7_919):
+        n = wa.encoder_frames(samples)
+        assert n % wa.FRAME_STEP == 0 and n >= min(wa.FRAMES, samples // wa.HOP + wa.TAIL_FRAMES)
+
+
+def test_batches_group_consecutive_windows_of_one_width():
+    assert wa.batches([], 8) == []
+    assert wa.batches([1700, 1700, 3000, 1700, 1700, 1700], 2) == [[0, 1], [2], [3, 4], [5]]
+    assert wa.batches([3000] * 3, 8) == [[0, 1, 2]]
+
+
+@pytest.mark.slow
+def test_a_short_window_times_words_as_the_whole_30_s_window_does(aligner, monkeypatch):
+    """The encoder sees 20 s, not 30: the words land where the full window puts them."""
+    wav, _ = speak(SENTENCES[0:3], VOICES["id"])
+    words, marks = _words(SENTENCES[0:3])
+    assert wa.encoder_frames(wav.size) < wa.FRAMES
+    short = aligner.place(words, wav, marks)
+    monkeypatch.setattr(wa, "encoder_frames", lambda samples: wa.FRAMES)
+    full = aligner.place(words, wav, marks)
+    assert all(p.time is not None for p in short + full)
+    for a, b in zip(short, full, strict=True):
+        assert abs(a.time.start - b.time.start) <= 0.03 and abs(a.time.end - b.time.end) <= 0.03
