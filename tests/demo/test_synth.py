@@ -103,6 +103,29 @@ def _median_f0(wav: np.ndarray) -> float:
     return float(np.median(f0s))
 
 
+def test_resampling_is_scipys_resample_poly_bit_for_bit():
+    """The numpy polyphase loop gives resample_poly's bytes (so the demo's media do not
+    change), with the filter file scipy designs (tools/make_resample_filter.py)."""
+    import sys
+
+    from scipy.signal import resample_poly
+
+    from indomer.demo import synth
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+    from make_resample_filter import design
+
+    h = design()
+    assert synth._resample_filter().tobytes() == (h * 320).tobytes()
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 440, 441, 442, 8_821, 9_000, 22_050, 33_333):
+        x = (rng.standard_normal(n) * 3_000).astype(np.int16)
+        want = resample_poly(x.astype(np.float64) / 32768.0, 320, 441, window=h)
+        got = synth._resample_22050_to_16k(x)
+        assert got.dtype == want.dtype and got.shape == want.shape, n
+        assert got.tobytes() == want.tobytes(), n
+
+
 def test_voices_sound_different(m3):
     wav_m3, _ = m3
     wav_f2, _ = speak(SENTENCES, VOICES["f2"])
