@@ -227,6 +227,7 @@ class PoolExecutor:
         self._running: dict[Any, tuple[int, str]] = {}
         self._done: deque[Finished] = deque()
         self._opened = 0
+        self._exiting: list[Any] = []  # threads waiting for the workers of closed pools
 
     def start(self, stages: Sequence[tuple[ItemStage, Any]]) -> None:
         pass
@@ -273,12 +274,26 @@ class PoolExecutor:
         if self._pool is not None:
             for fut in self._running:
                 fut.cancel()
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+            pool, self._pool = self._pool, None
+            if self._running:
+                pool.shutdown(wait=True, cancel_futures=True)
+            else:
+                # Idle workers exit on their own; with their models loaded that takes about
+                # a second, which the driver spends on the whole-dataset stages meanwhile.
+                # shutdown() waits for them, so no worker outlives the run.
+                import threading
+
+                waiter = threading.Thread(target=pool.shutdown, kwargs={"wait": True},
+                                          name="indomer-pool-exit", daemon=True)
+                waiter.start()
+                self._exiting.append(waiter)
         self._running = {}
 
     def shutdown(self) -> None:
         self.close()
+        for waiter in self._exiting:
+            waiter.join()
+        self._exiting = []
 
 
 __all__ = [
