@@ -245,7 +245,10 @@ class WhisperAligner:
         self.name = model
         self.batch_size = max(1, batch_size)
         self.model = self.whisper.model
-        hf = tokenizers.Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
+        # the model's own tokenizer.json, already read by WhisperModel (0.16 CPU s a load)
+        hf = getattr(self.whisper, "hf_tokenizer", None)
+        if hf is None:
+            hf = tokenizers.Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
         self.tokenizer = Tokenizer(hf, self.model.is_multilingual, task="transcribe",
                                    language=LANGUAGE)
         self.features = FeatureExtractor(feature_size=self.model.n_mels)
