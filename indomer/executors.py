@@ -227,7 +227,7 @@ class PoolExecutor:
         self._running: dict[Any, tuple[int, str]] = {}
         self._done: deque[Finished] = deque()
         self._opened = 0
-        self._exiting: list[Any] = []  # threads waiting for the workers of closed pools
+        self._exiting: list[threading.Thread] = []  # waiting for closed pools' workers
 
     def start(self, stages: Sequence[tuple[ItemStage, Any]]) -> None:
         pass
@@ -281,8 +281,6 @@ class PoolExecutor:
                 # Idle workers exit on their own; with their models loaded that takes about
                 # a second, which the driver spends on the whole-dataset stages meanwhile.
                 # shutdown() waits for them, so no worker outlives the run.
-                import threading
-
                 waiter = threading.Thread(target=pool.shutdown, kwargs={"wait": True},
                                           name="indomer-pool-exit", daemon=True)
                 waiter.start()
