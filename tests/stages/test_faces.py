@@ -175,12 +175,12 @@ def test_settings_validate_with_one_line_errors():
     assert Settings().on_no_face == "flag"
     with pytest.raises(UsageError, match="on_no_face"):
         make_settings(Settings, {"on_no_face": "drop"}, "faces")
-    with pytest.raises(UsageError, match="sample_fps"):
-        Settings(sample_fps=0)
-    with pytest.raises(UsageError, match="min_face"):
-        Settings(min_face=1.5)
-    with pytest.raises(UsageError, match="min_single"):
-        Settings(min_single=2)
+    with pytest.raises(UsageError, match="faces.sample_fps"):
+        make_settings(Settings, {"sample_fps": 0}, "faces")
+    with pytest.raises(UsageError, match="faces.min_face"):
+        make_settings(Settings, {"min_face": 1.5}, "faces")
+    with pytest.raises(UsageError, match="faces.min_single"):
+        make_settings(Settings, {"min_single": 2}, "faces")
     cfg = make_settings(Settings, {"sample_fps": 2, "max_height": None}, "faces")
     assert cfg.sample_fps == 2.0 and cfg.max_height is None
     from indomer.config import fingerprint_settings
@@ -198,8 +198,8 @@ def test_identity_settings_and_fingerprint():
     from indomer.config import fingerprint_settings
 
     assert Settings().identity is True and Settings().identity_frames == 2
-    with pytest.raises(UsageError, match="identity_frames"):
-        Settings(identity_frames=0)
+    with pytest.raises(UsageError, match="faces.identity_frames"):
+        make_settings(Settings, {"identity_frames": 0}, "faces")
     with pytest.raises(UsageError, match="faces.identity"):
         make_settings(Settings, {"identity": "maybe"}, "faces")
     cfg = make_settings(Settings, {"identity": False, "identity_frames": 3}, "faces")
