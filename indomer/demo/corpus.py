@@ -142,7 +142,11 @@ def make_corpus(folder: Path, log: Callable[[str], None] = lambda m: None, *,
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        from indomer.executors import exit_with_parent
+
+        # a killed `indomer demo` must not leave its synthesising workers behind
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=exit_with_parent) as pool:
             spoken_all = list(pool.map(_synthesize, demo_sources, [media] * len(demo_sources)))
     else:
         spoken_all = [_synthesize(src, media) for src in demo_sources]
