@@ -1,7 +1,7 @@
 """One definition per option name (DESIGN §4): type, default and help, shared by every
 command that takes the option, so that a name means one thing everywhere.
 
-sqlite-utils' ``output_options`` is the model. ``tests/test_options.py`` walks every command
+sqlite-utils' ``output_options`` is the model. ``tests/commands/test_options.py`` walks every command
 and fails when one name has two types, two defaults or two help texts (the few names whose
 meaning is one command's own are listed there, each with its reason).
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import media_fixtures as mf
+from stages import media_fixtures as mf
 import numpy as np
 import pytest
 

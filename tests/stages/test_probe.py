@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import media_fixtures as mf
+from stages import media_fixtures as mf
 import pytest
 
 from indomer.errors import RowRejected
