@@ -564,22 +564,6 @@ def test_the_fake_server_speaks_what_the_openai_client_parses():
             )
 
 
-def test_retry_policy_units():
-    import random
-
-    rng = random.Random(0)
-    steps = [lib.backoff(a, rng) for a in range(12)]
-    for a, s in enumerate(steps):
-        top = min(lib.BACKOFF_BASE * 2**a, lib.BACKOFF_MAX)
-        assert 0.75 * top <= s <= top
-    assert steps == [lib.backoff(a, r) for r in [random.Random(0)] for a in range(12)]
-    assert lib.retry_after_seconds({"retry-after": "2"}) == 2.0
-    assert lib.retry_after_seconds({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
-    assert lib.retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None
-    assert lib.redact(f"bad key {KEY}\nsee docs", KEY) == "bad key *** see docs"
-    assert lib.normalise_endpoint("http://h:8000/v1/chat/completions/") == "http://h:8000/v1"
-
-
 def test_without_the_extra_it_says_which_to_install(small, server, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "openai", None)  # import openai -> ImportError
     preds = tmp_path / "p.jsonl"

@@ -1,0 +1,1 @@
+"""Mirror tests of indomer/predict/ (tests/predict/test_M.py for indomer/predict/M.py)."""
