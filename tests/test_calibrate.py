@@ -1,244 +1,33 @@
-"""Speaker calibration (indomer/calibrate.py, ``indomer speakers calibrate``): the RTTM/UEM
-readers, solo speech, uri-to-wav matching and the operating points on hand-computed cases
-(scikit-learn's ``roc_curve`` as the reference), then the whole calibration on real speech, the
-AMI excerpt that ``bash tools/install.sh test`` fetches into ``.cache/ami``."""
+"""Speaker calibration as a whole (``indomer.calibrate``, ``indomer speakers calibrate``): the
+calibration of a synthetic set and its one-line errors, then the whole calibration on real
+speech, the AMI excerpt that ``bash tools/install.sh test`` fetches into ``.cache/ami``. The
+parts have their mirror files under tests/calibrate/."""
 
 from __future__ import annotations
 
 import functools
 import json
 import math
-import struct
-import unicodedata
 from pathlib import Path
 
 import numpy as np
 import pytest
+from calibrate.helpers import SR, _wav_float
 from click.testing import CliRunner
 
-from indomer.calibrate import (
-    Turn,
-    calibrate,
-    collect_inputs,
-    components,
-    equal_error,
-    load_calibration,
-    match_wavs,
-    operating_points,
-    rates,
-    read_rttm,
-    read_uem,
-    read_wav,
-    render,
-    solo_speech,
-    threshold_at_miss,
-)
+from indomer.calibrate import calibrate
+from indomer.calibrate.parsers import load_calibration
+from indomer.calibrate.render import render
 from indomer.cli import main
-from indomer.errors import DataError, UsageError
-from indomer.media import wav_bytes
+from indomer.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 AMI = ROOT / ".cache" / "ami"
 RECORD = ROOT / "indomer" / "data" / "calibration" / "resemblyzer-ami.json"
-SR = 16_000
 
 
 def invoke(*args: str):
     return CliRunner().invoke(main, list(args), prog_name="indomer")
-
-
-# --------------------------------------------------------------------------- readers
-
-
-RTTM = """\
-;; a comment
-SPKR-INFO rec1 1 <NA> <NA> <NA> unknown A <NA> <NA>
-SPEAKER rec1 1 0.000 5.000 <NA> <NA> A <NA> <NA>
-SPEAKER rec1 1 1.000 1.000 <NA> <NA> A <NA> <NA>
-SPEAKER rec1 1 3.000 5.000 <NA> <NA> B <NA> <NA>
-SPEAKER rec1 1 7.000 3.000 <NA> <NA> A <NA> <NA>
-
-SPEAKER rec1 1 12.0 1.0 <NA> <NA> C
-SPEAKER rec2 1 0.5 2.5 <NA> <NA> M\u0045\u0301O069 <NA> <NA>
-"""
-
-
-def test_read_rttm_keeps_speaker_lines_in_nfc(tmp_path: Path) -> None:
-    path = tmp_path / "a.rttm"
-    path.write_text(RTTM, encoding="utf-8")
-    turns = read_rttm(path)
-    assert [(t.uri, t.speaker, t.start, t.end, t.line) for t in turns] == [
-        ("rec1", "A", 0.0, 5.0, 3), ("rec1", "A", 1.0, 2.0, 4), ("rec1", "B", 3.0, 8.0, 5),
-        ("rec1", "A", 7.0, 10.0, 6), ("rec1", "C", 12.0, 13.0, 8),
-        ("rec2", "MÉO069", 0.5, 3.0, 9),
-    ]
-    assert turns[-1].speaker == unicodedata.normalize("NFC", "MÉO069")  # NFD in the file
-    assert turns[0].where == f"{path}:3"
-
-
-@pytest.mark.parametrize(
-    "line, message",
-    [
-        ("SPEAKER rec1 1 0.0 1.0 <NA> <NA>", "a SPEAKER line needs at least 8 fields"),
-        ("SPEAKER rec1 1 zero 1.0 <NA> <NA> A", "onset 'zero' is not a number of seconds"),
-        ("SPEAKER rec1 1 0.0 -1.0 <NA> <NA> A", "duration '-1.0' is not a number of seconds"),
-        ("SPEAKER rec1 1 nan 1.0 <NA> <NA> A", "onset 'nan'"),
-    ],
-)
-def test_read_rttm_names_the_bad_line(tmp_path: Path, line: str, message: str) -> None:
-    path = tmp_path / "bad.rttm"
-    path.write_text(f"SPEAKER rec1 1 0.0 1.0 <NA> <NA> A\n{line}\n", encoding="utf-8")
-    with pytest.raises(DataError, match=rf"^{path}:2: {message}"):
-        read_rttm(path)
-
-
-def test_read_uem(tmp_path: Path) -> None:
-    path = tmp_path / "a.uem"
-    path.write_text("rec1 NA 0.000 9.000\nrec1 NA 11.0 20.0\nrec2 NA 0 1\n", encoding="utf-8")
-    assert read_uem(path) == {"rec1": [(0.0, 9.0), (11.0, 20.0)], "rec2": [(0.0, 1.0)]}
-    path.write_text("rec1 NA 5 3\n", encoding="utf-8")
-    with pytest.raises(DataError, match=rf"^{path}:1: end 3 is before start 5"):
-        read_uem(path)
-    path.write_text("rec1 NA 5\n", encoding="utf-8")
-    with pytest.raises(DataError, match=rf"^{path}:1: a UEM line has 4 fields"):
-        read_uem(path)
-
-
-def test_solo_speech_known_answers(tmp_path: Path) -> None:
-    """A speaks 0-5 (and 1-2 again: her own overlap counts once) and 7-10, B 3-8, C 12-13:
-    A alone 0-3 and 8-10, B alone 5-7, C alone 12-13."""
-    path = tmp_path / "a.rttm"
-    path.write_text(RTTM, encoding="utf-8")
-    turns = [t for t in read_rttm(path) if t.uri == "rec1"]
-    assert solo_speech(turns) == {"A": [(0.0, 3.0), (8.0, 10.0)], "B": [(5.0, 7.0)],
-                                  "C": [(12.0, 13.0)]}
-    # inside a UEM of 0-9 and 12.5-20
-    assert solo_speech(turns, [(12.5, 20.0), (0.0, 9.0)]) == {
-        "A": [(0.0, 3.0), (8.0, 9.0)], "B": [(5.0, 7.0)], "C": [(12.5, 13.0)]}
-    # adjacent turns of one speaker join; three at once leave no one alone
-    more = [Turn("r", "A", 0, 1, path, 1), Turn("r", "A", 1, 2, path, 2),
-            Turn("r", "B", 3, 5, path, 3), Turn("r", "C", 3, 5, path, 4),
-            Turn("r", "D", 4, 6, path, 5), Turn("r", "E", 7, 7, path, 6)]
-    assert solo_speech(more) == {"A": [(0, 2)], "D": [(5, 6)]}
-
-
-def test_match_wavs_by_stem_then_by_folded_accents(tmp_path: Path) -> None:
-    nfd = unicodedata.normalize("NFD", "trñ00")
-    wavs = [tmp_path / "dev00.wav", tmp_path / f"{nfd}.wav", tmp_path / "trn01.wav"]
-    matched, missing = match_wavs(["dev00", "trn00", "trn01", "tst00"], wavs)
-    assert matched == {"dev00": (wavs[0], "exact"), "trn00": (wavs[1], "accent-folded"),
-                       "trn01": (wavs[2], "exact")}
-    assert missing == ["tst00"]
-    # an exact stem wins over a folded one
-    assert match_wavs(["trñ00"], wavs)[0] == {"trñ00": (wavs[1], "exact")}
-    with pytest.raises(UsageError, match="'trn00' fits trñ00.wav and trň00.wav once accents"):
-        match_wavs(["trn00"], [tmp_path / "trñ00.wav", tmp_path / "trň00.wav"])
-    with pytest.raises(UsageError, match="two recordings named 'a'"):
-        match_wavs(["a"], [tmp_path / "a.wav", tmp_path / "b" / "a.wav"])
-
-
-def _wav_float(samples: np.ndarray, rate: int = SR, channels: int = 1) -> bytes:
-    data = np.asarray(samples, dtype="<f4").tobytes()
-    fmt = struct.pack("<HHIIHH", 3, channels, rate, rate * 4 * channels, 4 * channels, 32)
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
-    body += b"data" + struct.pack("<I", len(data)) + data
-    return b"RIFF" + struct.pack("<I", len(body)) + body
-
-
-def test_read_wav_pcm_and_float(tmp_path: Path) -> None:
-    x = np.array([0, 16384, -32768, 32767], dtype=np.int16)
-    (tmp_path / "p.wav").write_bytes(wav_bytes(x, SR))
-    np.testing.assert_allclose(read_wav(tmp_path / "p.wav"), x / 32768.0)
-    y = np.array([0.25, -0.5, 0.125, 1.0], dtype=np.float32)
-    (tmp_path / "f.wav").write_bytes(_wav_float(y))
-    np.testing.assert_array_equal(read_wav(tmp_path / "f.wav"), y)
-    (tmp_path / "s.wav").write_bytes(_wav_float(y, channels=2))  # two frames of 2 channels
-    np.testing.assert_allclose(read_wav(tmp_path / "s.wav"), [-0.125, 0.5625])
-    (tmp_path / "r.wav").write_bytes(_wav_float(y, rate=44_100))
-    with pytest.raises(DataError, match=r"r\.wav: 44100 Hz audio; .* ffmpeg -i .* -ar 16000"):
-        read_wav(tmp_path / "r.wav")
-    (tmp_path / "n.wav").write_bytes(b"not a wav at all")
-    with pytest.raises(DataError, match=r"n\.wav: not a WAV file"):
-        read_wav(tmp_path / "n.wav")
-
-
-def test_collect_inputs(tmp_path: Path) -> None:
-    for name in ("a.rttm", "a.uem", "a.wav", "b.WAV", "notes.txt"):
-        (tmp_path / name).write_text("", encoding="utf-8")
-    got = collect_inputs([tmp_path, tmp_path / "a.wav"])
-    assert got.rttms == (tmp_path / "a.rttm",)
-    assert got.uems == (tmp_path / "a.uem",)
-    assert got.wavs == (tmp_path / "a.wav", tmp_path / "b.WAV")
-    with pytest.raises(UsageError, match="notes.txt: not an .rttm, .uem or .wav file"):
-        collect_inputs([tmp_path / "notes.txt"])
-    with pytest.raises(UsageError, match="no .rttm file among the inputs"):
-        collect_inputs([tmp_path / "a.wav"])
-    with pytest.raises(UsageError, match="nothing: no such file or folder"):
-        collect_inputs([tmp_path / "nothing"])
-
-
-# --------------------------------------------------------------------------- operating points
-
-SAME = [0.9, 0.8, 0.7, 0.6]
-DIFF = [0.75, 0.5, 0.4, 0.3, 0.2]
-
-
-def test_rates_threshold_at_miss_and_split_safe_by_hand() -> None:
-    s, d = np.array(SAME), np.array(DIFF)
-    assert rates(s, d, 0.7) == (0.25, 0.2)  # 0.6 missed; 0.75 merged
-    assert rates(s, d, 0.6) == (0.0, 0.2)
-    # largest threshold whose miss rate is <= target: floor(target * 4) + 1-th smallest
-    assert [threshold_at_miss(SAME, r) for r in (0, 0.01, 0.25, 0.3, 0.5, 0.75, 1)] == [
-        0.6, 0.6, 0.7, 0.7, 0.8, 0.9, 0.9]
-    # EER: scanning down, at 0.7 (miss 0.25, merge 0.2) then 0.6 (0, 0.2): crosses at 0.2
-    assert equal_error(SAME, DIFF) == pytest.approx((0.2, 0.6))
-    # a crossing on a false-merge step: miss stays 0.5 while merge goes 0 -> 1
-    assert equal_error([0.9, 0.1], [0.5]) == pytest.approx((0.5, 0.5))
-    points = operating_points(SAME, DIFF, margin=0.05)
-    assert points["eer"] == {"rate": 0.2, "threshold": 0.6, "miss_rate": 0.0,
-                             "false_merge_rate": 0.2}
-    assert [(p["target_miss_rate"], p["threshold"], p["miss_rate"], p["false_merge_rate"])
-            for p in points["at_miss_rate"]] == [
-        (0.0, 0.6, 0.0, 0.2), (0.01, 0.6, 0.0, 0.2), (0.05, 0.6, 0.0, 0.2),
-        (0.1, 0.6, 0.0, 0.2)]
-    assert points["split_safe"] == {"margin": 0.05, "threshold": 0.55, "miss_rate": 0.0,
-                                    "false_merge_rate": 0.2}
-    # 0.25 below the smallest same-person score: 0.75, 0.5 and 0.4 are merged
-    wide = operating_points(SAME, DIFF, margin=0.25)["split_safe"]
-    assert (wide["threshold"], wide["false_merge_rate"]) == (0.35, 0.6)
-
-
-def test_operating_points_match_sklearn_roc_curve() -> None:
-    from sklearn.metrics import roc_curve
-
-    rng = np.random.default_rng(7)
-    for _ in range(20):
-        same = rng.normal(0.85, 0.06, rng.integers(3, 40))
-        diff = rng.normal(0.65, 0.08, rng.integers(10, 300))
-        y = np.r_[np.ones(same.size), np.zeros(diff.size)]
-        fpr, tpr, thr = roc_curve(y, np.r_[same, diff], drop_intermediate=False)
-        fnr = 1 - tpr
-        ours = np.array([rates(same, diff, t) for t in thr[1:]])
-        np.testing.assert_allclose(ours, np.c_[fnr[1:], fpr[1:]], rtol=0, atol=1e-12)
-        # continuous scores: the curve moves one rate at a time, so the interpolated EER is
-        # the smallest max(miss, false merge) over its points, and its threshold the first
-        # point where false merge reaches miss
-        eer, at = equal_error(same, diff)
-        assert eer == pytest.approx(np.min(np.maximum(fnr, fpr)), abs=1e-12)
-        assert at == thr[np.argmax(fpr >= fnr)]
-        for target in (0.0, 0.05, 0.1):
-            t = threshold_at_miss(same, target)
-            assert rates(same, diff, t)[0] <= target
-            assert rates(same, diff, np.nextafter(t, 2))[0] > target  # the largest
-
-
-def test_components_single_linkage() -> None:
-    angles = np.radians([0, 20, 40, 100, 185])  # 0-20-40 chain at cos 20°; 100, 185 alone
-    x = np.c_[np.cos(angles), np.sin(angles)]
-    assert components(x, math.cos(math.radians(25))) == [0, 0, 0, 1, 2]
-    assert components(x, math.cos(math.radians(15))) == [0, 1, 2, 3, 4]
-    assert components(x, math.cos(math.radians(80))) == [0, 0, 0, 0, 1]
-    assert components(np.zeros((0, 2)), 0.5) == []
 
 
 # --------------------------------------------------------------------------- synthetic set

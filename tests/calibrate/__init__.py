@@ -1,0 +1,1 @@
+"""Mirror tests of indomer/calibrate/ (tests/calibrate/test_M.py for indomer/calibrate/M.py)."""
