@@ -29,12 +29,13 @@ def pytest_configure(config) -> None:
 #: Test files that hold one worker for a minute or more. pytest-xdist hands out whole files
 #: in collection order (setup.cfg: ``--dist loadfile --no-loadscope-reorder``), so these go
 #: first: the small files then fill the other worker's time instead of one worker finishing a
-#: long file alone at the end.
+#: long file alone at the end. Paths are relative to tests/: two folders may hold a test
+#: file of one name (tests/test_predict.py and tests/commands/test_predict.py).
 LONG_FILES = (
     "test_ray_engine.py",
     "test_annotate_labelstudio.py",
     "test_identity_build.py",
-    "test_demo_resume.py",
+    "demo/test_demo_resume.py",
     "test_predict.py",
     "test_generation.py",
 )
@@ -42,7 +43,14 @@ LONG_FILES = (
 
 def pytest_collection_modifyitems(config, items) -> None:
     rank = {name: i for i, name in enumerate(LONG_FILES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FILES)))  # stable
+    tests = Path(__file__).resolve().parent
+
+    def key(item) -> int:
+        path = Path(item.path)
+        name = path.relative_to(tests).as_posix() if path.is_relative_to(tests) else path.name
+        return rank.get(name, len(LONG_FILES))
+
+    items.sort(key=key)  # stable
 
 
 def _release_dir() -> Path:

@@ -111,3 +111,79 @@ def test_the_cycle_finder_finds_a_lazy_cycle(tmp_path):
 def test_indomer_has_no_import_cycle():
     """DESIGN §7.13: no import cycles, lazy imports included."""
     assert import_cycles(module_imports(ROOT)) == []
+
+
+# --------------------------------------------------------------------------- mirror test files
+
+
+def holds_code(init: Path) -> bool:
+    """Whether a package's ``__init__.py`` holds code beyond re-exports: anything but its
+    docstring, imports, ``__all__`` and other dunder assignments (``__version__``)."""
+    import ast
+
+    for node in ast.parse(init.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # the docstring
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, ast.AnnAssign) else None)
+        if targets and all(isinstance(t, ast.Name) and t.id.startswith("__") for t in targets):
+            continue
+        return True
+    return False
+
+
+def missing_mirrors(root: Path, package: str = "indomer") -> list[tuple[str, str]]:
+    """(module, expected test file) for each module of ``package`` under ``root`` without its
+    mirror test file.
+
+    The mirror rule: module ``indomer/P/M.py`` is mirrored by ``tests/P/test_M.py``, a
+    top-level module ``indomer/M.py`` by ``tests/test_M.py``. A package's ``__init__.py`` is
+    exempt unless it holds code beyond re-exports (:func:`holds_code`); then the package is
+    the module: ``indomer/P/__init__.py`` is mirrored by ``tests/test_P.py`` (and
+    ``indomer/A/P/__init__.py`` by ``tests/A/test_P.py``). The top package's own
+    ``__init__.py`` is mirrored by ``tests/test_<package>.py``. Test subfolders are packages
+    (an ``__init__.py`` each), so two folders may hold a test file of one name.
+    """
+    base = root / package
+    missing = []
+    for path in sorted(base.rglob("*.py")):
+        rel = path.relative_to(base)
+        if rel.parts[0] in ("schemas", "data") or "__pycache__" in rel.parts:
+            continue
+        if path.name == "__init__.py":
+            if not holds_code(path):
+                continue
+            parts = rel.parts[:-1] or (package,)  # the package itself is the module
+            expected = Path("tests", *parts[:-1], f"test_{parts[-1]}.py")
+        else:
+            expected = Path("tests", *rel.parts[:-1], f"test_{path.name}")
+        if not (root / expected).is_file():
+            missing.append((f"{package}/{rel.as_posix()}", expected.as_posix()))
+    return missing
+
+
+def test_the_mirror_rule_names_each_missing_file(tmp_path):
+    for rel in ("indomer/__init__.py", "indomer/a.py", "indomer/b.py", "indomer/sub/__init__.py",
+                "indomer/sub/c.py", "indomer/pkg/__init__.py", "tests/test_a.py",
+                "tests/sub/test_c.py", "tests/pkg/test_x.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text('"""doc."""\n\nfrom x import y\n\n__all__ = ["y"]\n')
+    (tmp_path / "indomer" / "pkg" / "__init__.py").write_text("def run():\n    pass\n")
+    assert missing_mirrors(tmp_path) == [
+        ("indomer/b.py", "tests/test_b.py"),
+        ("indomer/pkg/__init__.py", "tests/test_pkg.py"),
+    ]
+    (tmp_path / "indomer" / "__init__.py").write_text("LEVEL = 1\n")
+    (tmp_path / "tests" / "test_b.py").write_text("")
+    (tmp_path / "tests" / "test_pkg.py").write_text("")
+    assert missing_mirrors(tmp_path) == [("indomer/__init__.py", "tests/test_indomer.py")]
+
+
+def test_every_module_has_its_mirror_test_file():
+    """Issue 22: each module of indomer/ has its own test file, where its tests are found."""
+    missing = missing_mirrors(ROOT)
+    assert not missing, "modules without their mirror test file:\n" + "\n".join(
+        f"  {module}: expected {expected}" for module, expected in missing
+    )

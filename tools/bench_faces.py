@@ -16,7 +16,7 @@ Generates ``--clips`` synthetic talking heads (``indomer.demo.synth.talking_head
 * with ``--johns DIR`` (``.cache/johns`` after ``bash tools/install.sh test``): per person of
   dlib's example photos, the share of frames with exactly one face inside the photo, each
   photo set at 150, 200 and 260 px in a 640 x 480 frame (as tests/backends/
-  test_face_detector.py does), for Haar and HOG, and with ``--cnn`` dlib's CNN detector too.
+  test_faces.py does), for Haar and HOG, and with ``--cnn`` dlib's CNN detector too.
 
     .venv/bin/python tools/bench_faces.py [--clips 5] [--seconds 6] [--johns .cache/johns]
 """

@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from stages import media_fixtures as mf
 import numpy as np
 import pytest
 
@@ -15,6 +14,7 @@ from indomer.errors import RowRejected
 from indomer.rows import Segment, Video
 from indomer.stage import FolderState, Item
 from indomer.stages import cut
+from stages import media_fixtures as mf
 
 pytestmark = pytest.mark.slow
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages import media_fixtures as mf
 import pytest
 
 from indomer.errors import RowRejected
 from indomer.media import MissingProgramError, ffmpeg_exe, last_line
 from indomer.rows import Video
 from indomer.stages import probe
+from stages import media_fixtures as mf
 
 pytestmark = pytest.mark.slow
 

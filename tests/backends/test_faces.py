@@ -1,9 +1,6 @@
 """The face detectors find the synthetic talking heads where the synth put them, and dlib's
 HOG detector (the default) finds every person of dlib's example photos, where the Haar
 cascade misses the one Black man.
-
-(Named test_face_detector.py, not test_faces.py: tests/stages/test_faces.py exists and the
-suite has no __init__.py files, so two test modules may not share a basename.)
 """
 
 from __future__ import annotations
